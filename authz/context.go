@@ -1,0 +1,172 @@
+package authz
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+)
+
+// authContext is the request read once, as @clerk/backend's
+// AuthenticateContext reads it: the header token, the cookie family
+// (suffixed or not), __client_uat, dev-browser and handshake values.
+type authContext struct {
+	req     *Request
+	cookies clerk.Cookies
+
+	tokenInHeader  string // "" when absent
+	sessionCookie  string // from the chosen family
+	clientUAT      int64
+	refreshCookie  string
+	devBrowser     string
+	handshakeToken string
+	handshakeNonce string
+	redirectCount  float64
+	suffixed       bool
+}
+
+func (e *Engine) newAuthContext(r *Request) *authContext {
+	c := &authContext{req: r, cookies: clerk.ParseCookies(r.Header.Values("Cookie"))}
+	c.tokenInHeader = parseAuthorization(r.Header.Get("Authorization"))
+	c.suffixed = e.usesSuffixedCookies(c.cookies)
+	c.sessionCookie = c.familyCookie(e, clerk.CookieSession)
+	c.clientUAT = parseIntLikeJS(c.familyCookie(e, clerk.CookieClientUAT))
+	c.refreshCookie = c.cookies.Value(e.suffixed(clerk.CookieRefresh))
+	q := r.URL.Query()
+	c.devBrowser = firstNonEmpty(q.Get(clerk.CookieDevBrowser), c.familyCookie(e, clerk.CookieDevBrowser))
+	c.handshakeToken = firstNonEmpty(q.Get(clerk.CookieHandshake), c.cookies.Value(clerk.CookieHandshake))
+	c.handshakeNonce = firstNonEmpty(q.Get(clerk.CookieHandshakeNonce), c.cookies.Value(clerk.CookieHandshakeNonce))
+	c.redirectCount = (parseNumberLikeJS(c.cookies.Value(clerk.CookieRedirectCount)))
+	return c
+}
+
+func (c *authContext) familyCookie(e *Engine, name string) string {
+	if c.suffixed {
+		return c.cookies.Value(e.suffixed(name))
+	}
+	return c.cookies.Value(name)
+}
+
+// sessionToken is the token a handshake carries to FAPI: cookie, else header.
+func (c *authContext) sessionToken() string {
+	return firstNonEmpty(c.sessionCookie, c.tokenInHeader)
+}
+
+// parseAuthorization mirrors parseAuthorizationHeader: split on single
+// spaces and keep two fields; a lone value is the token itself; only the
+// exact scheme "Bearer" yields the second field; other schemes yield none.
+func parseAuthorization(h string) string {
+	if h == "" {
+		return ""
+	}
+	fields := strings.SplitN(h, " ", 3)
+	if len(fields) < 2 || fields[1] == "" {
+		return fields[0]
+	}
+	if fields[0] == "Bearer" {
+		return fields[1]
+	}
+	return ""
+}
+
+// usesSuffixedCookies is the SDK's eight-step choice between __session and
+// __session_<suffix> (docs/clerk-protocol.md §2.1).
+func (e *Engine) usesSuffixedCookies(ck clerk.Cookies) bool {
+	suffixedUAT, hasSuffixedUAT := ck.Get(e.suffixed(clerk.CookieClientUAT))
+	clientUAT, hasUAT := ck.Get(clerk.CookieClientUAT)
+	suffixedSession := ck.Value(e.suffixed(clerk.CookieSession))
+	session := ck.Value(clerk.CookieSession)
+	hasSuffixedUAT = hasSuffixedUAT && suffixedUAT != ""
+	hasUAT = hasUAT && clientUAT != ""
+
+	var sessionJWT, suffixedJWT *clerk.JWT
+	if session != "" {
+		sessionJWT, _ = clerk.DecodeJWT(session)
+		if sessionJWT == nil || sessionJWT.Claims.Issuer == "" {
+			return false // 1
+		}
+		if strings.TrimPrefix(strings.TrimPrefix(sessionJWT.Claims.Issuer, "https://"), "http://") != e.cfg.PublishableKey.FAPIHost {
+			return true // 2: another instance's cookie on the same domain
+		}
+	}
+	if !hasSuffixedUAT && suffixedSession == "" {
+		return false // 3
+	}
+	if suffixedSession != "" {
+		suffixedJWT, _ = clerk.DecodeJWT(suffixedSession)
+	}
+	sessionIat, suffixedIat := iatOf(sessionJWT), iatOf(suffixedJWT)
+	// "absent" is not "0": a missing cookie compares unequal to "0".
+	suffixedUATIsZero := hasSuffixedUAT && suffixedUAT == "0"
+	uatIsZero := hasUAT && clientUAT == "0"
+	if !suffixedUATIsZero && !uatIsZero && sessionIat > suffixedIat {
+		return false // 4
+	}
+	if suffixedUATIsZero && !uatIsZero {
+		return false // 5
+	}
+	if !e.cfg.PublishableKey.Production && !suffixedUATIsZero && uatIsZero && expired(suffixedJWT, e.now()) {
+		return false // 6
+	}
+	if !hasSuffixedUAT && suffixedSession != "" {
+		return false // 7
+	}
+	return true // 8
+}
+
+func iatOf(t *clerk.JWT) float64 {
+	if t == nil || t.Claims.IssuedAt == nil {
+		return 0
+	}
+	return *t.Claims.IssuedAt
+}
+
+// expired is the SDK's sessionExpired: exp <= now in whole seconds; a token
+// that does not decode is not "expired".
+func expired(t *clerk.JWT, now time.Time) bool {
+	return t != nil && t.Claims.Expiry != nil && *t.Claims.Expiry <= float64(now.Unix())
+}
+
+// parseIntLikeJS is Number.parseInt(s) || 0: optional sign and leading
+// digits after leading white space; "123abc" → 123, "abc" → 0, "-5" → -5.
+func parseIntLikeJS(s string) int64 {
+	s = strings.TrimLeft(s, " \t\n\r\f\v")
+	end := 0
+	if end < len(s) && (s[end] == '-' || s[end] == '+') {
+		end++
+	}
+	digits := end
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	if end == digits {
+		return 0
+	}
+	n, err := strconv.ParseInt(s[:end], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// parseNumberLikeJS is Number(s) || 0 for the small integers the redirect
+// counter holds: the whole string must be a number.
+func parseNumberLikeJS(s string) float64 {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != f {
+		return 0
+	}
+	return f
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

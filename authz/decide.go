@@ -1,0 +1,249 @@
+package authz
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+)
+
+// Our reason strings for outcomes Clerk's SDK has no word for.
+const (
+	ReasonCORSPreflight     clerk.Reason = "cors-preflight"
+	ReasonSessionPending    clerk.Reason = "session-pending"
+	ReasonNotOrgMember      clerk.Reason = "not-organization-member"
+	ReasonRoleMissing       clerk.Reason = "role-missing"
+	ReasonPermissionMissing clerk.Reason = "permission-missing"
+	ReasonNoActiveOrg       clerk.Reason = "no-active-organization"
+	ReasonMembershipLookup  clerk.Reason = "membership-lookup-failed"
+	ReasonInvalidRule       clerk.Reason = "invalid-policy"
+)
+
+// Config is what the engine needs to know about the Clerk instance and the
+// deployment.
+type Config struct {
+	PublishableKey clerk.PublishableKey
+	// ProxyURL is CLERK_PROXY_URL: where the Frontend API is reached.
+	ProxyURL string
+	// SignInURL is CLERK_SIGN_IN_URL; default: the Account Portal's.
+	SignInURL string
+	// AllowCORSPreflight lets credential-less CORS preflights through.
+	AllowCORSPreflight bool
+	// CallbackPath is the browser-facing handshake completion route.
+	CallbackPath string
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Membership is a user's membership in one organization.
+type Membership struct {
+	OrgID       string
+	OrgSlug     string
+	Role        string
+	Permissions []string
+}
+
+// Memberships looks a user's organization memberships up (the Backend API
+// through a cache). It returns nil, nil when the user is not a member.
+type Memberships interface {
+	Membership(ctx context.Context, userID, org string) (*Membership, error)
+}
+
+// Policy picks the rule for a request when the auth URL carries none.
+type Policy interface {
+	Match(host, path, method string) *Rule
+}
+
+// Engine decides requests. It is safe for concurrent use and keeps no
+// per-request state.
+type Engine struct {
+	cfg         Config
+	verifier    *clerk.Verifier
+	memberships Memberships
+	policy      Policy
+	log         *slog.Logger
+	suffix      string
+}
+
+// Options are the engine's optional parts.
+type Options struct {
+	Memberships Memberships // nil: only the active organization can satisfy org rules
+	Policy      Policy      // nil: every route requires a signed-in session
+	Logger      *slog.Logger
+}
+
+// NewEngine builds an engine.
+func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CallbackPath == "" {
+		cfg.CallbackPath = "/_auth/callback"
+	}
+	if cfg.SignInURL == "" {
+		cfg.SignInURL = clerk.AccountsBaseURL(cfg.PublishableKey.FAPIHost) + "/sign-in"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{
+		cfg:         cfg,
+		verifier:    verifier,
+		memberships: opts.Memberships,
+		policy:      opts.Policy,
+		log:         opts.Logger,
+		suffix:      clerk.CookieSuffix(cfg.PublishableKey.Raw),
+	}
+}
+
+func (e *Engine) now() time.Time { return e.cfg.Now() }
+
+func (e *Engine) suffixed(name string) string { return name + "_" + e.suffix }
+
+// Ready reports whether the engine can verify tokens (keys loaded).
+func (e *Engine) Ready() bool { return e.verifier.Keys().Ready() }
+
+// Decide answers one request.
+func (e *Engine) Decide(ctx context.Context, r *Request) Decision {
+	if r.IsCORSPreflight() && e.cfg.AllowCORSPreflight {
+		return Decision{Outcome: Allow, Reason: ReasonCORSPreflight}
+	}
+	rule := r.Rule
+	if rule == nil && e.policy != nil {
+		rule = e.policy.Match(r.URL.Hostname(), r.URL.Path, r.Method)
+	}
+	if rule == nil {
+		rule = &Rule{}
+	}
+	c := e.newAuthContext(r)
+	st := e.authenticate(ctx, c)
+	switch st.status {
+	case keysUnavailable:
+		return Decision{Outcome: Unavailable, Reason: st.reason, Message: st.message}
+	case handshake:
+		return Decision{Outcome: Handshake, Reason: st.reason, Message: st.message, Location: st.location, SetCookies: st.setCookies, NoStore: st.noStore}
+	case signedIn:
+		if st.token.Claims.Pending() {
+			st = out(ReasonSessionPending, "session has pending tasks")
+			return e.signedOut(r, rule, st, "/tasks")
+		}
+		d := e.authorize(ctx, rule, &st.token.Claims)
+		d.SetCookies = append(st.setCookies, d.SetCookies...)
+		return d
+	}
+	return e.signedOut(r, rule, st, "")
+}
+
+// signedOut: public routes pass anonymously; browser navigations go to
+// sign-in; everything else is 401.
+func (e *Engine) signedOut(r *Request, rule *Rule, st authState, signInSubpath string) Decision {
+	if rule.Public {
+		return Decision{Outcome: Allow, Reason: st.reason, Message: st.message, SetCookies: st.setCookies}
+	}
+	if r.IsBrowserNavigation() {
+		return Decision{Outcome: SignIn, Reason: st.reason, Message: st.message, Location: e.signInURL(r, signInSubpath), SetCookies: st.setCookies}
+	}
+	return Decision{Outcome: Unauthenticated, Reason: st.reason, Message: st.message, SetCookies: st.setCookies}
+}
+
+// signInURL is CLERK_SIGN_IN_URL (or the Account Portal's sign-in) with
+// redirect_url = the original URL.
+func (e *Engine) signInURL(r *Request, subpath string) string {
+	u, err := url.Parse(e.cfg.SignInURL)
+	if err != nil {
+		return e.cfg.SignInURL
+	}
+	if subpath != "" {
+		u.Path = trimSlash(u.Path) + subpath
+	}
+	back := *r.URL
+	back.Fragment = ""
+	q := u.Query()
+	q.Set("redirect_url", back.String())
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func trimSlash(p string) string {
+	for len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+// authorize applies the rule to a verified session.
+func (e *Engine) authorize(ctx context.Context, rule *Rule, claims *clerk.Claims) Decision {
+	id := Identity{UserID: claims.Subject, SessionID: claims.SessionID}
+	if claims.Actor != nil {
+		id.ActorID = claims.Actor.Subject
+	}
+	active, err := claims.ActiveOrganization()
+	if err != nil {
+		// The SDK throws while parsing a malformed "fea" (errata 4).
+		return Decision{Outcome: Unauthenticated, Reason: clerk.ReasonUnexpectedError, Message: err.Error()}
+	}
+	if active != nil {
+		id.OrgID, id.OrgSlug, id.OrgRole, id.OrgPermissions = active.ID, active.Slug, active.Role, active.Permissions
+	}
+	if !rule.RequiresOrganization() {
+		return Decision{Outcome: Allow, Identity: id}
+	}
+	if len(rule.Orgs) == 0 {
+		if active == nil {
+			return Decision{Outcome: Forbidden, Reason: ReasonNoActiveOrg, Identity: id}
+		}
+		if reason := missing(rule, active.Role, active.Permissions); reason != "" {
+			return Decision{Outcome: Forbidden, Reason: reason, Identity: id}
+		}
+		return Decision{Outcome: Allow, Identity: id}
+	}
+	var first *Membership
+	for _, org := range rule.Orgs {
+		m, err := e.membership(ctx, claims.Subject, org, active)
+		if err != nil {
+			return Decision{Outcome: Unavailable, Reason: ReasonMembershipLookup, Message: err.Error(), Identity: id}
+		}
+		if m == nil {
+			return Decision{Outcome: Forbidden, Reason: ReasonNotOrgMember, Message: "not a member of " + org, Identity: id}
+		}
+		if reason := missing(rule, m.Role, m.Permissions); reason != "" {
+			return Decision{Outcome: Forbidden, Reason: reason, Message: "in " + org, Identity: id}
+		}
+		if first == nil {
+			first = m
+		}
+	}
+	// The identity names the organization that satisfied the rule.
+	id.OrgID, id.OrgSlug, id.OrgRole, id.OrgPermissions = first.OrgID, first.OrgSlug, first.Role, first.Permissions
+	return Decision{Outcome: Allow, Identity: id}
+}
+
+// membership answers from the token when the organization is the active
+// one (no API call), else from the Memberships source.
+func (e *Engine) membership(ctx context.Context, userID, org string, active *clerk.ActiveOrganization) (*Membership, error) {
+	if active != nil && (active.ID == org || (active.Slug != "" && active.Slug == org)) {
+		return &Membership{OrgID: active.ID, OrgSlug: active.Slug, Role: active.Role, Permissions: active.Permissions}, nil
+	}
+	if e.memberships == nil {
+		return nil, nil
+	}
+	return e.memberships.Membership(ctx, userID, org)
+}
+
+// missing returns the reason the role or permissions do not hold, or "".
+func missing(rule *Rule, role string, perms []string) clerk.Reason {
+	for _, want := range rule.Roles {
+		if role != want {
+			return ReasonRoleMissing
+		}
+	}
+	for _, want := range rule.Permissions {
+		if !slices.Contains(perms, want) {
+			return ReasonPermissionMissing
+		}
+	}
+	return ""
+}

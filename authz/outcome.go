@@ -1,0 +1,63 @@
+package authz
+
+import "github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+
+// Outcome is what the proxy should do with the original request.
+type Outcome int
+
+// The outcomes, a closed set; every adapter renders each one.
+const (
+	// Allow: 200 with the identity headers.
+	Allow Outcome = iota
+	// Unauthenticated: no valid session and not a browser navigation: 401.
+	Unauthenticated
+	// SignIn: no valid session, browser navigation: redirect to sign-in.
+	SignIn
+	// Handshake: redirect through Clerk's Frontend API to refresh the
+	// session cookies (or complete such a redirect with Set-Cookie).
+	Handshake
+	// Forbidden: signed in, but the route's rule does not hold: 403.
+	Forbidden
+	// Unavailable: Clerk's keys or memberships cannot be had: 503, never 200.
+	Unavailable
+	// Misconfigured: the operator's rule is invalid: 500, never 200.
+	Misconfigured
+)
+
+var outcomeNames = [...]string{"allow", "unauthenticated", "redirect", "handshake", "forbidden", "unavailable", "misconfigured"}
+
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Identity is who the request is from, rendered as the X-Auth-* headers.
+type Identity struct {
+	UserID         string
+	SessionID      string
+	OrgID          string
+	OrgSlug        string
+	OrgRole        string
+	OrgPermissions []string
+	ActorID        string
+}
+
+// Decision is the engine's answer.
+type Decision struct {
+	Outcome Outcome
+	// Reason is Clerk's reason string (or ours, for policy outcomes).
+	Reason clerk.Reason
+	// Message is a detail for logs; never contains a token.
+	Message string
+	// Identity is set on Allow (empty for an anonymous public route), and
+	// carries the user on Forbidden for logs.
+	Identity Identity
+	// Location is the redirect target for SignIn and Handshake.
+	Location string
+	// SetCookies are Set-Cookie values, in order.
+	SetCookies []string
+	// NoStore asks for Cache-Control: no-store (handshake replies).
+	NoStore bool
+}

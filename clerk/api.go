@@ -1,0 +1,128 @@
+package clerk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIVersion is the Clerk-API-Version header we send, the one the
+// @clerk/backend release we mirror sends.
+const APIVersion = "2026-05-12"
+
+// maxAPIResponse bounds what we read from the Backend API.
+const maxAPIResponse = 8 << 20
+
+// API is a small Backend API client: base URL, version path, secret key.
+type API struct {
+	base      *url.URL
+	secretKey string
+	client    *http.Client
+	userAgent string
+}
+
+// NewAPI builds a client for baseURL (e.g. https://api.clerk.com) and the
+// path version (e.g. "v1"). The http.Client should carry a timeout.
+func NewAPI(baseURL, version, secretKey, userAgent string, client *http.Client) (*API, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid Backend API URL %q", baseURL)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/" + strings.Trim(version, "/")
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	return &API{base: u, secretKey: secretKey, client: client, userAgent: userAgent}, nil
+}
+
+// APIError is a non-2xx answer from the Backend API, decoded from Clerk's
+// error shape {"errors":[{code,message,long_message}],"clerk_trace_id"}.
+type APIError struct {
+	Status     int
+	Errors     []APIErrorItem `json:"errors"`
+	TraceID    string         `json:"clerk_trace_id"`
+	RetryAfter time.Duration
+}
+
+// APIErrorItem is one entry of Clerk's "errors" array.
+type APIErrorItem struct {
+	Code        string `json:"code"`
+	Message     string `json:"message"`
+	LongMessage string `json:"long_message"`
+}
+
+func (e *APIError) Error() string {
+	code := "unknown"
+	if len(e.Errors) > 0 {
+		code = e.Errors[0].Code
+	}
+	s := fmt.Sprintf("clerk backend api: status %d, code %s", e.Status, code)
+	if e.TraceID != "" {
+		s += ", clerk_trace_id " + e.TraceID
+	}
+	return s
+}
+
+// Code is the first error code, or "" when the body had none.
+func (e *APIError) Code() string {
+	if len(e.Errors) == 0 {
+		return ""
+	}
+	return e.Errors[0].Code
+}
+
+// Get calls GET {base}/{path}?{query} and decodes a 2xx JSON body into out.
+// A non-2xx answer is an *APIError.
+func (a *API) Get(ctx context.Context, path string, query url.Values, out any) error {
+	u := *a.base
+	u.Path = u.Path + "/" + strings.TrimLeft(path, "/")
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.secretKey)
+	req.Header.Set("Clerk-API-Version", APIVersion)
+	req.Header.Set("Content-Type", "application/json")
+	if a.userAgent != "" {
+		req.Header.Set("User-Agent", a.userAgent)
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIResponse))
+	if err != nil {
+		return fmt.Errorf("GET %s: read body: %w", path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		apiErr := &APIError{Status: resp.StatusCode}
+		_ = json.Unmarshal(body, apiErr) // a body that is not Clerk's shape still yields the status
+		if apiErr.TraceID == "" {
+			apiErr.TraceID = resp.Header.Get("Clerk-Trace-Id")
+		}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			apiErr.RetryAfter = time.Duration(s) * time.Second
+		}
+		return apiErr
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("GET %s: decode: %w", path, err)
+	}
+	return nil
+}
+
+// AsAPIError unwraps an *APIError.
+func AsAPIError(err error) (*APIError, bool) {
+	var e *APIError
+	ok := errors.As(err, &e)
+	return e, ok
+}

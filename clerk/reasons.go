@@ -1,0 +1,81 @@
+package clerk
+
+import "errors"
+
+// Reason is one of the reason strings @clerk/backend reports in
+// x-clerk-auth-reason. Operators search Clerk's docs for them, so we use the
+// very same spelling in logs, metrics and 401 bodies.
+type Reason string
+
+// Token verification reasons (@clerk/backend src/errors.ts).
+const (
+	ReasonTokenExpired                  Reason = "token-expired"
+	ReasonTokenInvalid                  Reason = "token-invalid"
+	ReasonTokenInvalidAlgorithm         Reason = "token-invalid-algorithm"
+	ReasonTokenInvalidAuthorizedParties Reason = "token-invalid-authorized-parties"
+	ReasonTokenInvalidSignature         Reason = "token-invalid-signature"
+	ReasonTokenNotActiveYet             Reason = "token-not-active-yet"
+	ReasonTokenIatInTheFuture           Reason = "token-iat-in-the-future"
+	ReasonTokenVerificationFailed       Reason = "token-verification-failed"
+	ReasonSecretKeyInvalid              Reason = "secret-key-invalid"
+	ReasonJWKRemoteFailedToLoad         Reason = "jwk-remote-failed-to-load"
+	ReasonJWKRemoteInvalid              Reason = "jwk-remote-invalid"
+	ReasonJWKFailedToResolve            Reason = "jwk-failed-to-resolve"
+	ReasonJWKKidMismatch                Reason = "jwk-kid-mismatch"
+)
+
+// Request-level reasons (@clerk/backend src/tokens/authStatus.ts).
+const (
+	ReasonSessionTokenAndUATMissing      Reason = "session-token-and-uat-missing"
+	ReasonSessionTokenMissing            Reason = "session-token-missing"
+	ReasonSessionTokenWithoutClientUAT   Reason = "session-token-but-no-client-uat"
+	ReasonClientUATWithoutSessionToken   Reason = "client-uat-but-no-session-token"
+	ReasonSessionTokenIATBeforeClientUAT Reason = "session-token-iat-before-client-uat"
+	ReasonSessionTokenExpired            Reason = "session-token-expired"
+	ReasonSessionTokenNBF                Reason = "session-token-nbf"
+	ReasonSessionTokenIatInTheFuture     Reason = "session-token-iat-in-the-future"
+	ReasonDevBrowserMissing              Reason = "dev-browser-missing"
+	ReasonDevBrowserSync                 Reason = "dev-browser-sync"
+	ReasonPrimaryDomainCrossOriginSync   Reason = "primary-domain-cross-origin-sync"
+	ReasonTokenTypeMismatch              Reason = "token-type-mismatch"
+	ReasonUnexpectedError                Reason = "unexpected-error"
+	ReasonSessionPending                 Reason = "session-pending"
+	RefreshNonEligibleNoRefreshCookie    Reason = "non-eligible-no-refresh-cookie"
+	RefreshNonEligibleNonGet             Reason = "non-eligible-non-get"
+)
+
+// TokenError is a verification failure with Clerk's reason and a message for
+// logs. The message never contains the token.
+type TokenError struct {
+	Reason  Reason
+	Message string
+}
+
+func (e *TokenError) Error() string {
+	if e.Message == "" {
+		return string(e.Reason)
+	}
+	return string(e.Reason) + ": " + e.Message
+}
+
+func tokenError(r Reason, msg string) error { return &TokenError{Reason: r, Message: msg} }
+
+// ReasonOf returns the Clerk reason carried by err, or "unexpected-error".
+func ReasonOf(err error) Reason {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.Reason
+	}
+	return ReasonUnexpectedError
+}
+
+// IsKeyUnavailable reports whether err means the keys could not be had at
+// all (Clerk unreachable, bad secret key): the caller must fail closed with
+// 503 rather than treat the request as signed out.
+func IsKeyUnavailable(err error) bool {
+	switch ReasonOf(err) {
+	case ReasonJWKRemoteFailedToLoad, ReasonJWKRemoteInvalid, ReasonJWKFailedToResolve, ReasonSecretKeyInvalid:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,38 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+)
+
+// readAuthRequest reads NGINX auth_request and ingress-nginx: the original
+// URL is X-Original-URL, or X-Original-URI with X-Forwarded-Proto and
+// X-Forwarded-Host (else Host, which the snippet sets to $host); the method
+// is X-Original-Method. NGINX sends none of these by itself, so a missing
+// one is a configuration error: 400, which NGINX turns into 500.
+func readAuthRequest(r *http.Request) (*authz.Request, error) {
+	method, err := originalMethod(r.Header.Get("X-Original-Method"))
+	if err != nil {
+		return nil, err
+	}
+	var req = &authz.Request{Endpoint: "auth-request", Method: method, Header: r.Header, ClientIP: clientIP(r), ReturnViaCallback: true}
+	if full := r.Header.Get("X-Original-URL"); full != "" {
+		req.URL, err = parseAbsoluteURL(full)
+		return req, err
+	}
+	scheme, err := originalScheme(firstValue(r.Header.Get("X-Forwarded-Proto")))
+	if err != nil {
+		return nil, err
+	}
+	hostHeader := firstValue(r.Header.Get("X-Forwarded-Host"))
+	if hostHeader == "" {
+		hostHeader = r.Host
+	}
+	host, err := originalHost(hostHeader)
+	if err != nil {
+		return nil, err
+	}
+	req.URL, err = buildURL(scheme, host, r.Header.Get("X-Original-URI"))
+	return req, err
+}

@@ -1,0 +1,163 @@
+// Command clerk-forward-auth answers reverse proxies' auth subrequests
+// (Traefik forwardAuth, NGINX auth_request, Envoy ext_authz, Caddy
+// forward_auth) from the request's Clerk session. main.go is wiring only.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "demo" {
+		os.Exit(runDemo(os.Stdout))
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "clerk-forward-auth: configuration error: %v\n", err)
+		os.Exit(2)
+	}
+	logger := newLogger(os.Stderr, cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, cfg, logger, nil); err != nil {
+		logger.Error("exit", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func newLogger(w io.Writer, cfg *Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// service is the wired application.
+type service struct {
+	handler http.Handler
+	engine  *authz.Engine
+	remote  *clerk.RemoteKeys // nil with CLERK_JWT_KEY
+}
+
+func newService(cfg *Config, logger *slog.Logger) (*service, error) {
+	httpClient := &http.Client{Timeout: cfg.APITimeout}
+	api, err := clerk.NewAPI(cfg.APIURL, cfg.APIVersion, cfg.SecretKey, "clerk-forward-auth/"+version, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("backend api client: %w", err)
+	}
+	s := &service{}
+	var keys clerk.KeySource
+	if cfg.staticKeys != nil {
+		keys = cfg.staticKeys
+	} else {
+		s.remote = clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{
+			TTL:                cfg.JWKSCacheTTL,
+			MinRefetchInterval: cfg.JWKSMinRefetch,
+			OnFetch: func(n int, err error, took time.Duration) {
+				if err != nil {
+					logger.Warn("jwks fetch failed", "reason", string(clerk.ReasonOf(err)), "error", err.Error(), "took", took)
+					return
+				}
+				logger.Info("jwks fetched", "keys", n, "took", took)
+			},
+		})
+		keys = s.remote
+	}
+	verifier := clerk.NewVerifier(keys, clerk.VerifyOptions{AuthorizedParties: cfg.AuthorizedParties})
+	s.engine = authz.NewEngine(authz.Config{
+		PublishableKey:     cfg.publishableKey,
+		ProxyURL:           cfg.ProxyURL,
+		SignInURL:          cfg.SignInURL,
+		AllowCORSPreflight: cfg.AllowCORSPreflight,
+		CallbackPath:       cfg.CallbackPath,
+	}, verifier, authz.Options{Logger: logger})
+	s.handler = handlers.NewRouter(handlers.Options{Engine: s.engine, Logger: logger})
+	return s, nil
+}
+
+// loadKeys fetches the JWKS until it succeeds, backing off, so /readyz
+// turns ready as soon as Clerk answers.
+func (s *service) loadKeys(ctx context.Context) {
+	if s.remote == nil {
+		return
+	}
+	delay := 500 * time.Millisecond
+	for {
+		fetchCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.remote.Refresh(fetchCtx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// serve runs until ctx ends, then drains in-flight requests. ready, when
+// not nil, receives the bound address.
+func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- string) error {
+	svc, err := newService(cfg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           svc.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go svc.loadKeys(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String(), "version", version,
+		"instance", map[bool]string{true: "production", false: "development"}[cfg.publishableKey.Production],
+		"frontend_api", cfg.publishableKey.FAPIHost)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
