@@ -1,0 +1,71 @@
+package authz
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+)
+
+// testEnv is an engine wired to a fake Clerk instance.
+type testEnv struct {
+	fake   *clerktest.Server
+	engine *Engine
+	suffix string
+}
+
+func newTestEnv(t *testing.T, production bool, mod func(*Config, *clerk.VerifyOptions)) *testEnv {
+	t.Helper()
+	fake, err := clerktest.New(clerktest.Options{Production: production})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{PublishableKey: pk}
+	vopts := clerk.VerifyOptions{}
+	if mod != nil {
+		mod(&cfg, &vopts)
+	}
+	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), vopts)
+	return &testEnv{fake: fake, engine: NewEngine(cfg, v, Options{}), suffix: clerk.CookieSuffix(fake.PublishableKey)}
+}
+
+// req builds a request for https://app.example.test/dashboard.
+func req(method string, headers ...string) *Request {
+	h := http.Header{}
+	for i := 0; i+1 < len(headers); i += 2 {
+		h.Add(headers[i], headers[i+1])
+	}
+	u, _ := url.Parse("https://app.example.test/dashboard?tab=1")
+	return &Request{Endpoint: "test", Method: method, URL: u, Header: h}
+}
+
+// browser adds what a browser sends on a top-level navigation.
+func browser(r *Request) *Request {
+	r.Header.Set("Sec-Fetch-Dest", "document")
+	r.Header.Set("Accept", "text/html,application/xhtml+xml")
+	return r
+}
+
+func (e *testEnv) decide(r *Request) Decision {
+	return e.engine.Decide(context.Background(), r)
+}
+
+func (e *testEnv) token(mod func(clerktest.Claims)) string {
+	c := e.fake.SessionClaims("user_1")
+	if mod != nil {
+		mod(c)
+	}
+	return e.fake.Sign(c)
+}

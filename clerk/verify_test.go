@@ -1,0 +1,250 @@
+package clerk_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+)
+
+func newFake(t *testing.T) *clerktest.Server {
+	t.Helper()
+	fake, err := clerktest.New(clerktest.Options{Production: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	return fake
+}
+
+func remoteKeys(t *testing.T, fake *clerktest.Server, secret string, opts clerk.RemoteKeysOptions) *clerk.RemoteKeys {
+	t.Helper()
+	api, err := clerk.NewAPI(fake.URL, "v1", secret, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clerk.NewRemoteKeys(api, opts)
+}
+
+func TestVerifyRejectsWithClerkReasons(t *testing.T) {
+	fake := newFake(t)
+	now := time.Now()
+	key := fake.Key()
+	attacker, err := clerktest.NewSigningKey(key.Kid) // same kid, other key
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := func(alg string) clerktest.Header { return clerktest.Header{"alg": alg, "kid": key.Kid, "typ": "JWT"} }
+	claims := func(mod func(clerktest.Claims)) clerktest.Claims {
+		c := fake.SessionClaims("user_1")
+		if mod != nil {
+			mod(c)
+		}
+		return c
+	}
+	tests := []struct {
+		name   string
+		token  string
+		reason clerk.Reason // "" = valid
+	}{
+		{"valid token", fake.Sign(claims(nil)), ""},
+		{"expired", fake.Sign(claims(func(c clerktest.Claims) { c["exp"] = now.Add(-10 * time.Second).Unix() })), clerk.ReasonTokenExpired},
+		{"expired within the 5 s skew is still valid", fake.Sign(claims(func(c clerktest.Claims) { c["exp"] = now.Add(-3 * time.Second).Unix() })), ""},
+		{"not yet valid", fake.Sign(claims(func(c clerktest.Claims) { c["nbf"] = now.Add(time.Minute).Unix() })), clerk.ReasonTokenNotActiveYet},
+		{"issued in the future", fake.Sign(claims(func(c clerktest.Claims) { c["iat"] = now.Add(time.Minute).Unix() })), clerk.ReasonTokenIatInTheFuture},
+		{"missing exp", fake.Sign(claims(func(c clerktest.Claims) { delete(c, "exp") })), clerk.ReasonTokenVerificationFailed},
+		{"missing sub", fake.Sign(claims(func(c clerktest.Claims) { delete(c, "sub") })), clerk.ReasonTokenVerificationFailed},
+		{"missing sid (JWT template without cat)", fake.Sign(claims(func(c clerktest.Claims) { delete(c, "sid") })), clerk.ReasonTokenInvalid},
+		{"bad signature (other key, same kid)", clerktest.SignWith(attacker, hdr("RS256"), claims(nil)), clerk.ReasonTokenInvalidSignature},
+		{"signature checked before exp", clerktest.SignWith(attacker, hdr("RS256"), claims(func(c clerktest.Claims) { c["exp"] = now.Add(-time.Hour).Unix() })), clerk.ReasonTokenInvalidSignature},
+		{"alg none", clerktest.SignWith(key, hdr("none"), claims(nil)), clerk.ReasonTokenInvalidAlgorithm},
+		{"HS256 signed with the public key", clerktest.SignWith(key, hdr("HS256"), claims(nil)), clerk.ReasonTokenInvalidAlgorithm},
+		{"RS384 refused like the SDK", clerktest.SignWith(key, hdr("RS384"), claims(nil)), clerk.ReasonTokenVerificationFailed},
+		{"typ other than JWT", clerktest.SignWith(key, clerktest.Header{"alg": "RS256", "kid": key.Kid, "typ": "at+jwt"}, claims(nil)), clerk.ReasonTokenInvalid},
+		{"M2M category", clerktest.SignWith(key, clerktest.Header{"alg": "RS256", "kid": key.Kid, "cat": clerk.CategoryM2M}, claims(nil)), clerk.ReasonTokenInvalid},
+		{"empty signature", strings.TrimRight(fake.Sign(claims(nil)), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), clerk.ReasonTokenInvalidSignature},
+		{"two parts", "a.b", clerk.ReasonTokenInvalid},
+		{"four parts", fake.Sign(claims(nil)) + ".x", clerk.ReasonTokenInvalid},
+		{"garbage", "not-a-token", clerk.ReasonTokenInvalid},
+		{"payload not JSON", clerktest.SignRaw(key, "RS256", []byte(`{"alg":"RS256"}`), []byte("nope")), clerk.ReasonTokenInvalid},
+		{"oversized", strings.Repeat("a", 20000) + ".b.c", clerk.ReasonTokenInvalid},
+	}
+	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), tt.token)
+			if got := reasonOrEmpty(err); got != tt.reason {
+				t.Fatalf("reason = %q (%v), want %q", got, err, tt.reason)
+			}
+		})
+	}
+}
+
+func reasonOrEmpty(err error) clerk.Reason {
+	if err == nil {
+		return ""
+	}
+	return clerk.ReasonOf(err)
+}
+
+func TestVerifyAuthorizedParties(t *testing.T) {
+	fake := newFake(t)
+	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{}),
+		clerk.VerifyOptions{AuthorizedParties: []string{"https://app.example.test"}})
+	tests := []struct {
+		name, azp string
+		reason    clerk.Reason
+	}{
+		{"listed party", "https://app.example.test", ""},
+		{"other party", "https://evil.example", clerk.ReasonTokenInvalidAuthorizedParties},
+		{"prefix of a listed party", "https://app.example.test.evil", clerk.ReasonTokenInvalidAuthorizedParties},
+		{"missing azp", "", clerk.ReasonTokenInvalidAuthorizedParties},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.SessionClaims("user_1")
+			if tt.azp == "" {
+				delete(c, "azp")
+			} else {
+				c["azp"] = tt.azp
+			}
+			_, err := v.Verify(context.Background(), fake.Sign(c))
+			if got := reasonOrEmpty(err); got != tt.reason {
+				t.Fatalf("reason = %q, want %q", got, tt.reason)
+			}
+		})
+	}
+}
+
+func TestRemoteKeysThrottleUnknownKidRefetches(t *testing.T) {
+	fake := newFake(t)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	keys := remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{MinRefetchInterval: 10 * time.Second, Now: clock})
+	v := clerk.NewVerifier(keys, clerk.VerifyOptions{})
+	if _, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
+		t.Fatal(err)
+	}
+	flood := func() {
+		for i := 0; i < 200; i++ {
+			tok := clerktest.SignWith(fake.Key(), clerktest.Header{"alg": "RS256", "kid": fmt.Sprintf("random-%d", i)}, fake.SessionClaims("user_1"))
+			_, err := v.Verify(context.Background(), tok)
+			if clerk.ReasonOf(err) != clerk.ReasonJWKKidMismatch {
+				t.Fatalf("reason = %v, want jwk-kid-mismatch", err)
+			}
+		}
+	}
+	flood()
+	if n := fake.Calls("GET /v1/jwks"); n != 1 {
+		t.Fatalf("JWKS fetched %d times within the interval, want 1", n)
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Second)
+	mu.Unlock()
+	flood()
+	if n := fake.Calls("GET /v1/jwks"); n != 2 {
+		t.Fatalf("JWKS fetched %d times after the interval, want 2", n)
+	}
+}
+
+func TestRemoteKeysPickUpARotatedKey(t *testing.T) {
+	fake := newFake(t)
+	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{MinRefetchInterval: time.Nanosecond}), clerk.VerifyOptions{})
+	if _, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fake.RotateKey(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
+		t.Fatalf("token signed with the rotated key: %v", err)
+	}
+}
+
+func TestRemoteKeysFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(*clerktest.Server) string // returns the secret key to use
+		reason clerk.Reason
+	}{
+		{"wrong secret key", func(f *clerktest.Server) string { return "sk_live_wrong" }, clerk.ReasonSecretKeyInvalid},
+		{"JWKS answers 500", func(f *clerktest.Server) string { f.SetJWKSResponse(500, `{"errors":[]}`); return f.SecretKey }, clerk.ReasonJWKRemoteFailedToLoad},
+		{"JWKS is garbage", func(f *clerktest.Server) string {
+			f.SetJWKSResponse(200, `{"keys":[{"kty":"RSA","n":"!!"}]}`)
+			return f.SecretKey
+		}, clerk.ReasonJWKRemoteInvalid},
+		{"JWKS is empty", func(f *clerktest.Server) string { f.SetJWKSResponse(200, `{"keys":[]}`); return f.SecretKey }, clerk.ReasonJWKRemoteFailedToLoad},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFake(t)
+			secret := tt.setup(fake)
+			v := clerk.NewVerifier(remoteKeys(t, fake, secret, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
+			_, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1")))
+			if got := clerk.ReasonOf(err); got != tt.reason {
+				t.Fatalf("reason = %q (%v), want %q", got, err, tt.reason)
+			}
+			if !clerk.IsKeyUnavailable(err) {
+				t.Fatalf("%v should count as keys unavailable (fail closed)", err)
+			}
+		})
+	}
+}
+
+func TestRemoteKeysUnreachableClerk(t *testing.T) {
+	api, _ := clerk.NewAPI("http://127.0.0.1:1", "v1", "sk_live_x", "test", &http.Client{Timeout: time.Second})
+	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
+	fake := newFake(t)
+	_, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1")))
+	if clerk.ReasonOf(err) != clerk.ReasonJWKRemoteFailedToLoad {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestStaticKeys(t *testing.T) {
+	fake := newFake(t)
+	pemKey := fake.Key().PublicKeyPEM()
+	body := strings.Join(strings.Split(strings.TrimSpace(pemKey), "\n")[1:len(strings.Split(strings.TrimSpace(pemKey), "\n"))-1], "")
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
+	ecPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecDER}))
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"PEM", pemKey, true},
+		{"PEM with escaped newlines from an env file", strings.ReplaceAll(pemKey, "\n", `\n`), true},
+		{"bare base64 body", body, true},
+		{"EC key", ecPEM, false},
+		{"garbage", "hello", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys, err := clerk.NewStaticKeys(tt.in)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v", err)
+			}
+			if !tt.ok {
+				return
+			}
+			// The networkless key ignores the token's kid, as the SDK does.
+			tok := clerktest.SignWith(fake.Key(), clerktest.Header{"alg": "RS256", "kid": "anything"}, fake.SessionClaims("user_1"))
+			if _, err := clerk.NewVerifier(keys, clerk.VerifyOptions{}).Verify(context.Background(), tok); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,119 @@
+{{/* Chart name, truncated to the 63 characters a DNS label allows. */}}
+{{- define "cfa.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name: the release name, prefixed to the chart name unless it already contains it.
+*/}}
+{{- define "cfa.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "cfa.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "cfa.labels" -}}
+helm.sh/chart: {{ include "cfa.chart" . }}
+{{ include "cfa.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels that select the pods; never change them after a release exists. */}}
+{{- define "cfa.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cfa.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "cfa.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cfa.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "cfa.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding the Clerk keys: the user's, or the one this chart creates. */}}
+{{- define "cfa.secretName" -}}
+{{- default (include "cfa.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{/* True ("true") when there is a policy to render into the ConfigMap. */}}
+{{- define "cfa.hasPolicy" -}}
+{{- if .Values.policy.rules }}true{{ end }}
+{{- end }}
+
+{{/* The policy file, exactly as the service reads it. */}}
+{{- define "cfa.policyFile" -}}
+{{ dict "rules" .Values.policy.rules | toYaml }}
+{{- end }}
+
+{{/* In-cluster base URL of the HTTP port. */}}
+{{- define "cfa.serviceHost" -}}
+{{- printf "%s.%s.svc" (include "cfa.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{- define "cfa.callbackPath" -}}
+{{- default "/_auth/callback" .Values.config.callbackPath }}
+{{- end }}
+
+{{/*
+Refuse configurations that cannot start, with one line that names the value.
+The schema checks shapes; this checks combinations.
+*/}}
+{{- define "cfa.validate" -}}
+{{- if not .Values.existingSecret }}
+{{- if not .Values.clerk.publishableKey }}
+{{- fail "clerk.publishableKey is required (or set existingSecret to a Secret that holds it)" }}
+{{- end }}
+{{- if not (or .Values.clerk.secretKey .Values.clerk.jwtKey) }}
+{{- fail "clerk.secretKey or clerk.jwtKey is required (or set existingSecret)" }}
+{{- end }}
+{{- if and .Values.clerk.secretKey (not .Values.secretKeys.secretKey) }}
+{{- fail "secretKeys.secretKey is empty but clerk.secretKey is set" }}
+{{- end }}
+{{- if and .Values.clerk.jwtKey (not .Values.secretKeys.jwtKey) }}
+{{- fail "secretKeys.jwtKey is empty but clerk.jwtKey is set" }}
+{{- end }}
+{{- else if and (not .Values.clerk.publishableKey) (not .Values.secretKeys.publishableKey) }}
+{{- fail "clerk.publishableKey or secretKeys.publishableKey is required with existingSecret" }}
+{{- end }}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
+{{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" }}
+{{- end }}
+{{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) 8080) }}
+{{- fail "metrics.port must differ from the HTTP port 8080" }}
+{{- end }}
+{{- if and .Values.grpc.enabled (or (eq (int .Values.grpc.port) 8080) (and .Values.metrics.enabled (eq (int .Values.grpc.port) (int .Values.metrics.port)))) }}
+{{- fail "grpc.port must differ from the HTTP and metrics ports" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) }}
+{{- fail "autoscaling.maxReplicas must be >= autoscaling.minReplicas" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (not (dig "requests" "cpu" "" .Values.resources)) }}
+{{- fail "autoscaling on CPU needs resources.requests.cpu" }}
+{{- end }}
+{{- if and .Values.callbackIngress.enabled (not .Values.callbackIngress.hosts) }}
+{{- fail "callbackIngress.hosts is required when callbackIngress.enabled" }}
+{{- end }}
+{{- end }}
