@@ -178,9 +178,15 @@ func (r *RemoteKeys) fetchThrottled(ctx context.Context, seen *keySet) (*keySet,
 }
 
 func (r *RemoteKeys) fetchLocked(ctx context.Context) (*keySet, error) {
+	prevTry := r.lastTry
 	r.lastTry = r.opts.Now()
 	start := time.Now()
 	set, err := r.fetch(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Our caller gave up (shutdown, client gone): Clerk was not at
+		// fault, so the next caller may try at once.
+		r.lastTry = prevTry
+	}
 	if r.opts.OnFetch != nil {
 		n := 0
 		if set != nil {

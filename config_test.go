@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+)
+
+const (
+	testPK = "pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA" // clerk.example.test
+	testSK = "sk_live_secret"
+)
+
+// configVars lists every variable loadConfig reads, cleared before each case.
+var configVars = []string{"CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_JWT_KEY", "CLERK_API_URL", "CLERK_API_VERSION",
+	"CLERK_PROXY_URL", "CLERK_SIGN_IN_URL", "CLERK_AUTHORIZED_PARTIES", "LISTEN_ADDR", "ALLOW_CORS_PREFLIGHT", "CALLBACK_PATH",
+	"LOG_LEVEL", "LOG_FORMAT", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT"}
+
+func setEnv(t *testing.T, kv map[string]string) {
+	t.Helper()
+	for _, k := range configVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	for k, v := range kv {
+		t.Setenv(k, v)
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	fake, err := clerktest.New(clerktest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	tests := []struct {
+		name     string
+		env      map[string]string
+		variable string // "" = valid
+	}{
+		{"secret and publishable key", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK}, ""},
+		{"networkless key only", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_JWT_KEY": fake.Key().PublicKeyPEM()}, ""},
+		{"no publishable key", map[string]string{"CLERK_SECRET_KEY": testSK}, "CLERK_PUBLISHABLE_KEY"},
+		{"publishable key that does not decode", map[string]string{"CLERK_PUBLISHABLE_KEY": "pk_live_!!!", "CLERK_SECRET_KEY": testSK}, "CLERK_PUBLISHABLE_KEY"},
+		{"no key at all", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK}, "CLERK_SECRET_KEY"},
+		{"secret key of the other instance type", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": "sk_test_x"}, "CLERK_SECRET_KEY"},
+		{"PEM that is not a key", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_JWT_KEY": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"}, "CLERK_JWT_KEY"},
+		{"bad API URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_API_URL": "ftp://x"}, "CLERK_API_URL"},
+		{"relative proxy URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_PROXY_URL": "/__clerk"}, "CLERK_PROXY_URL"},
+		{"relative sign-in URL is fine", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SIGN_IN_URL": "/sign-in"}, ""},
+		{"protocol-relative sign-in URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SIGN_IN_URL": "//evil.test/x"}, "CLERK_SIGN_IN_URL"},
+		{"authorized party that is not an origin", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_AUTHORIZED_PARTIES": "https://a.test,app.test"}, "CLERK_AUTHORIZED_PARTIES"},
+		{"bad log level", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"bad log format", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"bad boolean", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "ALLOW_CORS_PREFLIGHT": "maybe"}, "ALLOW_CORS_PREFLIGHT"},
+		{"bad duration", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "JWKS_CACHE_TTL": "forever"}, "JWKS_CACHE_TTL"},
+		{"callback path not absolute", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CALLBACK_PATH": "cb"}, "CALLBACK_PATH"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setEnv(t, tt.env)
+			_, err := loadConfig()
+			if tt.variable == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable {
+				t.Fatalf("error %v, want one naming %s", err, tt.variable)
+			}
+		})
+	}
+}
+
+// TestStartupErrorExitsWithStatus2 runs the binary's main with a bad
+// environment: one line on stderr naming the variable, exit status 2, and
+// no secret echoed.
+func TestStartupErrorExitsWithStatus2(t *testing.T) {
+	if os.Getenv("CFA_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStartupErrorExitsWithStatus2$")
+	cmd.Env = append(os.Environ(), "CFA_RUN_MAIN=1", "CLERK_PUBLISHABLE_KEY="+testPK, "CLERK_SECRET_KEY=sk_test_do_not_print_me")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("exit: %v, output %s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "CLERK_SECRET_KEY") {
+		t.Fatalf("want one line naming CLERK_SECRET_KEY, got %q", out)
+	}
+	if strings.Contains(string(out), "do_not_print_me") {
+		t.Fatal("the secret key was printed")
+	}
+}

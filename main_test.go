@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+)
+
+// TestShutdownDrainsInFlightRequests: SIGTERM (here: the context ending)
+// stops accepting, and a request already being decided still gets its answer.
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	fake, err := clerktest.New(clerktest.Options{Production: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	fake.SetLatency(700 * time.Millisecond) // the first decision waits for the JWKS
+	cfg := &Config{
+		SecretKey: fake.SecretKey, PublishableKey: fake.PublishableKey, APIURL: fake.URL, APIVersion: "v1",
+		ListenAddr: "127.0.0.1:0", CallbackPath: "/_auth/callback", LogLevel: "error", LogFormat: "json",
+		JWKSCacheTTL: time.Minute, JWKSMinRefetch: time.Second, APITimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
+	addr := <-ready
+
+	req, _ := http.NewRequest("GET", "http://"+addr+"/forward-auth", nil)
+	req.Header.Set("X-Forwarded-Method", "GET")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("X-Forwarded-Host", "app.example.test")
+	req.Header.Set("X-Forwarded-Uri", "/")
+	req.Header.Set("Authorization", "Bearer "+fake.Sign(fake.SessionClaims("user_1")))
+	status := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			status <- -1
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if got := <-status; got != http.StatusOK {
+		t.Fatalf("in-flight request got %d, want 200", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		t.Fatal("server still accepts connections after shutdown")
+	}
+}
