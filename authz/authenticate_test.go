@@ -44,7 +44,10 @@ func TestDecideProductionInstance(t *testing.T) {
 	env := newTestEnv(t, true, nil)
 	now := time.Now()
 	valid := env.token(nil)
-	expired := env.token(func(c clerktest.Claims) { c["iat"] = now.Add(-time.Hour).Unix(); c["exp"] = now.Add(-time.Minute).Unix() })
+	expired := env.token(func(c clerktest.Claims) {
+		c["iat"] = now.Add(-time.Hour).Unix()
+		c["exp"] = now.Add(-time.Minute).Unix()
+	})
 	attacker, _ := clerktest.NewSigningKey(env.fake.Key().Kid)
 	expiredBadSig := clerktest.SignWith(attacker, clerktest.Header{"alg": "RS256", "kid": attacker.Kid}, clerktest.Claims{"sub": "user_1", "sid": "sess_1", "iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-time.Minute).Unix()})
 	template := clerktest.SignWith(env.fake.Key(), clerktest.Header{"alg": "RS256", "kid": env.fake.Key().Kid, "cat": "cl_B7d4PD222AAA"}, env.fake.SessionClaims("user_1"))
