@@ -17,7 +17,11 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-step "unit tests"
+step "installing @clerk/backend for the differential test"
+CLERK_SDK_NODE_PATH=$(bash scripts/sdk-oracle.sh)
+export CLERK_SDK_NODE_PATH
+
+step "unit tests (with the differential test against @clerk/backend)"
 go test -count=1 ./...
 
 step "race detector on the concurrent parts"
