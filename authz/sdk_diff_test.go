@@ -101,7 +101,10 @@ func sdkCases(env *testEnv, production bool) []sdkCase {
 	}
 	tokens := []struct{ name, tok string }{
 		{"valid", mint(nil)},
-		{"expired", mint(func(c clerktest.Claims) { c["iat"] = now.Add(-time.Hour).Unix(); c["exp"] = now.Add(-time.Minute).Unix() })},
+		{"expired", mint(func(c clerktest.Claims) {
+			c["iat"] = now.Add(-time.Hour).Unix()
+			c["exp"] = now.Add(-time.Minute).Unix()
+		})},
 		{"nbf-future", mint(func(c clerktest.Claims) { c["nbf"] = now.Add(time.Minute).Unix() })},
 		{"iat-future", mint(func(c clerktest.Claims) { c["iat"] = now.Add(time.Minute).Unix() })},
 		{"bad-signature", clerktest.SignWith(other, clerktest.Header{"alg": "RS256", "kid": other.Kid, "typ": "JWT"}, fake.SessionClaims("user_sdk"))},
