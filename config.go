@@ -4,13 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
 )
 
 // Config is the service's configuration, read from the environment. Clerk's
@@ -33,10 +38,28 @@ type Config struct {
 	JWKSMinRefetch     time.Duration `envconfig:"JWKS_MIN_REFETCH_INTERVAL" default:"5s"`
 	APITimeout         time.Duration `envconfig:"CLERK_API_TIMEOUT" default:"5s"`
 	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
+	TokenCacheSize     int           `envconfig:"TOKEN_CACHE_SIZE" default:"20000"` // verified-token cache entries; 0 disables
+	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
+	GRPCListenAddr     string        `envconfig:"GRPC_LISTEN_ADDR"` // Envoy ext_authz over gRPC; off when unset
+	LogAllowSample     string        `envconfig:"LOG_ALLOW_SAMPLE" default:"1"`
+	TrustedProxies     string        `envconfig:"TRUSTED_PROXIES"`
+	// ALLOWED_REDIRECT_HOSTS: comma list of hosts, exact or *.example.com,
+	// that redirect targets may name besides the request's own host.
+	AllowedRedirectHosts []string `envconfig:"ALLOWED_REDIRECT_HOSTS"`
+	// Organization policy (authz/policyfile.go, authz/memberships.go).
+	PolicyFile            string        `envconfig:"POLICY_FILE"`
+	PolicyPollInterval    time.Duration `envconfig:"POLICY_POLL_INTERVAL" default:"2s"`
+	MembershipCacheSize   int           `envconfig:"MEMBERSHIP_CACHE_SIZE" default:"10000"`
+	MembershipCacheTTL    time.Duration `envconfig:"MEMBERSHIP_CACHE_TTL" default:"30s"`
+	MembershipNegativeTTL time.Duration `envconfig:"MEMBERSHIP_NEGATIVE_TTL" default:"10s"`
+	MembershipStaleWindow time.Duration `envconfig:"MEMBERSHIP_STALE_WINDOW" default:"2m"`
+	UserProfileHeaders    bool          `envconfig:"USER_PROFILE_HEADERS" default:"false"`
 
 	publishableKey clerk.PublishableKey
 	staticKeys     *clerk.StaticKeys
 	logLevel       slog.Level
+	allowSample    float64 // LOG_ALLOW_SAMPLE; "" (a Config built in code) keeps all
+	trustedProxies []netip.Prefix
 }
 
 // configError names the variable at fault; main prints it as one line and
@@ -114,6 +137,9 @@ func (c *Config) validate() error {
 			return bad("CLERK_AUTHORIZED_PARTIES", "%q: %v (use origins such as https://app.example.com)", p, err)
 		}
 	}
+	if c.TokenCacheSize < 0 || c.TokenCacheSize > 10_000_000 {
+		return bad("TOKEN_CACHE_SIZE", "must be between 0 (disabled) and 10000000")
+	}
 	if c.ListenAddr == "" {
 		return bad("LISTEN_ADDR", "must not be empty")
 	}
@@ -125,6 +151,27 @@ func (c *Config) validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return bad("LOG_FORMAT", "must be json or text")
+	}
+	c.allowSample = 1
+	if c.LogAllowSample != "" {
+		if c.allowSample, err = strconv.ParseFloat(c.LogAllowSample, 64); err != nil || !(c.allowSample >= 0 && c.allowSample <= 1) { // NaN too
+			return bad("LOG_ALLOW_SAMPLE", "must be a fraction from 0 to 1 (1 logs every allowed request; denials are always logged)")
+		}
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
+		return bad("METRICS_ADDR", "must differ from LISTEN_ADDR; leave it unset to serve /metrics on LISTEN_ADDR")
+	}
+	if err := c.validateGRPCListenAddr(); err != nil {
+		return err
+	}
+	if c.trustedProxies, err = handlers.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return bad("TRUSTED_PROXIES", "%v", err)
+	}
+	if _, err := authz.ParseRedirectHosts(c.AllowedRedirectHosts); err != nil {
+		return bad("ALLOWED_REDIRECT_HOSTS", "%v", err)
+	}
+	if err := c.validateOrgPolicy(); err != nil {
+		return err
 	}
 	for name, d := range map[string]time.Duration{"JWKS_CACHE_TTL": c.JWKSCacheTTL, "JWKS_MIN_REFETCH_INTERVAL": c.JWKSMinRefetch, "CLERK_API_TIMEOUT": c.APITimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
 		if d <= 0 {
@@ -145,6 +192,63 @@ func checkURL(s string, relativeOK bool) error {
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return errors.New("must be an absolute http(s) URL")
+	}
+	return nil
+}
+
+// validateOrgPolicy checks the policy file and the membership cache bounds.
+// The TTL bounds how long a removed membership keeps working; the stale
+// window how long past it during a Clerk outage: minutes, never hours.
+func (c *Config) validateOrgPolicy() error {
+	// A Config built in code (tests, demo) leaves these zero: defaults.
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.PolicyPollInterval, 2 * time.Second}, {&c.MembershipCacheTTL, 30 * time.Second}, {&c.MembershipNegativeTTL, 10 * time.Second}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.MembershipCacheSize == 0 {
+		c.MembershipCacheSize = 10000
+	}
+	if c.PolicyFile != "" {
+		if _, err := authz.LoadPolicyFile(c.PolicyFile, authz.PolicyFileOptions{}); err != nil {
+			return bad("POLICY_FILE", "%v", err)
+		}
+	}
+	if c.PolicyPollInterval < 100*time.Millisecond {
+		return bad("POLICY_POLL_INTERVAL", "must be at least 100ms")
+	}
+	if c.MembershipCacheSize < 1 || c.MembershipCacheSize > 10_000_000 {
+		return bad("MEMBERSHIP_CACHE_SIZE", "must be between 1 and 10000000")
+	}
+	if c.MembershipCacheTTL <= 0 || c.MembershipCacheTTL > 10*time.Minute {
+		return bad("MEMBERSHIP_CACHE_TTL", "must be a positive duration up to 10m")
+	}
+	if c.MembershipNegativeTTL <= 0 || c.MembershipNegativeTTL > c.MembershipCacheTTL {
+		return bad("MEMBERSHIP_NEGATIVE_TTL", "must be a positive duration no longer than MEMBERSHIP_CACHE_TTL")
+	}
+	if c.MembershipStaleWindow < 0 || c.MembershipStaleWindow > 15*time.Minute {
+		return bad("MEMBERSHIP_STALE_WINDOW", "must be between 0 (never serve stale) and 15m")
+	}
+	if c.UserProfileHeaders && c.SecretKey == "" {
+		return bad("USER_PROFILE_HEADERS", "needs CLERK_SECRET_KEY to read users from the Backend API")
+	}
+	return nil
+}
+
+// validateGRPCListenAddr checks GRPC_LISTEN_ADDR: unset (gRPC off), or a
+// host:port of its own.
+func (c *Config) validateGRPCListenAddr() error {
+	if c.GRPCListenAddr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.GRPCListenAddr); err != nil {
+		return bad("GRPC_LISTEN_ADDR", "must be host:port such as :9191")
+	}
+	if c.GRPCListenAddr == c.ListenAddr || c.GRPCListenAddr == c.MetricsAddr {
+		return bad("GRPC_LISTEN_ADDR", "must differ from LISTEN_ADDR and METRICS_ADDR")
 	}
 	return nil
 }

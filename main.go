@@ -54,16 +54,28 @@ func newLogger(w io.Writer, cfg *Config) *slog.Logger {
 type service struct {
 	handler http.Handler
 	engine  *authz.Engine
-	remote  *clerk.RemoteKeys // nil with CLERK_JWT_KEY
+	remote  *clerk.RemoteKeys    // nil with CLERK_JWT_KEY
+	obs     *observability       // observability.go
+	grpc    *handlers.GRPCServer // nil unless GRPC_LISTEN_ADDR (grpc.go)
+
+	// Organization policy; nil when not configured. Their Stats() feed metrics.
+	policy      *authz.PolicyFile
+	memberships *authz.MembershipLookup // nil without CLERK_SECRET_KEY
+	profiles    *authz.ProfileLookup    // nil unless USER_PROFILE_HEADERS
 }
 
 func newService(cfg *Config, logger *slog.Logger) (*service, error) {
-	httpClient := &http.Client{Timeout: cfg.APITimeout}
+	obs, err := newObservability(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	httpClient := &http.Client{Timeout: cfg.APITimeout, Transport: obs.apiTransport()}
 	api, err := clerk.NewAPI(cfg.APIURL, cfg.APIVersion, cfg.SecretKey, "clerk-forward-auth/"+version, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("backend api client: %w", err)
 	}
-	s := &service{}
+	api.OnCall = obs.onAPICall
+	s := &service{obs: obs}
 	var keys clerk.KeySource
 	if cfg.staticKeys != nil {
 		keys = cfg.staticKeys
@@ -72,6 +84,7 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 			TTL:                cfg.JWKSCacheTTL,
 			MinRefetchInterval: cfg.JWKSMinRefetch,
 			OnFetch: func(n int, err error, took time.Duration) {
+				obs.metrics.JWKSFetch(n, err, took)
 				if err != nil {
 					logger.Warn("jwks fetch failed", "reason", string(clerk.ReasonOf(err)), "error", err.Error(), "took", took)
 					return
@@ -81,15 +94,27 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 		})
 		keys = s.remote
 	}
-	verifier := clerk.NewVerifier(keys, clerk.VerifyOptions{AuthorizedParties: cfg.AuthorizedParties})
+	verifier := clerk.NewVerifier(keys, clerk.VerifyOptions{AuthorizedParties: cfg.AuthorizedParties, TokenCacheSize: cfg.TokenCacheSize})
+	orgOpts, err := s.orgPolicy(cfg, api, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := obs.watchParts(s.memberships, s.profiles, s.policy); err != nil {
+		return nil, err
+	}
 	s.engine = authz.NewEngine(authz.Config{
-		PublishableKey:     cfg.publishableKey,
-		ProxyURL:           cfg.ProxyURL,
-		SignInURL:          cfg.SignInURL,
-		AllowCORSPreflight: cfg.AllowCORSPreflight,
-		CallbackPath:       cfg.CallbackPath,
-	}, verifier, authz.Options{Logger: logger})
-	s.handler = handlers.NewRouter(handlers.Options{Engine: s.engine, Logger: logger})
+		PublishableKey:       cfg.publishableKey,
+		ProxyURL:             cfg.ProxyURL,
+		SignInURL:            cfg.SignInURL,
+		AllowCORSPreflight:   cfg.AllowCORSPreflight,
+		CallbackPath:         cfg.CallbackPath,
+		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
+	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles})
+	hopts := obs.routerOptions(cfg, handlers.Options{Engine: s.engine, Logger: logger, TrustedProxies: cfg.trustedProxies})
+	s.handler = handlers.NewRouter(hopts)
+	if cfg.GRPCListenAddr != "" {
+		s.grpc = handlers.NewGRPCServer(hopts)
+	}
 	return s, nil
 }
 
@@ -136,9 +161,31 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	stopMetrics, err := svc.obs.serveMetrics(cfg, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer svc.obs.shutdown(context.Background(), logger)
 	go svc.loadKeys(ctx)
-	errc := make(chan error, 1)
+	if svc.policy != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go svc.policy.Watch(ctx, cfg.PolicyPollInterval, hup)
+	}
+	errc := make(chan error, 2) // HTTP and gRPC
 	go func() { errc <- srv.Serve(ln) }()
+	stopGRPC, err := svc.serveGRPC(cfg, logger, errc)
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
+	if len(cfg.trustedProxies) == 0 {
+		// known-attacks O2: with no list every peer may write the proxy
+		// headers; fine only when the network lets nothing else reach us.
+		logger.Warn("TRUSTED_PROXIES is unset: the auth endpoints accept every caller; set it to your proxies' CIDRs")
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version,
 		"instance", map[bool]string{true: "production", false: "development"}[cfg.publishableKey.Production],
 		"frontend_api", cfg.publishableKey.FAPIHost)
@@ -153,11 +200,50 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	_ = stopMetrics(shutdownCtx)
+	grpcStopped := stopGRPC(shutdownCtx)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-grpcStopped; err != nil {
+		return fmt.Errorf("grpc shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// orgPolicy builds the policy file and the Backend API lookups. Options
+// hold interfaces, so a part that is off stays a nil interface.
+func (s *service) orgPolicy(cfg *Config, api *clerk.API, logger *slog.Logger) (authz.Options, error) {
+	var o authz.Options
+	if cfg.PolicyFile != "" {
+		p, err := authz.LoadPolicyFile(cfg.PolicyFile, authz.PolicyFileOptions{Logger: logger})
+		if err != nil {
+			return o, fmt.Errorf("POLICY_FILE: %w", err)
+		}
+		s.policy, o.Policy = p, p
+		logger.Info("policy file loaded", "path", cfg.PolicyFile, "rules", p.Len())
+	}
+	if cfg.SecretKey == "" {
+		return o, nil // networkless (CLERK_JWT_KEY): only the active organization counts
+	}
+	lookup := authz.LookupOptions{
+		Size: cfg.MembershipCacheSize, TTL: cfg.MembershipCacheTTL,
+		NegativeTTL: cfg.MembershipNegativeTTL, StaleWindow: cfg.MembershipStaleWindow, Logger: logger,
+	}
+	m, err := authz.NewMembershipLookup(api, lookup)
+	if err != nil {
+		return o, err
+	}
+	s.memberships, o.Memberships = m, m
+	if cfg.UserProfileHeaders {
+		p, err := authz.NewProfileLookup(api, lookup)
+		if err != nil {
+			return o, err
+		}
+		s.profiles, o.Profiles = p, p
+	}
+	return o, nil
 }

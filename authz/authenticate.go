@@ -60,10 +60,21 @@ func (e *Engine) authenticateHeader(ctx context.Context, c *authContext) authSta
 
 func (e *Engine) authenticateCookie(ctx context.Context, c *authContext) authState {
 	if c.handshakeNonce != "" || c.handshakeToken != "" {
-		if st, done := e.resolveHandshake(ctx, c); done {
+		st, done := e.resolveHandshake(ctx, c)
+		if done {
 			return st
 		}
+		// Unresolved: the cookie flow decides, and the handshake cookies
+		// are deleted along the way.
+		next := e.cookieFlow(ctx, c)
+		next.setCookies = append(st.setCookies, next.setCookies...)
+		return next
 	}
+	return e.cookieFlow(ctx, c)
+}
+
+// cookieFlow is §5.1 from row 2 on.
+func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	dev := !e.cfg.PublishableKey.Production
 	// Rows 4 (dev primary answering a satellite's __clerk_redirect_url) is
 	// an open redirect in the SDK (errata 19) and satellites are not
@@ -137,28 +148,84 @@ func (e *Engine) tokenError(c *authContext, err error) authState {
 
 // needsCrossOriginSync is row 14: a document navigation to the primary
 // domain from another origin that is not Clerk's own may carry stale
-// cookies, so it hand-shakes once (counter 0 only).
+// cookies, so it hand-shakes once (counter 0 only). It mirrors the SDK's
+// isCrossOriginReferrer and isKnownClerkReferrer.
 func (e *Engine) needsCrossOriginSync(c *authContext) bool {
 	r := c.req
 	if r.Method != "GET" || r.Header.Get("Sec-Fetch-Dest") != "document" || c.redirectCount != 0 {
 		return false
 	}
-	ref, err := url.Parse(r.Header.Get("Referer"))
-	if err != nil || ref.Scheme == "" || ref.Host == "" {
+	referer := r.Header.Get("Referer")
+	if referer == "" {
 		return false
 	}
-	if strings.EqualFold(ref.Scheme, r.URL.Scheme) && strings.EqualFold(ref.Host, r.URL.Host) {
-		return false // same origin
+	ref, err := url.Parse(referer)
+	if err != nil || ref.Scheme == "" {
+		return false // new URL() throws: not cross-origin
 	}
+	if webOrigin(ref) == webOrigin(r.URL) {
+		return false
+	}
+	return !e.isKnownClerkReferrer(ref)
+}
+
+// isKnownClerkReferrer: the Frontend API host (CLERK_PROXY_URL's host when
+// set, as the SDK's frontendApi is then the proxy), on development
+// instances the dev Account Portal hosts, and the instance's Account Portal
+// origin (which the SDK cannot derive from a proxy URL: then none).
+func (e *Engine) isKnownClerkReferrer(ref *url.URL) bool {
 	host := strings.ToLower(ref.Hostname())
-	if host == e.cfg.PublishableKey.FAPIHost {
-		return false
+	fapiHost := e.cfg.PublishableKey.FAPIHost
+	if e.cfg.ProxyURL != "" {
+		if p, err := url.Parse(e.cfg.ProxyURL); err == nil {
+			fapiHost = strings.ToLower(p.Hostname())
+		}
 	}
-	if accounts, err := url.Parse(clerk.AccountsBaseURL(e.cfg.PublishableKey.FAPIHost)); err == nil && ref.Scheme == "https" && strings.EqualFold(ref.Host, accounts.Host) {
-		return false
+	if host == fapiHost {
+		return true
 	}
-	if !e.cfg.PublishableKey.Production && strings.HasSuffix(host, ".accounts.dev") {
-		return false
+	if !e.cfg.PublishableKey.Production && isDevAccountPortalHost(host) {
+		return true
 	}
-	return true
+	if e.cfg.ProxyURL == "" {
+		if accounts, err := url.Parse(clerk.AccountsBaseURL(e.cfg.PublishableKey.FAPIHost)); err == nil && webOrigin(ref) == webOrigin(accounts) {
+			return true
+		}
+	}
+	return false
+}
+
+// isDevAccountPortalHost is @clerk/shared isLegacyDevAccountPortalOrigin ||
+// isCurrentDevAccountPortalOrigin: another instance's FAPI
+// (*.clerk.accounts.dev) is not a portal.
+func isDevAccountPortalHost(host string) bool {
+	for _, sfx := range []string{".lcl.dev", ".lclstage.dev", ".lclclerk.com"} {
+		if strings.HasPrefix(host, "accounts.") && strings.HasSuffix(host, sfx) {
+			return true
+		}
+	}
+	for _, sfx := range []string{".accounts.dev", ".accountsstage.dev", ".accounts.lclclerk.com"} {
+		if strings.HasSuffix(host, sfx) && !strings.HasSuffix(host, ".clerk"+sfx) {
+			return true
+		}
+	}
+	return false
+}
+
+// webOrigin is the WHATWG URL origin: scheme://host[:port] with the default
+// port dropped and the host lower-cased; URLs of other schemes have the
+// opaque origin "null".
+func webOrigin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme != "http" && scheme != "https") || u.Host == "" {
+		return "null"
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "" || (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + host + ":" + port
 }

@@ -34,6 +34,9 @@ type Config struct {
 	AllowCORSPreflight bool
 	// CallbackPath is the browser-facing handshake completion route.
 	CallbackPath string
+	// AllowedRedirectHosts is ALLOWED_REDIRECT_HOSTS: hosts other than the
+	// request's own that redirect targets may name (exact or *.example.com).
+	AllowedRedirectHosts []string
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -64,6 +67,9 @@ type Engine struct {
 	verifier    *clerk.Verifier
 	memberships Memberships
 	policy      Policy
+	profiles    Profiles
+	payloads    HandshakePayloads
+	redirects   RedirectHosts
 	log         *slog.Logger
 	suffix      string
 }
@@ -72,7 +78,11 @@ type Engine struct {
 type Options struct {
 	Memberships Memberships // nil: only the active organization can satisfy org rules
 	Policy      Policy      // nil: every route requires a signed-in session
-	Logger      *slog.Logger
+	Profiles    Profiles    // nil: no X-Auth-User-Email/-Name (USER_PROFILE_HEADERS=false)
+	// HandshakePayloads redeems handshake nonces (the Backend API); nil:
+	// nonce handshakes complete signed out.
+	HandshakePayloads HandshakePayloads
+	Logger            *slog.Logger
 }
 
 // NewEngine builds an engine.
@@ -94,6 +104,9 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 		verifier:    verifier,
 		memberships: opts.Memberships,
 		policy:      opts.Policy,
+		profiles:    opts.Profiles,
+		payloads:    opts.HandshakePayloads,
+		redirects:   redirectHostsOrNone(cfg.AllowedRedirectHosts, opts.Logger),
 		log:         opts.Logger,
 		suffix:      clerk.CookieSuffix(cfg.PublishableKey.Raw),
 	}
@@ -108,6 +121,14 @@ func (e *Engine) Ready() bool { return e.verifier.Keys().Ready() }
 
 // Decide answers one request.
 func (e *Engine) Decide(ctx context.Context, r *Request) Decision {
+	d := e.decide(ctx, r)
+	if d.Outcome == Allow && e.profiles != nil {
+		d = e.withProfile(ctx, d)
+	}
+	return d
+}
+
+func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 	if r.IsCORSPreflight() && e.cfg.AllowCORSPreflight {
 		return Decision{Outcome: Allow, Reason: ReasonCORSPreflight}
 	}
@@ -156,11 +177,19 @@ func (e *Engine) signInURL(r *Request, subpath string) string {
 	if err != nil {
 		return e.cfg.SignInURL
 	}
+	if u.Host == "" {
+		// A path such as /sign-in lives on the original request's origin.
+		u = &url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host, Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
+	}
 	if subpath != "" {
 		u.Path = trimSlash(u.Path) + subpath
+		u.RawPath = ""
 	}
 	back := *r.URL
 	back.Fragment = ""
+	// A stale handshake parameter would come back after sign-in and fail
+	// again (development instances treat a bad one as a hard error).
+	back.RawQuery = removeQueryParams(back.RawQuery, handshakeParams...)
 	q := u.Query()
 	q.Set("redirect_url", back.String())
 	u.RawQuery = q.Encode()

@@ -42,6 +42,11 @@ type Identity struct {
 	OrgRole        string
 	OrgPermissions []string
 	ActorID        string
+	// ProfileHeaders: X-Auth-User-Email and X-Auth-User-Name are part of
+	// the reply (USER_PROFILE_HEADERS=true); Email and Name fill them.
+	ProfileHeaders bool
+	Email          string
+	Name           string
 }
 
 // Decision is the engine's answer.

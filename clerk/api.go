@@ -26,6 +26,12 @@ type API struct {
 	secretKey string
 	client    *http.Client
 	userAgent string
+
+	// OnCall, when set before the first call, observes every call (for
+	// metrics): route is the path as a bounded template
+	// ("/users/{id}/organization_memberships", see RouteTemplate), status
+	// is 0 when no answer came.
+	OnCall func(route string, status int, err error, took time.Duration)
 }
 
 // NewAPI builds a client for baseURL (e.g. https://api.clerk.com) and the
@@ -80,7 +86,11 @@ func (e *APIError) Code() string {
 
 // Get calls GET {base}/{path}?{query} and decodes a 2xx JSON body into out.
 // A non-2xx answer is an *APIError.
-func (a *API) Get(ctx context.Context, path string, query url.Values, out any) error {
+func (a *API) Get(ctx context.Context, path string, query url.Values, out any) (err error) {
+	start, status := time.Now(), 0
+	if a.OnCall != nil {
+		defer func() { a.OnCall(RouteTemplate(path), status, err, time.Since(start)) }()
+	}
 	u := *a.base
 	u.Path = u.Path + "/" + strings.TrimLeft(path, "/")
 	u.RawQuery = query.Encode()
@@ -99,6 +109,7 @@ func (a *API) Get(ctx context.Context, path string, query url.Values, out any) e
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
+	status = resp.StatusCode
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIResponse))
 	if err != nil {
 		return fmt.Errorf("GET %s: read body: %w", path, err)
@@ -118,6 +129,51 @@ func (a *API) Get(ctx context.Context, path string, query url.Values, out any) e
 		return fmt.Errorf("GET %s: decode: %w", path, err)
 	}
 	return nil
+}
+
+// apiPathWords are the Backend API's fixed path segments; RouteTemplate
+// keeps these and replaces every other segment (ids, slugs) with "{id}".
+var apiPathWords = map[string]bool{
+	"jwks": true, "users": true, "organizations": true, "organization_memberships": true,
+	"memberships": true, "sessions": true, "clients": true, "verify": true, "tokens": true,
+	"invitations": true, "organization_invitations": true, "email_addresses": true,
+	"phone_numbers": true, "oauth_access_tokens": true, "api_keys": true, "m2m_tokens": true,
+	"machines": true, "domains": true, "metadata": true, "handshake_payload": true,
+}
+
+// RouteTemplate is a Backend API path with ids and slugs replaced by
+// "{id}" ("users/user_2x/organization_memberships" →
+// "/users/{id}/organization_memberships"), so that metrics and spans name
+// a bounded set of routes. Version segments ("v1") are kept.
+func RouteTemplate(path string) string {
+	var b strings.Builder
+	for _, seg := range strings.Split(strings.Trim(path, "/"), "/") {
+		if seg == "" {
+			continue
+		}
+		b.WriteByte('/')
+		if apiPathWords[seg] || isVersionSegment(seg) {
+			b.WriteString(seg)
+		} else {
+			b.WriteString("{id}")
+		}
+	}
+	if b.Len() == 0 {
+		return "/"
+	}
+	return b.String()
+}
+
+func isVersionSegment(s string) bool {
+	if len(s) < 2 || len(s) > 4 || s[0] != 'v' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // AsAPIError unwraps an *APIError.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 )
 
@@ -33,6 +34,15 @@ type Claims struct {
 	// v2 organization and feature claims.
 	Org      *OrgClaim `json:"o"`
 	Features string    `json:"fea"`
+
+	// activeOrg is ActiveOrganization computed once, for tokens in the
+	// token cache (set before they are shared, never changed after).
+	activeOrg *activeOrgResult
+}
+
+type activeOrgResult struct {
+	org *ActiveOrganization
+	err error
 }
 
 // Actor is the impersonator of an impersonated session.
@@ -80,6 +90,28 @@ func (c *Claims) Pending() bool { return c.Status == "pending" }
 // organization and an error for a malformed "fea" claim (fail closed, as the
 // SDK throws there).
 func (c *Claims) ActiveOrganization() (*ActiveOrganization, error) {
+	if m := c.activeOrg; m != nil {
+		if m.org == nil {
+			return nil, m.err
+		}
+		org := *m.org // callers get their own copy
+		return &org, nil
+	}
+	return c.activeOrganization()
+}
+
+// memoizeActiveOrganization computes ActiveOrganization once. The
+// permissions slice is clipped so that a caller's append copies it rather
+// than writing into the shared array.
+func (c *Claims) memoizeActiveOrganization() {
+	org, err := c.activeOrganization()
+	if org != nil {
+		org.Permissions = slices.Clip(org.Permissions)
+	}
+	c.activeOrg = &activeOrgResult{org: org, err: err}
+}
+
+func (c *Claims) activeOrganization() (*ActiveOrganization, error) {
 	if !c.IsV2() {
 		if c.OrgID == "" {
 			return nil, nil

@@ -29,6 +29,14 @@ type JWT struct {
 	Claims       Claims
 	Signature    []byte
 	signingInput string
+
+	// For the token cache (tokencache.go): the token as presented, its
+	// SHA-256 once computed, and the verifier that verified and cached this
+	// decoded copy (nil for a freshly decoded token).
+	raw      string
+	key      tokenKey
+	hashed   bool
+	cachedBy *Verifier
 }
 
 // maxTokenLength bounds the work an attacker can make us do; Clerk session
@@ -53,7 +61,7 @@ func DecodeJWT(token string) (*JWT, error) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The header, payload, or signature could not be decoded.")
 	}
-	t := &JWT{Signature: sig, signingInput: token[:len(h)+1+len(p)]}
+	t := &JWT{Signature: sig, signingInput: token[:len(h)+1+len(p)], raw: token}
 	if err := json.Unmarshal(headerJSON, &t.Header); err != nil {
 		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The header could not be decoded.")
 	}

@@ -21,13 +21,17 @@ type VerifyOptions struct {
 	ClockSkew time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
+	// TokenCacheSize bounds the cache of verified tokens (tokencache.go);
+	// 0 disables it.
+	TokenCacheSize int
 }
 
 // Verifier checks session tokens the way @clerk/backend verifyToken does,
 // plus one defence the SDK lacks: a session token must carry a sid.
 type Verifier struct {
-	keys KeySource
-	opts VerifyOptions
+	keys  KeySource
+	opts  VerifyOptions
+	cache *tokenCache // nil when disabled
 }
 
 // NewVerifier builds a verifier over a key source.
@@ -38,7 +42,11 @@ func NewVerifier(keys KeySource, opts VerifyOptions) *Verifier {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Verifier{keys: keys, opts: opts}
+	v := &Verifier{keys: keys, opts: opts}
+	if opts.TokenCacheSize > 0 {
+		v.cache = newTokenCache(opts.TokenCacheSize)
+	}
+	return v
 }
 
 // Keys returns the verifier's key source.
@@ -46,16 +54,50 @@ func (v *Verifier) Keys() KeySource { return v.keys }
 
 // Verify decodes and verifies a session token.
 func (v *Verifier) Verify(ctx context.Context, token string) (*JWT, error) {
-	t, err := DecodeJWT(token)
+	t, err := v.Decode(token)
 	if err != nil {
 		return nil, err
 	}
 	return t, v.VerifyDecoded(ctx, t)
 }
 
+// Decode is DecodeJWT, except that a token this verifier has verified
+// before comes from the token cache without being decoded again. The
+// result may be shared between requests: callers must not modify it. Its
+// Signature is empty; VerifyDecoded knows it and re-checks only the claims.
+func (v *Verifier) Decode(token string) (*JWT, error) {
+	if v.cache == nil || len(token) > maxTokenLength {
+		return DecodeJWT(token)
+	}
+	key := hashToken(token)
+	if t := v.cache.get(&key); t != nil {
+		return t, nil
+	}
+	t, err := DecodeJWT(token)
+	if err != nil {
+		return nil, err
+	}
+	t.key, t.hashed = key, true
+	return t, nil
+}
+
 // VerifyDecoded verifies a decoded token, in the SDK's order: category, key,
-// typ, alg, signature (before any claim), sub, azp, exp, nbf, iat.
+// typ, alg, signature (before any claim), sub, azp, exp, nbf, iat. A token
+// found in the token cache skips to the claims, which are always checked.
 func (v *Verifier) VerifyDecoded(ctx context.Context, t *JWT) error {
+	if v.cache != nil {
+		if t.cachedBy == v {
+			return v.checkCached(t, t)
+		}
+		if t.raw != "" {
+			if !t.hashed {
+				t.key, t.hashed = hashToken(t.raw), true
+			}
+			if c := v.cache.get(&t.key); c != nil {
+				return v.checkCached(t, c)
+			}
+		}
+	}
 	if t.Header.Cat != nil && *t.Header.Cat == CategoryM2M {
 		return tokenError(ReasonTokenInvalid, "Invalid session token category.")
 	}
@@ -66,7 +108,28 @@ func (v *Verifier) VerifyDecoded(ctx context.Context, t *JWT) error {
 	if err := v.VerifySignature(t, key); err != nil {
 		return err
 	}
-	return v.checkClaims(&t.Claims)
+	if err := v.checkClaims(&t.Claims); err != nil {
+		return err
+	}
+	if v.cache != nil && t.hashed {
+		// Only now, with signature and claims good. The cached copy keeps
+		// the decoded parts only: no signature, no signing input.
+		c := &JWT{Header: t.Header, Claims: t.Claims, key: t.key, hashed: true, cachedBy: v}
+		c.Claims.memoizeActiveOrganization()
+		v.cache.add(&t.key, c)
+	}
+	return nil
+}
+
+// checkCached re-checks the claims of a token whose bytes (same SHA-256)
+// passed verification before; c is the cached entry. An expired entry is
+// dropped.
+func (v *Verifier) checkCached(t, c *JWT) error {
+	err := v.checkClaims(&t.Claims)
+	if err != nil && ReasonOf(err) == ReasonTokenExpired {
+		v.cache.remove(&c.key)
+	}
+	return err
 }
 
 // VerifySignature checks typ, alg and the RS256 signature.

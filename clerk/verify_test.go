@@ -39,12 +39,12 @@ func remoteKeys(t *testing.T, fake *clerktest.Server, secret string, opts clerk.
 
 func TestVerifyRejectsWithClerkReasons(t *testing.T) {
 	fake := newFake(t)
-	now := time.Now()
 	key := fake.Key()
 	attacker, err := clerktest.NewSigningKey(key.Kid) // same kid, other key
 	if err != nil {
 		t.Fatal(err)
 	}
+	now := time.Now()
 	hdr := func(alg string) clerktest.Header { return clerktest.Header{"alg": alg, "kid": key.Kid, "typ": "JWT"} }
 	claims := func(mod func(clerktest.Claims)) clerktest.Claims {
 		c := fake.SessionClaims("user_1")
@@ -80,7 +80,9 @@ func TestVerifyRejectsWithClerkReasons(t *testing.T) {
 		{"payload not JSON", clerktest.SignRaw(key, "RS256", []byte(`{"alg":"RS256"}`), []byte("nope")), clerk.ReasonTokenInvalid},
 		{"oversized", strings.Repeat("a", 20000) + ".b.c", clerk.ReasonTokenInvalid},
 	}
-	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
+	// The clock is pinned to the minting time: the skew boundaries must
+	// not depend on how long the machine took to mint the table.
+	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{Now: func() time.Time { return now }})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := v.Verify(context.Background(), tt.token)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 )
 
 // badRequest is a proxy request we cannot read: 400, never a guess.
@@ -30,6 +32,9 @@ func originalMethod(m string) (string, error) {
 		if m[i] < 'A' || m[i] > 'Z' {
 			return "", errBad("original method is not an upper-case token")
 		}
+	}
+	if m == "CONNECT" || m == "TRACE" { // known-attacks T2: tunnels and echo are never authorised
+		return "", errBad("original method " + m + " is refused")
 	}
 	return m, nil
 }
@@ -109,6 +114,12 @@ func buildURL(scheme, host, uri string) (*url.URL, error) {
 	path, rawPath, rawQuery, err := originalURI(uri)
 	if err != nil {
 		return nil, err
+	}
+	// Policy matches the decoded path: refuse spellings (%2F, %2e%2e, //,
+	// ;, \) that the upstream could read as another path.
+	escaped, _, _ := strings.Cut(uri, "?")
+	if _, err := authz.NormalizePath(escaped); err != nil {
+		return nil, errBad(err.Error())
 	}
 	return &url.URL{Scheme: scheme, Host: host, Path: path, RawPath: rawPath, RawQuery: rawQuery}, nil
 }

@@ -33,6 +33,21 @@ type dialect struct {
 	envoy bool
 }
 
+// The optional profile headers (USER_PROFILE_HEADERS=true).
+const (
+	HeaderUserEmail = "X-Auth-User-Email"
+	HeaderUserName  = "X-Auth-User-Name"
+)
+
+// profileHeaders are the profile headers an allow carries: none unless the
+// engine has profiles on, then both, empty when unknown.
+func profileHeaders(id authz.Identity) [][2]string {
+	if !id.ProfileHeaders {
+		return nil
+	}
+	return [][2]string{{HeaderUserEmail, id.Email}, {HeaderUserName, id.Name}}
+}
+
 func identityValues(id authz.Identity) [7]string {
 	return [7]string{id.UserID, id.SessionID, id.OrgID, id.OrgSlug, id.OrgRole, strings.Join(id.OrgPermissions, ","), id.ActorID}
 }
@@ -51,6 +66,12 @@ func render(w http.ResponseWriter, d authz.Decision, dl dialect) {
 			h.Set(IdentityHeaders[i], v)
 			if v == "" {
 				remove = append(remove, strings.ToLower(IdentityHeaders[i]))
+			}
+		}
+		for _, kv := range profileHeaders(d.Identity) {
+			h.Set(kv[0], kv[1])
+			if kv[1] == "" {
+				remove = append(remove, strings.ToLower(kv[0]))
 			}
 		}
 		if dl.envoy && len(remove) > 0 {

@@ -1,21 +1,34 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
 
 // Options are the router's parts.
 type Options struct {
 	Engine *authz.Engine
 	Logger *slog.Logger
+	// TrustedProxies (TRUSTED_PROXIES) are the only peers the auth
+	// endpoints answer; nil accepts every peer. Health endpoints are exempt.
+	TrustedProxies []netip.Prefix
+	// Observability (observe/): nil Metrics and Tracing record nothing; a
+	// nil AccessLog logs every decision to Logger. MetricsHandler, when
+	// set, is served at /metrics (unset when METRICS_ADDR has its own
+	// listener). ReadyChecks add to /readyz's "keys loaded".
+	Metrics        *observe.Metrics
+	AccessLog      *observe.AccessLog
+	Tracing        *observe.Tracing
+	MetricsHandler http.Handler
+	ReadyChecks    []ReadyCheck
 }
 
 // NewRouter builds the service's HTTP handler.
@@ -23,17 +36,19 @@ func NewRouter(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{engine: o.Engine, log: o.Logger}
+	s := newServer(o)
 	r := chi.NewRouter()
-	r.Handle("/forward-auth", s.endpoint(readForwardAuth, dialect{redirects: true}, true))
-	r.Handle("/auth-request", s.endpoint(readAuthRequest, dialect{}, true))
-	r.Handle(extAuthzPrefix, s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false))
-	r.Handle(extAuthzPrefix+"/*", s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false))
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	r.Get("/readyz", s.ready)
+	trusted := guardAuthEndpoints(o.TrustedProxies, o.Logger)
+	r.Handle("/forward-auth", trusted(s.observed("forward-auth", s.endpoint(readForwardAuth, dialect{redirects: true}, true))))
+	r.Handle("/auth-request", trusted(s.observed("auth-request", s.endpoint(readAuthRequest, dialect{}, true))))
+	r.Handle(extAuthzPrefix, trusted(s.observed("ext-authz", s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false))))
+	r.Handle(extAuthzPrefix+"/*", trusted(s.observed("ext-authz", s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false))))
+	r.Method(http.MethodGet, o.Engine.CallbackPath(), trusted(s.observed("callback", http.HandlerFunc(s.callback))))
+	r.Get("/healthz", healthz)
+	r.Get("/readyz", s.ready(o.ReadyChecks))
+	if o.MetricsHandler != nil {
+		r.Handle("/metrics", o.MetricsHandler)
+	}
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, "not_found", "unknown endpoint")
 	})
@@ -43,15 +58,7 @@ func NewRouter(o Options) http.Handler {
 type server struct {
 	engine *authz.Engine
 	log    *slog.Logger
-}
-
-func (s *server) ready(w http.ResponseWriter, _ *http.Request) {
-	if !s.engine.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, "not_ready", "keys not loaded")
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain")
-	_, _ = w.Write([]byte("ready\n"))
+	obs    *observer // observability.go
 }
 
 type reader func(*http.Request) (*authz.Request, error)
@@ -64,7 +71,7 @@ func (s *server) endpoint(read reader, dl dialect, ruleInQuery bool) http.Handle
 		start := time.Now()
 		req, err := read(r)
 		if err != nil {
-			s.log.Warn("bad proxy request", "path", r.URL.Path, "error", err.Error())
+			s.logBadRequest(r.Context(), err)
 			writeJSON(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
@@ -80,26 +87,6 @@ func (s *server) endpoint(read reader, dl dialect, ruleInQuery bool) http.Handle
 		render(w, d, dl)
 		s.logDecision(r.Context(), req, d, time.Since(start))
 	})
-}
-
-func (s *server) logDecision(ctx context.Context, req *authz.Request, d authz.Decision, took time.Duration) {
-	level := slog.LevelInfo
-	if d.Outcome == authz.Unavailable || d.Outcome == authz.Misconfigured {
-		level = slog.LevelError
-	}
-	s.log.LogAttrs(ctx, level, "decision",
-		slog.String("endpoint", req.Endpoint),
-		slog.String("method", req.Method),
-		slog.String("host", req.URL.Host),
-		slog.String("path", req.URL.Path),
-		slog.String("outcome", d.Outcome.String()),
-		slog.String("reason", string(d.Reason)),
-		slog.String("detail", d.Message),
-		slog.String("user_id", d.Identity.UserID),
-		slog.String("org_id", d.Identity.OrgID),
-		slog.String("client_ip", req.ClientIP),
-		slog.Duration("latency", took),
-	)
 }
 
 // ruleFromQuery reads the operator's rule from the auth URL. Caddy appends

@@ -54,6 +54,8 @@ type Server struct {
 	jwksBody   string
 	window     time.Time
 	windowUsed int
+	directory  directory // users and memberships (users.go)
+	fapi       fapiState // Frontend API handshake (fapi.go)
 }
 
 // SigningKey is an RSA key with its kid.
@@ -135,6 +137,8 @@ func (s *Server) Handle(pattern string, h http.HandlerFunc) {
 
 func (s *Server) routes() {
 	s.mux.Handle("GET /v1/jwks", s.backendAPI("GET /v1/jwks", false, s.serveJWKS))
+	s.userRoutes()
+	s.fapiRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "resource_not_found", "not found")
 	})

@@ -1,0 +1,31 @@
+// Command bare is the benchmark's ceiling: a net/http server that answers
+// every request 200 with the same seven X-Auth-* headers the service sends
+// on allow, and does nothing else. Whatever the service adds on top of
+// this is the cost of authentication.
+package main
+
+import (
+	"flag"
+	"log"
+	"net/http"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:18081", "listen address (loopback only)")
+	flag.Parse()
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Cache-Control", "no-store")
+		hdr.Set("X-Auth-User-Id", "user_2abcdefghijklmnopqrstuvwxy")
+		hdr.Set("X-Auth-Session-Id", "sess_2abcdefghijklmnopqrstuvwxy")
+		hdr.Set("X-Auth-Org-Id", "org_2abcdefghijklmnopqrstuvwxyz")
+		hdr.Set("X-Auth-Org-Slug", "acme")
+		hdr.Set("X-Auth-Org-Role", "org:admin")
+		hdr.Set("X-Auth-Org-Permissions", "org:invoices:read,org:invoices:manage,org:reports:read")
+		hdr.Set("X-Auth-Actor-Id", "")
+		w.WriteHeader(http.StatusOK)
+	})
+	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Load benchmark: builds the service and the helpers in bench/cmd, starts a
+# fake Clerk, the service and a bare net/http ceiling on 127.0.0.1, runs each
+# scenario for a bounded time (or request count) and prints requests/s,
+# p50/p99 latency, peak RSS and the ratio to the ceiling. See README.md.
+#
+#   bench/run.sh                 # all scenarios, ~2.5 minutes
+#   DURATION=5s CONNS=32 bench/run.sh
+set -euo pipefail
+
+DURATION=${DURATION:-8s}
+CONNS=${CONNS:-32}
+FLOOD_GARBAGE=${FLOOD_GARBAGE:-1000000}
+FLOOD_VALID=${FLOOD_VALID:-100000}
+MINT=${MINT:-4000}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/cfa-bench.XXXXXX)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Server on CPU 0, load generator on CPU 1, when there are two CPUs and
+# taskset: each side then has one core (GOMAXPROCS follows the affinity).
+server_cpu=() load_cpu=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+	server_cpu=(taskset -c 0) load_cpu=(taskset -c 1)
+fi
+
+echo "building…" >&2
+(cd "$root" && go build -o "$work/clerk-forward-auth" . &&
+	go build -o "$work/" ./bench/cmd/fakeclerk ./bench/cmd/bare ./bench/cmd/load)
+
+echo "starting fake Clerk and minting $MINT tokens…" >&2
+"$work/fakeclerk" -out "$work" -tokens "$MINT" &
+pids+=($!)
+for _ in $(seq 300); do [ -e "$work/ready" ] && break; sleep 0.2; done
+[ -e "$work/ready" ] || { echo "fakeclerk did not start" >&2; exit 1; }
+set -a; . "$work/env"; set +a
+
+# The service with its defaults (LOG_LEVEL info: one JSON line per
+# decision, to /dev/null here), the ceiling beside it.
+LISTEN_ADDR=$BENCH_SERVICE_ADDR "${server_cpu[@]}" "$work/clerk-forward-auth" 2>/dev/null &
+service_pid=$!
+pids+=($service_pid)
+"${server_cpu[@]}" "$work/bare" -addr "$BENCH_BARE_ADDR" &
+bare_pid=$!
+pids+=($bare_pid)
+"$work/load" -wait "http://$BENCH_SERVICE_ADDR/readyz"
+"$work/load" -wait "http://$BENCH_BARE_ADDR/"
+
+hwm() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+# Reset the peak RSS to the current RSS (Linux clear_refs "5"), so each
+# scenario reports its own peak; where that is not allowed the peak is
+# the process's since start.
+reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+
+results="$work/results"
+: >"$results"
+# scenario NAME PID RESET EXPECT URLPATH LOAD-ARGS…
+scenario() {
+	local name=$1 pid=$2 reset=$3 expect=$4 path=$5
+	shift 5
+	local addr=$BENCH_SERVICE_ADDR
+	[ "$pid" = "$bare_pid" ] && addr=$BENCH_BARE_ADDR
+	[ "$reset" = reset ] && reset_hwm "$pid"
+	echo "  $name…" >&2
+	local out
+	out=$("${load_cpu[@]}" "$work/load" -url "http://$addr$path" -c "$CONNS" -expect "$expect" -token-file "$work/tokens.txt" "$@")
+	echo "$name|$out|rss_mib=$(hwm "$pid")" >>"$results"
+}
+
+echo "running (each scenario ${DURATION} at $CONNS connections)…" >&2
+fa=/forward-auth
+scenario "bare net/http (ceiling)" "$bare_pid" reset 200 / -d "$DURATION"
+scenario "valid token, repeated" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat
+scenario "cookie, suffixed variants" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat -mode cookie -suffix "$BENCH_COOKIE_SUFFIX" -client-uat "$BENCH_CLIENT_UAT"
+scenario "org rule (active org)" "$service_pid" reset 200 "$fa?org=acme&role=org:admin" -d "$DURATION" -tokens repeat
+scenario "never-seen valid tokens" "$service_pid" reset 200 $fa -d "$DURATION" -tokens unique -n 200000
+scenario "garbage tokens" "$service_pid" reset 401 $fa -d "$DURATION" -tokens garbage
+scenario "bad signatures" "$service_pid" reset 401 $fa -d "$DURATION" -tokens badsig
+scenario "flood: ${FLOOD_GARBAGE} garbage" "$service_pid" reset 401 $fa -d 120s -tokens garbage -n "$FLOOD_GARBAGE" -start 100000000
+scenario "flood: then ${FLOOD_VALID} valid" "$service_pid" keep 200 $fa -d 60s -tokens unique -n "$FLOOD_VALID" -start 200000
+
+echo
+echo "$(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(go version | awk '{print $3}'), ${server_cpu[*]:-unpinned}"
+awk -F'|' '
+function field(s, k,   m) { if (match(s, k "=[^ ]*")) return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1); return "" }
+{
+	rps = field($2, "rps"); if (NR == 1) ceiling = rps
+	bad = field($2, "unexpected") + field($2, "errors")
+	printf "| %-32s | %8s | %5.2f | %7s | %7s | %8s | %9s |%s\n", $1, rps, rps / ceiling, field($2, "p50_us"), field($2, "p99_us"), field($3, "rss_mib"), field($2, "requests"), (bad > 0 ? " " bad " unexpected: " field($2, "statuses") : "")
+}' "$results" | {
+	printf "| %-32s | %8s | %5s | %7s | %7s | %8s | %9s |\n" scenario "req/s" "×bare" "p50 µs" "p99 µs" "peak MiB" requests
+	printf "|%s|%s|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..34})" "----------" "-------" "---------" "---------" "----------" "-----------"
+	cat
+}

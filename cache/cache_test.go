@@ -1,0 +1,315 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// source is a loader whose answers and errors the test sets.
+type source struct {
+	calls atomic.Int64
+	mu    sync.Mutex
+	err   error
+	gate  chan struct{} // when set, Load blocks until it is closed
+}
+
+func (s *source) load(_ context.Context, key string) (string, error) {
+	s.calls.Add(1)
+	s.mu.Lock()
+	err, gate := s.err, s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	if err != nil {
+		return "", err
+	}
+	if key == "nobody" {
+		return "", nil
+	}
+	return "value-of-" + key, nil
+}
+
+func (s *source) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = err
+}
+
+type rateLimited struct{ wait time.Duration }
+
+func (e *rateLimited) Error() string { return "429 too many requests" }
+
+func retryAfter(err error) time.Duration {
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		return rl.wait
+	}
+	return 0
+}
+
+func newTestCache(t *testing.T, src *source, clk *clock) *Cache[string, string] {
+	t.Helper()
+	c, err := New(Options[string, string]{
+		Size: 100, TTL: 30 * time.Second, NegativeTTL: 10 * time.Second, StaleWindow: 2 * time.Minute,
+		Load: src.load, IsNegative: func(v string) bool { return v == "" }, RetryAfter: retryAfter, Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func mustGet(t *testing.T, c *Cache[string, string], key, want string) {
+	t.Helper()
+	got, err := c.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	if got != want {
+		t.Fatalf("Get(%q) = %q, want %q", key, got, want)
+	}
+}
+
+func TestEntriesAreServedUntilTheirTTLThenReloaded(t *testing.T) {
+	tests := []struct {
+		name string
+		key  string
+		want string
+		ttl  time.Duration
+	}{
+		{"positive answer uses TTL", "user_1", "value-of-user_1", 30 * time.Second},
+		{"negative answer uses the shorter NegativeTTL", "nobody", "", 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, clk := &source{}, newClock()
+			c := newTestCache(t, src, clk)
+			mustGet(t, c, tt.key, tt.want)
+			clk.Advance(tt.ttl - time.Nanosecond)
+			mustGet(t, c, tt.key, tt.want)
+			if n := src.calls.Load(); n != 1 {
+				t.Fatalf("inside the TTL: %d loads, want 1", n)
+			}
+			clk.Advance(time.Nanosecond)
+			mustGet(t, c, tt.key, tt.want)
+			if n := src.calls.Load(); n != 2 {
+				t.Fatalf("at the TTL: %d loads, want 2", n)
+			}
+			if s := c.Stats(); s.Hits != 1 || s.Misses != 2 {
+				t.Fatalf("stats %+v, want 1 hit and 2 misses", s)
+			}
+		})
+	}
+}
+
+func TestConcurrentMissesForOneKeyMakeOneLoad(t *testing.T) {
+	src, clk := &source{gate: make(chan struct{})}, newClock()
+	c := newTestCache(t, src, clk)
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := c.Get(context.Background(), "user_1")
+			if err == nil && v != "value-of-user_1" {
+				err = fmt.Errorf("got %q", v)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	// Release the load only once every other caller is waiting on it.
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().CoalescedWaits < n-1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d callers joined", c.Stats().CoalescedWaits)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(src.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := src.calls.Load(); got != 1 {
+		t.Fatalf("%d loads for %d concurrent misses, want 1", got, n)
+	}
+}
+
+func TestACallerGivingUpDoesNotCancelTheSharedLoad(t *testing.T) {
+	src, clk := &source{gate: make(chan struct{})}, newClock()
+	c := newTestCache(t, src, clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { _, err := c.Get(ctx, "user_1"); first <- err }()
+	for src.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan error, 1)
+	go func() { _, err := c.Get(context.Background(), "user_1"); second <- err }()
+	for c.Stats().CoalescedWaits == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller got %v", err)
+	}
+	close(src.gate)
+	if err := <-second; err != nil {
+		t.Fatalf("waiting caller got %v", err)
+	}
+	mustGet(t, c, "user_1", "value-of-user_1")
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("%d loads, want 1", n)
+	}
+}
+
+func TestStaleEntryIsServedWhileLoadFailsWithinTheWindow(t *testing.T) {
+	src, clk := &source{}, newClock()
+	c := newTestCache(t, src, clk)
+	mustGet(t, c, "user_1", "value-of-user_1")
+	src.fail(errors.New("clerk is down"))
+	clk.Advance(30 * time.Second) // expired, stale window open
+	mustGet(t, c, "user_1", "value-of-user_1")
+	clk.Advance(2*time.Minute - time.Second)
+	mustGet(t, c, "user_1", "value-of-user_1")
+	if s := c.Stats(); s.StaleServes != 2 || s.LoaderErrors != 2 {
+		t.Fatalf("stats %+v, want 2 stale serves and 2 loader errors", s)
+	}
+	clk.Advance(time.Second) // window closed
+	if _, err := c.Get(context.Background(), "user_1"); err == nil {
+		t.Fatal("served past the stale window")
+	}
+	if _, err := c.Get(context.Background(), "user_2"); err == nil {
+		t.Fatal("nothing cached and the loader fails: want an error")
+	}
+}
+
+func TestRetryAfterStopsEveryLoadUntilItPasses(t *testing.T) {
+	src, clk := &source{}, newClock()
+	c := newTestCache(t, src, clk)
+	mustGet(t, c, "user_1", "value-of-user_1")
+	clk.Advance(31 * time.Second)
+	src.fail(&rateLimited{wait: 10 * time.Second})
+	mustGet(t, c, "user_1", "value-of-user_1") // 429: stale
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d loads, want 2", n)
+	}
+	src.fail(nil)
+	clk.Advance(9 * time.Second)
+	mustGet(t, c, "user_1", "value-of-user_1") // stale, no call
+	_, err := c.Get(context.Background(), "user_2")
+	if !errors.Is(err, ErrBackoff) {
+		t.Fatalf("uncached key during back-off: err %v, want ErrBackoff", err)
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d loads during the back-off, want none after the 429", n-2)
+	}
+	clk.Advance(time.Second)
+	mustGet(t, c, "user_2", "value-of-user_2")
+	if n := src.calls.Load(); n != 3 {
+		t.Fatalf("after Retry-After: %d loads, want 3", n)
+	}
+	if s := c.Stats(); s.RateLimitBackoffs != 1 || s.StaleServes != 2 {
+		t.Fatalf("stats %+v, want 1 back-off and 2 stale serves", s)
+	}
+}
+
+func TestRetryAfterIsBounded(t *testing.T) {
+	src, clk := &source{}, newClock()
+	c := newTestCache(t, src, clk)
+	src.fail(&rateLimited{wait: 24 * time.Hour})
+	_, _ = c.Get(context.Background(), "user_1")
+	src.fail(nil)
+	clk.Advance(maxBackoff)
+	mustGet(t, c, "user_1", "value-of-user_1")
+}
+
+func TestSizeBoundHoldsUnderManyDistinctKeys(t *testing.T) {
+	src, clk := &source{}, newClock()
+	c, err := New(Options[string, string]{Size: 1000, TTL: time.Minute, Load: src.load, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const users = 100_000
+	for i := range users {
+		key := fmt.Sprintf("user_%d", i)
+		mustGet(t, c, key, "value-of-"+key)
+		if c.Len() > 1000 {
+			t.Fatalf("after %d users: %d entries, bound 1000", i+1, c.Len())
+		}
+	}
+	if s := c.Stats(); s.Entries != 1000 || s.Evictions != users-1000 {
+		t.Fatalf("stats %+v, want 1000 entries and %d evictions", s, users-1000)
+	}
+	mustGet(t, c, "user_99999", "value-of-user_99999") // the newest survive
+	if n := src.calls.Load(); n != users {
+		t.Fatalf("%d loads, want %d", n, users)
+	}
+}
+
+func TestAPanickingLoaderFailsItsCallersInsteadOfHangingThem(t *testing.T) {
+	clk := newClock()
+	c, err := New(Options[string, string]{Size: 10, TTL: time.Minute, Now: clk.Now,
+		Load: func(context.Context, string) (string, error) { panic("boom") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(context.Background(), "k"); err == nil {
+		t.Fatal("want an error from a panicking loader")
+	}
+}
+
+func TestDeleteForgetsAnEntry(t *testing.T) {
+	src, clk := &source{}, newClock()
+	c := newTestCache(t, src, clk)
+	mustGet(t, c, "user_1", "value-of-user_1")
+	c.Delete("user_1")
+	mustGet(t, c, "user_1", "value-of-user_1")
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d loads, want 2", n)
+	}
+}
+
+func TestNewRefusesUnboundedOrUselessCaches(t *testing.T) {
+	load := func(context.Context, string) (string, error) { return "", nil }
+	for name, o := range map[string]Options[string, string]{
+		"zero size": {TTL: time.Second, Load: load},
+		"zero TTL":  {Size: 1, Load: load},
+		"no loader": {Size: 1, TTL: time.Second},
+	} {
+		if _, err := New(o); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

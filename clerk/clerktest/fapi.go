@@ -1,0 +1,258 @@
+package clerktest
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Routes of the fake Frontend API handshake, for Calls.
+const (
+	RouteHandshake        = "GET /v1/client/handshake"
+	RouteHandshakePayload = "GET /v1/clients/handshake_payload"
+)
+
+// HandshakeFormat chooses how the fake hands the cookies back.
+type HandshakeFormat int
+
+const (
+	// HandshakeAuto is Clerk's behaviour: a __clerk_handshake JWT, or a
+	// __clerk_handshake_nonce when the SDK asked for format=nonce and the
+	// directives exceed nonceThreshold bytes.
+	HandshakeAuto HandshakeFormat = iota
+	// HandshakeToken always answers with the JWT.
+	HandshakeToken
+	// HandshakeNonce answers with a nonce whenever format=nonce was asked.
+	HandshakeNonce
+)
+
+// nonceThreshold is the payload size above which Clerk switches to a nonce
+// (about 2 KB, per @clerk/backend's changelog).
+const nonceThreshold = 2048
+
+// fapiState is the fake Frontend API's memory: browsers ("clients") and
+// unredeemed nonces.
+type fapiState struct {
+	mu       sync.Mutex
+	clients  map[string]*fakeClient // by credential (__client or dev browser)
+	nonces   map[string][]string
+	format   HandshakeFormat
+	requests []url.Values
+}
+
+type fakeClient struct {
+	userID    string // "" = signed out
+	sessionID string
+}
+
+func (s *Server) fapiRoutes() {
+	s.mux.HandleFunc(RouteHandshake, s.serveHandshake)
+	s.Handle(RouteHandshakePayload, s.serveHandshakePayload)
+}
+
+// SignInBrowser registers a browser with a signed-in session for userID and
+// returns the credential the browser presents to the Frontend API: in
+// production the HttpOnly __client cookie of the FAPI domain, in development
+// the dev-browser token __clerk_db_jwt (which clerk-js also keeps as a cookie
+// on the app's domain). Put it in the test's cookie jar: on 127.0.0.1 a jar
+// shares cookies across ports, so the app and the fake both see it.
+func (s *Server) SignInBrowser(userID string) *http.Cookie {
+	cred := s.newClient(userID)
+	name := "__client"
+	if !s.Production {
+		name = "__clerk_db_jwt"
+	}
+	return &http.Cookie{Name: name, Value: cred, Path: "/"}
+}
+
+// SignOutBrowser ends the session of the browser holding credential.
+func (s *Server) SignOutBrowser(credential string) {
+	s.fapi.mu.Lock()
+	defer s.fapi.mu.Unlock()
+	if c, ok := s.fapi.clients[credential]; ok {
+		c.userID, c.sessionID = "", ""
+	}
+}
+
+// SetHandshakeFormat picks token, nonce or Clerk's automatic choice.
+func (s *Server) SetHandshakeFormat(f HandshakeFormat) {
+	s.fapi.mu.Lock()
+	defer s.fapi.mu.Unlock()
+	s.fapi.format = f
+}
+
+// HandshakeRequests returns the query of every handshake request so far.
+func (s *Server) HandshakeRequests() []url.Values {
+	s.fapi.mu.Lock()
+	defer s.fapi.mu.Unlock()
+	return append([]url.Values(nil), s.fapi.requests...)
+}
+
+// HandshakeToken signs {"handshake": directives} with the instance's
+// current key, as the Frontend API does.
+func (s *Server) HandshakeToken(directives []string) string {
+	k := s.Key()
+	return SignWith(k, Header{"alg": "RS256", "kid": k.Kid, "typ": "JWT"}, Claims{"handshake": directives})
+}
+
+// AddHandshakeNonce stores directives under a fresh nonce for
+// /v1/clients/handshake_payload and returns the nonce.
+func (s *Server) AddHandshakeNonce(directives []string) string {
+	n := randomID(32)
+	s.fapi.mu.Lock()
+	defer s.fapi.mu.Unlock()
+	if s.fapi.nonces == nil {
+		s.fapi.nonces = map[string][]string{}
+	}
+	s.fapi.nonces[n] = directives
+	return n
+}
+
+// CookieSuffix is the instance's cookie suffix (the same computation as
+// clerk.CookieSuffix; clerktest does not import clerk, whose own tests use
+// this package).
+func (s *Server) CookieSuffix() string {
+	sum := sha1.Sum([]byte(s.PublishableKey))
+	return base64.URLEncoding.EncodeToString(sum[:])[:8]
+}
+
+func (s *Server) newClient(userID string) string {
+	cred := randomID(40)
+	if !s.Production {
+		cred = "dvb_" + cred
+	}
+	c := &fakeClient{userID: userID}
+	if userID != "" {
+		c.sessionID = NewID("sess")
+	}
+	s.fapi.mu.Lock()
+	defer s.fapi.mu.Unlock()
+	if s.fapi.clients == nil {
+		s.fapi.clients = map[string]*fakeClient{}
+	}
+	s.fapi.clients[cred] = c
+	return cred
+}
+
+// serveHandshake is GET /v1/client/handshake: find the browser's client
+// (production: the __client cookie; development: the __clerk_db_jwt query
+// parameter, else cookie), compute the cookies the app's domain needs, and
+// 307 back to redirect_url with them as a __clerk_handshake JWT or a
+// __clerk_handshake_nonce (development: query parameter; production:
+// cookie).
+func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.calls[RouteHandshake]++
+	s.mu.Unlock()
+	q := r.URL.Query()
+	back, err := url.Parse(q.Get("redirect_url"))
+	if err != nil || (back.Scheme != "http" && back.Scheme != "https") || back.Host == "" {
+		WriteError(w, http.StatusBadRequest, "form_param_format_invalid", "redirect_url must be an absolute URL")
+		return
+	}
+	s.fapi.mu.Lock()
+	s.fapi.requests = append(s.fapi.requests, q)
+	format := s.fapi.format
+	s.fapi.mu.Unlock()
+
+	var cred string
+	if s.Production {
+		if ck, err := r.Cookie("__client"); err == nil {
+			cred = ck.Value
+		}
+	} else {
+		cred = q.Get("__clerk_db_jwt")
+		if cred == "" {
+			if ck, err := r.Cookie("__clerk_db_jwt"); err == nil {
+				cred = ck.Value
+			}
+		}
+	}
+	s.fapi.mu.Lock()
+	client := s.fapi.clients[cred]
+	s.fapi.mu.Unlock()
+	if client == nil && !s.Production {
+		cred = s.newClient("") // a new, signed-out dev browser
+	}
+	userID, sessionID := "", ""
+	if client != nil {
+		userID, sessionID = client.userID, client.sessionID
+	}
+	directives := s.handshakeDirectives(userID, sessionID, cred, q.Get("suffixed_cookies") == "true")
+
+	useNonce := q.Get("format") == "nonce" && (format == HandshakeNonce || (format == HandshakeAuto && jsonLen(directives) > nonceThreshold))
+	name, value := "__clerk_handshake", ""
+	if useNonce {
+		name, value = "__clerk_handshake_nonce", s.AddHandshakeNonce(directives)
+	} else {
+		value = s.HandshakeToken(directives)
+	}
+	if s.Production {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", SameSite: http.SameSiteLaxMode, HttpOnly: true})
+	} else {
+		// Appended, so the app's own query keeps its order.
+		if back.RawQuery != "" {
+			back.RawQuery += "&"
+		}
+		back.RawQuery += name + "=" + url.QueryEscape(value)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, back.String(), http.StatusTemporaryRedirect)
+}
+
+// handshakeDirectives are the Set-Cookie lines for the app's domain, in the
+// order Clerk emits them: handshake cookies cleared, then session and
+// client_uat (suffixed twins after the plain ones when asked), then (dev)
+// the dev-browser cookie.
+func (s *Server) handshakeDirectives(userID, sessionID, devBrowser string, suffixed bool) []string {
+	const keep = "; Path=/; Max-Age=315360000; SameSite=Lax"
+	d := []string{"__clerk_handshake=; Path=/; Max-Age=0; SameSite=Lax"}
+	if s.Production {
+		d = append(d, "__clerk_handshake_nonce=; Path=/; Max-Age=0; SameSite=Lax")
+	}
+	names := []string{""}
+	if suffixed {
+		names = append(names, "_"+s.CookieSuffix())
+	}
+	for _, sfx := range names {
+		if userID == "" {
+			d = append(d, "__session"+sfx+"=; Path=/; Max-Age=0; SameSite=Lax", "__client_uat"+sfx+"=0"+keep)
+			continue
+		}
+		c := s.SessionClaims(userID)
+		c["sid"] = sessionID
+		d = append(d, "__session"+sfx+"="+s.Sign(c)+"; Path=/; SameSite=Lax",
+			"__client_uat"+sfx+"="+strconv.FormatInt(time.Now().Unix(), 10)+keep)
+	}
+	if !s.Production && devBrowser != "" {
+		for _, sfx := range names {
+			d = append(d, "__clerk_db_jwt"+sfx+"="+devBrowser+keep)
+		}
+	}
+	return d
+}
+
+// serveHandshakePayload is the Backend API's nonce redemption; a nonce
+// works once.
+func (s *Server) serveHandshakePayload(w http.ResponseWriter, r *http.Request) {
+	n := r.URL.Query().Get("nonce")
+	s.fapi.mu.Lock()
+	d, ok := s.fapi.nonces[n]
+	delete(s.fapi.nonces, n)
+	s.fapi.mu.Unlock()
+	if !ok || n == "" {
+		WriteError(w, http.StatusNotFound, "resource_not_found", "handshake nonce not found")
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"directives": d})
+}
+
+func jsonLen(v any) int {
+	b, _ := json.Marshal(v)
+	return len(b)
+}

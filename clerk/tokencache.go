@@ -1,0 +1,146 @@
+package clerk
+
+import (
+	"crypto/sha256"
+	"sync"
+	"unsafe"
+)
+
+// tokenCache remembers the session tokens a Verifier has fully verified, so
+// that a session presenting the same token again (every request of a page
+// load, for the token's 60-second life) costs a SHA-256 and a map lookup
+// instead of JSON decoding and an RSA verification.
+//
+// What makes it safe:
+//   - The key is the SHA-256 of the exact token string, never the token.
+//     Entries hold the decoded header and claims only, not the signature or
+//     the signing input, so the cache holds nothing that could be replayed.
+//     A hit means these very bytes were verified before (collisions are out
+//     of reach for SHA-256, unlike a 64-bit hash).
+//   - Only tokens that passed every check (signature and claims) are
+//     stored. Failures are never cached: a forged token pays for its RSA
+//     verification every time, and cannot ride on anything cached.
+//   - A hit is not a pass: the claims are checked again against the clock
+//     on every hit (exp, nbf, iat with the same clock skew), so expiry is
+//     exact to the millisecond, as without the cache.
+//   - The signing key is not looked up again on a hit. If Clerk rotates its
+//     keys, a token verified with the old key stays valid until its own exp
+//     (60 s for session tokens). That is the same window in which the SDK's
+//     5-minute JWKS cache would accept it, so nothing is lost.
+//   - Bounded: at most size entries (each shard holds size/shards, rounded
+//     up), evicting on insert; the victim is the soonest-expiring of a few
+//     entries sampled at random. An entry of a typical token (v2, active
+//     organization) is about 1.1 KiB of heap: the decoded header and claims,
+//     the active organization computed once, the map slot. The default
+//     20,000 entries (TOKEN_CACHE_SIZE) thus bound the cache at about
+//     22 MiB however many distinct tokens arrive, garbage or valid; only
+//     valid tokens get in, so filling it takes that many fresh sessions
+//     (or one session's token with its signature's "=" padding varied,
+//     which only evicts others' entries: they re-verify).
+//   - Sharded by hash, one lock per shard: requests for different tokens
+//     rarely meet on a lock, and a hit takes only a read lock.
+type tokenCache struct {
+	shards   []tokenShard
+	mask     uint64
+	perShard int
+}
+
+type tokenKey = [sha256.Size]byte
+
+// hashToken is the cache key of a token. It hashes the string's bytes in
+// place: converting a ~1 KB token to a []byte would allocate on every
+// request, and SHA-256 only reads its input.
+func hashToken(token string) tokenKey {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+}
+
+type tokenShard struct {
+	mu sync.RWMutex
+	m  map[tokenKey]*JWT
+	// Keep each shard's lock on its own cache line: cores hitting
+	// neighbouring shards must not invalidate each other's lines.
+	_ [64]byte
+}
+
+// evictionSample is how many entries an eviction looks at.
+const evictionSample = 4
+
+func newTokenCache(size int) *tokenCache {
+	n := 64
+	for n > 1 && size/n < 16 {
+		n /= 2
+	}
+	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n}
+	for i := range c.shards {
+		c.shards[i].m = make(map[tokenKey]*JWT)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(k *tokenKey) *tokenShard {
+	// The key is a uniformly distributed hash already.
+	i := uint64(k[0]) | uint64(k[1])<<8
+	return &c.shards[i&c.mask]
+}
+
+// get returns the cached token for k, or nil.
+func (c *tokenCache) get(k *tokenKey) *JWT {
+	s := c.shard(k)
+	s.mu.RLock()
+	t := s.m[*k]
+	s.mu.RUnlock()
+	return t
+}
+
+// add stores a verified token, evicting when the shard is full.
+func (c *tokenCache) add(k *tokenKey, t *JWT) {
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[*k]; ok {
+		return
+	}
+	if len(s.m) >= c.perShard {
+		s.evictOne()
+	}
+	s.m[*k] = t
+}
+
+// evictOne drops the soonest-expiring of a few entries; map iteration
+// starts at a random position, so the sample is random.
+func (s *tokenShard) evictOne() {
+	var victim tokenKey
+	var victimExp float64
+	n := 0
+	for k, t := range s.m {
+		if exp := *t.Claims.Expiry; n == 0 || exp < victimExp {
+			victim, victimExp = k, exp
+		}
+		if n++; n == evictionSample {
+			break
+		}
+	}
+	if n > 0 {
+		delete(s.m, victim)
+	}
+}
+
+// remove drops k (an entry found expired).
+func (c *tokenCache) remove(k *tokenKey) {
+	s := c.shard(k)
+	s.mu.Lock()
+	delete(s.m, *k)
+	s.mu.Unlock()
+}
+
+// len counts the entries (tests).
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}

@@ -1,0 +1,290 @@
+package clerk
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+)
+
+// countingKeys counts key lookups: a lookup means a full verification.
+type countingKeys struct {
+	KeySource
+	lookups atomic.Int64
+}
+
+func (k *countingKeys) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	k.lookups.Add(1)
+	return k.KeySource.Key(ctx, kid)
+}
+
+type cacheEnv struct {
+	fake *clerktest.Server
+	keys *countingKeys
+	now  time.Time
+	v    *Verifier
+}
+
+func newCacheEnv(t *testing.T, size int) *cacheEnv {
+	t.Helper()
+	fake, err := clerktest.New(clerktest.Options{Production: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	static, err := NewStaticKeys(fake.Key().PublicKeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &cacheEnv{fake: fake, keys: &countingKeys{KeySource: static}, now: time.Now()}
+	e.v = NewVerifier(e.keys, VerifyOptions{TokenCacheSize: size, Now: func() time.Time { return e.now }})
+	return e
+}
+
+func (e *cacheEnv) token(mod func(clerktest.Claims)) string {
+	c := e.fake.SessionClaims("user_1")
+	if mod != nil {
+		mod(c)
+	}
+	return e.fake.Sign(c)
+}
+
+// verify runs the engine's sequence: decode, then verify.
+func (e *cacheEnv) verify(token string, decode func(string) (*JWT, error)) error {
+	t, err := decode(token)
+	if err != nil {
+		return err
+	}
+	return e.v.VerifyDecoded(context.Background(), t)
+}
+
+func TestTokenCacheSkipsSignatureForAVerifiedToken(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		size   int
+		decode func(*Verifier) func(string) (*JWT, error)
+		want   int64 // key lookups for three verifications
+	}{
+		{"Decode then VerifyDecoded", 100, func(v *Verifier) func(string) (*JWT, error) { return v.Decode }, 1},
+		{"DecodeJWT then VerifyDecoded", 100, func(*Verifier) func(string) (*JWT, error) { return DecodeJWT }, 1},
+		{"cache disabled", 0, func(v *Verifier) func(string) (*JWT, error) { return v.Decode }, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newCacheEnv(t, tc.size)
+			token := e.token(nil)
+			for i := 0; i < 3; i++ {
+				if err := e.verify(token, tc.decode(e.v)); err != nil {
+					t.Fatalf("verification %d: %v", i, err)
+				}
+			}
+			if got := e.keys.lookups.Load(); got != tc.want {
+				t.Fatalf("key lookups = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTokenCacheHitStillChecksTheClock(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	exp := e.now.Add(30 * time.Second)
+	token := e.token(func(c clerktest.Claims) { c["exp"] = exp.Unix() })
+	if err := e.verify(token, e.v.Decode); err != nil {
+		t.Fatal(err)
+	}
+	// Still valid within the 5 s skew after exp, expired from exp+skew on:
+	// exactly as without the cache.
+	e.now = time.Unix(exp.Unix(), 0).Add(DefaultClockSkew - time.Millisecond)
+	if err := e.verify(token, e.v.Decode); err != nil {
+		t.Fatalf("within skew: %v", err)
+	}
+	e.now = time.Unix(exp.Unix(), 0).Add(DefaultClockSkew)
+	for _, decode := range []func(string) (*JWT, error){e.v.Decode, DecodeJWT} {
+		if err := e.verify(token, decode); ReasonOf(err) != ReasonTokenExpired {
+			t.Fatalf("after exp+skew: got %v, want %s", err, ReasonTokenExpired)
+		}
+	}
+	if n := e.v.cache.len(); n != 0 {
+		t.Fatalf("expired entry kept: %d entries", n)
+	}
+}
+
+func TestTokenCacheNeverLetsABadTokenPass(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	good := e.token(nil)
+	if err := e.verify(good, e.v.Decode); err != nil {
+		t.Fatal(err)
+	}
+	dot := strings.LastIndexByte(good, '.')
+	attacker, err := clerktest.NewSigningKey(e.fake.Key().Kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, _ := decodeSegment(good[:strings.IndexByte(good, '.')])
+	payload, _ := decodeSegment(good[strings.IndexByte(good, '.')+1 : dot])
+	otherSig := clerktest.SignRaw(attacker, "RS256", header, payload)
+	tests := []struct {
+		name   string
+		token  string
+		reason Reason
+	}{
+		{"same claims, signature cut off", good[:dot+1], ReasonTokenInvalidSignature},
+		{"same claims, signature zeroed", good[:dot+1] + strings.Repeat("A", len(good)-dot-1), ReasonTokenInvalidSignature},
+		{"same payload signed by another key", otherSig, ReasonTokenInvalidSignature},
+		{"not yet valid", e.token(func(c clerktest.Claims) {
+			c["nbf"], c["exp"] = e.now.Add(time.Minute).Unix(), e.now.Add(time.Hour).Unix()
+		}), ReasonTokenNotActiveYet},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := 0; i < 2; i++ { // a failure is not remembered as anything
+				if err := e.verify(tc.token, e.v.Decode); ReasonOf(err) != tc.reason {
+					t.Fatalf("attempt %d: got %v, want %s", i, err, tc.reason)
+				}
+			}
+		})
+	}
+	if n := e.v.cache.len(); n != 1 {
+		t.Fatalf("cache holds %d entries, want only the good token", n)
+	}
+	// The not-yet-valid token was not cached as a failure: once its nbf
+	// passes, it verifies.
+	e.now = e.now.Add(2 * time.Minute)
+	if err := e.verify(tests[3].token, e.v.Decode); err != nil {
+		t.Fatalf("after nbf: %v", err)
+	}
+}
+
+func TestTokenCacheEntryIsPerVerifier(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	token := e.token(nil) // azp https://app.example.test
+	cached, err := e.v.Verify(context.Background(), token)
+	if err == nil {
+		cached, err = e.v.Verify(context.Background(), token)
+	}
+	if err != nil || cached.cachedBy != e.v {
+		t.Fatalf("second Verify should come from the cache: %v", err)
+	}
+	strict := NewVerifier(e.keys, VerifyOptions{TokenCacheSize: 100, AuthorizedParties: []string{"https://other.example.test"}})
+	if err := strict.VerifyDecoded(context.Background(), cached); err == nil {
+		t.Fatal("another verifier accepted a token cached by the first")
+	}
+}
+
+func TestTokenCacheKeepsNoCredential(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	token := e.token(nil)
+	if err := e.verify(token, e.v.Decode); err != nil {
+		t.Fatal(err)
+	}
+	key := sha256.Sum256([]byte(token))
+	entry := e.v.cache.get(&key)
+	if entry == nil {
+		t.Fatal("verified token not cached under its SHA-256")
+	}
+	if entry.raw != "" || entry.signingInput != "" || len(entry.Signature) != 0 {
+		t.Fatal("cache entry keeps token material")
+	}
+	if entry.Claims.Subject != "user_1" {
+		t.Fatalf("cache entry claims: sub %q", entry.Claims.Subject)
+	}
+}
+
+func TestTokenCacheIsBounded(t *testing.T) {
+	for _, size := range []int{1, 10, 1000, 50000} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			c := newTokenCache(size)
+			bound := len(c.shards) * c.perShard
+			if bound < size || bound > size+len(c.shards) {
+				t.Fatalf("capacity %d for size %d", bound, size)
+			}
+			exp := 1e9
+			for i := 0; i < 3*size+100; i++ {
+				k := sha256.Sum256([]byte(fmt.Sprint(i)))
+				c.add(&k, &JWT{Claims: Claims{Expiry: &exp}})
+			}
+			if n := c.len(); n > bound {
+				t.Fatalf("%d entries, bound %d", n, bound)
+			}
+		})
+	}
+}
+
+func TestTokenCacheEvictsTheSoonestExpiring(t *testing.T) {
+	c := newTokenCache(1) // one shard, one entry... and a sample of it
+	c = &tokenCache{shards: c.shards, mask: 0, perShard: evictionSample}
+	exps := []float64{40, 10, 30, 20}
+	for i := range exps {
+		k := sha256.Sum256([]byte{byte(i)})
+		c.add(&k, &JWT{Claims: Claims{Expiry: &exps[i]}})
+	}
+	newExp := 50.0
+	k := sha256.Sum256([]byte("new"))
+	c.add(&k, &JWT{Claims: Claims{Expiry: &newExp}})
+	soonest := sha256.Sum256([]byte{1})
+	if c.get(&soonest) != nil || c.len() != evictionSample {
+		t.Fatalf("eviction kept the soonest-expiring entry (len %d)", c.len())
+	}
+}
+
+func TestTokenCacheConcurrentUse(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	tokens := []string{e.token(nil), e.token(nil), e.token(nil)}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				if err := e.verify(tokens[(g+i)%len(tokens)], e.v.Decode); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestTokenCacheEntrySize keeps the documented memory bound honest: a
+// cached realistic token (v2, active organization) costs about 1.1 KiB of
+// heap (tokencache.go). Keeping the token itself would add as much again.
+func TestTokenCacheEntrySize(t *testing.T) {
+	e := newCacheEnv(t, 1)
+	c := e.fake.SessionClaims("user_2abcdefghijklmnopqrstuvwxyz")
+	c.WithOrg("org_2abcdefghijklmnopqrstuvwxyz", "acme", "admin", "o:invoices,o:reports,u:profile", "read,manage", "3,1")
+	token := e.fake.Sign(c)
+	const n = 10000
+	cache := newTokenCache(2 * n) // room for all: shards fill unevenly
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < n; i++ {
+		parsed, err := DecodeJWT(token + strings.Repeat("=", i%50))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := hashToken(fmt.Sprint(i))
+		entry := &JWT{Header: parsed.Header, Claims: parsed.Claims, key: key, hashed: true}
+		entry.Claims.memoizeActiveOrganization()
+		cache.add(&key, entry)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntry := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%.0f bytes of heap per cached token", perEntry)
+	if cache.len() != n {
+		t.Fatalf("%d entries, want %d", cache.len(), n)
+	}
+	if perEntry > 1400 {
+		t.Fatalf("%.0f bytes per entry: the cache bound in tokencache.go no longer holds", perEntry)
+	}
+	runtime.KeepAlive(cache)
+}

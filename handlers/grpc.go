@@ -1,0 +1,369 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+)
+
+// AuthorizationService is the gRPC service Envoy's ext_authz filter calls,
+// and the health service name that reports readiness (keys loaded).
+const AuthorizationService = "envoy.service.auth.v3.Authorization"
+
+// readinessInterval is how often the health status of
+// AuthorizationService follows authz.Engine.Ready.
+const readinessInterval = time.Second
+
+// GRPCServer serves Envoy ext_authz in gRPC mode (Envoy, Istio
+// envoyExtAuthzGrpc) and the standard gRPC health service: "" reports the
+// process is up, AuthorizationService that it is ready.
+//
+// It is the same adapter as extauthz.go with another wire format: the
+// CheckRequest becomes an authz.Request, the engine decides, and the
+// decision is rendered by render.go and carried in a CheckResponse.
+type GRPCServer struct {
+	srv      *grpc.Server
+	health   *health.Server
+	engine   *authz.Engine
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// NewGRPCServer builds the gRPC server from the router's Options: the same
+// engine, logger and observability. o.TrustedProxies, when set, limits
+// Check to those peers, as it limits the HTTP auth endpoints; health is
+// exempt.
+func NewGRPCServer(o Options) *GRPCServer {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &GRPCServer{
+		srv:    grpc.NewServer(grpc.ChainUnaryInterceptor(trustedPeers(o.TrustedProxies, o.Logger))),
+		health: health.NewServer(),
+		engine: o.Engine,
+		stop:   make(chan struct{}),
+	}
+	authv3.RegisterAuthorizationServer(g.srv, &authorization{server: newServer(o)})
+	healthpb.RegisterHealthServer(g.srv, g.health)
+	g.updateReadiness()
+	return g
+}
+
+// Serve accepts connections on ln until Shutdown. It returns nil after
+// Shutdown.
+func (g *GRPCServer) Serve(ln net.Listener) error {
+	go g.followReadiness()
+	return g.srv.Serve(ln)
+}
+
+// Shutdown turns health to NOT_SERVING, sends GOAWAY and waits for
+// in-flight checks; when ctx ends first it closes every connection.
+func (g *GRPCServer) Shutdown(ctx context.Context) error {
+	g.stopOnce.Do(func() { close(g.stop) })
+	g.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		g.srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		g.srv.Stop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+func (g *GRPCServer) followReadiness() {
+	t := time.NewTicker(readinessInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+			g.updateReadiness()
+		}
+	}
+}
+
+func (g *GRPCServer) updateReadiness() {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if g.engine.Ready() {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	g.health.SetServingStatus(AuthorizationService, st)
+}
+
+// trustedPeers refuses Check from peers outside TRUSTED_PROXIES with a
+// gRPC error (the caller is not Envoy, so no CheckResponse is owed).
+func trustedPeers(trusted []netip.Prefix, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		if len(trusted) == 0 || !strings.HasPrefix(info.FullMethod, "/"+AuthorizationService+"/") {
+			return next(ctx, req)
+		}
+		addr := ""
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			addr = p.Addr.String()
+		}
+		if !peerTrusted(trusted, addr) {
+			log.Warn("untrusted proxy refused", "remote_addr", addr, "method", info.FullMethod)
+			return nil, status.Error(codes.PermissionDenied, "untrusted-proxy")
+		}
+		return next(ctx, req)
+	}
+}
+
+// authorization implements envoy.service.auth.v3.Authorization.
+type authorization struct {
+	authv3.UnimplementedAuthorizationServer
+	*server
+}
+
+// Check answers one ext_authz check. Denials are CheckResponses with a
+// denied_response; an outage or a configuration error is a gRPC error, so
+// Envoy applies the operator's status_on_error / failure_mode_allow.
+func (a *authorization) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
+	req, err := readCheckRequest(in)
+	if err != nil {
+		a.logBadRequest(ctx, err)
+		rec := newRecorder()
+		writeJSON(rec, http.StatusBadRequest, "bad_request", err.Error())
+		return deniedResponse(codes.InvalidArgument, "bad_request", rec), nil
+	}
+	var d authz.Decision
+	req.Rule, err = ruleFromExtensions(in.GetAttributes().GetContextExtensions())
+	if err != nil {
+		d = authz.Decision{Outcome: authz.Misconfigured, Reason: authz.ReasonInvalidRule, Message: "context_extensions: " + err.Error()}
+	} else {
+		d = a.engine.Decide(ctx, req)
+	}
+	a.logDecision(ctx, req, d, time.Since(start))
+	return checkResponse(d)
+}
+
+// readCheckRequest reads attributes.request.http with the HTTP adapters'
+// validators: method, scheme, host (:authority) and the raw path with its
+// query. Envoy fills all of them; a missing one is a request we cannot read.
+func readCheckRequest(in *authv3.CheckRequest) (*authz.Request, error) {
+	h := in.GetAttributes().GetRequest().GetHttp()
+	if h == nil {
+		return nil, errBad("missing attributes.request.http")
+	}
+	method, err := originalMethod(h.GetMethod())
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := originalScheme(h.GetScheme())
+	if err != nil {
+		return nil, err
+	}
+	host, err := originalHost(h.GetHost())
+	if err != nil {
+		return nil, err
+	}
+	u, err := buildURL(scheme, host, h.GetPath())
+	if err != nil {
+		return nil, err
+	}
+	header := checkHeaders(h)
+	return &authz.Request{
+		Endpoint: "ext-authz-grpc",
+		Method:   method,
+		URL:      u,
+		Header:   header,
+		ClientIP: checkClientIP(header, in.GetAttributes().GetSource()),
+	}, nil
+}
+
+// checkHeaders converts Envoy's header map (lower-case keys, duplicates
+// merged with ",") or, with encode_raw_headers, its header_map list, into
+// an http.Header with canonical keys, so the engine reads Cookie,
+// Authorization, Accept and Sec-Fetch-Dest as it does over HTTP. Pseudo
+// headers are left out: method, host, path and scheme are read above.
+func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
+	out := http.Header{}
+	add := func(k, v string) {
+		if k == "" || k[0] == ':' {
+			return
+		}
+		out.Add(textproto.CanonicalMIMEHeaderKey(k), v)
+	}
+	if hm := h.GetHeaderMap(); hm != nil && len(h.GetHeaders()) == 0 {
+		for _, hv := range hm.GetHeaders() {
+			v := hv.GetValue()
+			if raw := hv.GetRawValue(); len(raw) > 0 {
+				v = string(raw)
+			}
+			add(hv.GetKey(), v)
+		}
+		return out
+	}
+	keys := make([]string, 0, len(h.GetHeaders()))
+	for k := range h.GetHeaders() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // deterministic when two keys differ only in case
+	for _, k := range keys {
+		add(k, h.GetHeaders()[k])
+	}
+	return out
+}
+
+// checkClientIP is, for logs only, the right-most X-Forwarded-For entry
+// (the one Envoy appended), else the downstream peer Envoy reports.
+func checkClientIP(h http.Header, src *authv3.AttributeContext_Peer) string {
+	if xff := h.Get("X-Forwarded-For"); xff != "" {
+		if i := strings.LastIndexByte(xff, ','); i >= 0 {
+			xff = xff[i+1:]
+		}
+		return strings.TrimSpace(xff)
+	}
+	return src.GetAddress().GetSocketAddress().GetAddress()
+}
+
+// ruleFromExtensions reads the route's rule from context_extensions, set
+// by the operator per route or virtual host (never by the client), with the
+// query string's keys: org, role, permission, public. A value may list
+// several entries separated by commas ("role": "org:admin,org:billing"),
+// all of which must hold. No extensions: nil, the policy file decides.
+func ruleFromExtensions(ext map[string]string) (*authz.Rule, error) {
+	if len(ext) == 0 {
+		return nil, nil
+	}
+	q := url.Values{}
+	for k, v := range ext {
+		for _, item := range strings.Split(v, ",") {
+			// An empty item stays, so that "org": "" fails validation
+			// instead of silently meaning "any".
+			q.Add(k, strings.TrimSpace(item))
+		}
+	}
+	return authz.ParseRuleQuery(q)
+}
+
+// checkResponse carries a decision to Envoy. Status is always set: Envoy
+// reads an unset status as OK, i.e. allow.
+func checkResponse(d authz.Decision) (*authv3.CheckResponse, error) {
+	switch d.Outcome {
+	case authz.Allow:
+		return okResponse(d), nil
+	case authz.Unavailable:
+		return nil, status.Error(codes.Unavailable, string(d.Reason))
+	case authz.Misconfigured:
+		return nil, status.Error(codes.Internal, string(d.Reason))
+	}
+	code := codes.Unauthenticated
+	if d.Outcome == authz.Forbidden {
+		code = codes.PermissionDenied
+	}
+	// The same renderer as the HTTP endpoints, redirecting like
+	// /ext-authz: status, Location, WWW-Authenticate, body and cookies
+	// cannot drift between Envoy's two modes.
+	rec := newRecorder()
+	render(rec, d, dialect{redirects: true})
+	return deniedResponse(code, string(d.Reason), rec), nil
+}
+
+// okResponse overwrites the identity headers that apply and removes the
+// others, so a client's own X-Auth-User-Id never reaches the app. The
+// append action is explicit: Envoy's default, APPEND_IF_EXISTS_OR_ADD,
+// would keep the client's value next to ours.
+func okResponse(d authz.Decision) *authv3.CheckResponse {
+	ok := &authv3.OkHttpResponse{}
+	for i, v := range identityValues(d.Identity) {
+		name := strings.ToLower(IdentityHeaders[i])
+		if v == "" {
+			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+			continue
+		}
+		ok.Headers = append(ok.Headers, headerOption(name, v, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+	}
+	for _, c := range d.SetCookies {
+		ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, headerOption("set-cookie", c, corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD))
+	}
+	return &authv3.CheckResponse{
+		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+	}
+}
+
+// deniedResponse turns a rendered reply into a denied_response. Each
+// Set-Cookie is its own header with APPEND_IF_EXISTS_OR_ADD (one line per
+// cookie); every other header overwrites.
+func deniedResponse(code codes.Code, msg string, rec *recorder) *authv3.CheckResponse {
+	denied := &authv3.DeniedHttpResponse{
+		Status: &typev3.HttpStatus{Code: typev3.StatusCode(rec.status)},
+		Body:   rec.body.String(),
+	}
+	names := make([]string, 0, len(rec.header))
+	for k := range rec.header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		name := strings.ToLower(k)
+		action := corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		if name == "set-cookie" {
+			action = corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
+		}
+		for _, v := range rec.header[k] {
+			denied.Headers = append(denied.Headers, headerOption(name, v, action))
+		}
+	}
+	return &authv3.CheckResponse{
+		Status:       &rpcstatus.Status{Code: int32(code), Message: msg},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
+	}
+}
+
+func headerOption(key, value string, action corev3.HeaderValueOption_HeaderAppendAction) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value}, AppendAction: action}
+}
+
+// recorder is an http.ResponseWriter that keeps what render writes.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newRecorder() *recorder { return &recorder{header: http.Header{}} }
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
+}

@@ -1,0 +1,85 @@
+package handlers_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
+)
+
+// discardWriter is a ResponseWriter that keeps only the status and reuses
+// its header map, so the benchmark measures the handler, not a recorder.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(s int)           { w.status = s }
+
+// BenchmarkForwardAuth is one forwardAuth request through the router:
+// reading the proxy's headers, the decision (token cache on), rendering
+// the identity headers and the access log line.
+func BenchmarkForwardAuth(b *testing.B) {
+	fake, err := clerktest.New(clerktest.Options{Production: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(fake.Close)
+	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := clerk.NewStaticKeys(fake.Key().PublicKeyPEM())
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := fake.SessionClaims("user_1")
+	claims["exp"] = time.Now().Add(time.Hour).Unix()
+	claims.WithOrg("org_2benchacmeorganization00001", "acme", "admin", "o:invoices,o:reports", "read,manage", "3,1")
+	token := fake.Sign(claims)
+
+	for _, tc := range []struct {
+		name   string
+		logger *slog.Logger
+		path   string
+		token  string
+		want   int
+	}{
+		{"valid, JSON access log", slog.New(slog.NewJSONHandler(io.Discard, nil)), "/forward-auth", token, 200},
+		{"valid, no log", slog.New(slog.DiscardHandler), "/forward-auth", token, 200},
+		{"valid, org rule, no log", slog.New(slog.DiscardHandler), "/forward-auth?org=acme&role=org:admin", token, 200},
+		{"garbage, JSON access log", slog.New(slog.NewJSONHandler(io.Discard, nil)), "/forward-auth", "eyJhbGciOiJSUzI1NiJ9.bm9wZQ.c2ln", 401},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			v := clerk.NewVerifier(keys, clerk.VerifyOptions{TokenCacheSize: 50000})
+			engine := authz.NewEngine(authz.Config{PublishableKey: pk}, v, authz.Options{})
+			h := handlers.NewRouter(handlers.Options{Engine: engine, Logger: tc.logger})
+			r, _ := http.NewRequest("GET", "http://127.0.0.1:8080"+tc.path, nil)
+			r.RemoteAddr = "127.0.0.1:50000"
+			r.Header = http.Header{
+				"X-Forwarded-Method": {"GET"}, "X-Forwarded-Proto": {"https"},
+				"X-Forwarded-Host": {"app.example.test"}, "X-Forwarded-Uri": {"/dashboard"},
+				"X-Forwarded-For": {"203.0.113.7"}, "Accept": {"application/json"},
+				"Authorization": {"Bearer " + tc.token},
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, r)
+				if w.status != tc.want {
+					b.Fatalf("status %d, want %d (%s)", w.status, tc.want, strings.Join(w.h.Values("X-Clerk-Auth-Reason"), ","))
+				}
+			}
+		})
+	}
+}

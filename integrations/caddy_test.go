@@ -1,0 +1,48 @@
+//go:build e2e
+
+package integrations
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestCaddy runs the scenario table through Caddy with caddy/Caddyfile.
+func TestCaddy(t *testing.T) {
+	bin := requireBinary(t, "CADDY_BIN", "caddy")
+	svc := startService(t)
+	tap := startAuthTap(t, svc.URL)
+	app := startUpstream(t)
+	p := &proxyUnderTest{name: "caddy", dialect: dialectForwardAuth, svc: svc, tap: tap, app: app}
+	p.base = launchCaddy(t, bin, tap.addr, app.addr)
+	p.launchDown = func(t *testing.T) string {
+		return launchCaddy(t, bin, fmt.Sprintf("127.0.0.1:%d", freePort(t)), app.addr)
+	}
+	runScenarios(t, p)
+}
+
+// launchCaddy serves the user's site block over plain HTTP on a test port
+// (the site address gets an http:// scheme and port, so no certificates are
+// requested), with the admin endpoint off.
+func launchCaddy(t *testing.T, bin, authAddr, appAddr string) string {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", port)
+	site := substitute(t, "caddy/Caddyfile", readConfig(t, "caddy/Caddyfile"),
+		"auth.internal:8080", authAddr,
+		"app.internal:3000", appAddr,
+		publicHost+" {", fmt.Sprintf("http://%s:%d {\n\tbind 127.0.0.1", publicHost, port),
+	)
+	global := "{\n\tadmin off\n\tauto_https off\n}\n\n"
+	file := writeFile(t, dir, "Caddyfile", global+site)
+	env := []string{"HOME=" + dir, "XDG_DATA_HOME=" + dir + "/data", "XDG_CONFIG_HOME=" + dir + "/config"}
+	p := startProcess(t, "caddy", env, bin, "run", "--config", file, "--adapter", "caddyfile")
+	p.waitListening(t, listen, 20*time.Second)
+	base := "http://" + listen
+	if isUp(authAddr) {
+		waitChainReady(t, p, base)
+	}
+	return base
+}

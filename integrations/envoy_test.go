@@ -1,0 +1,446 @@
+//go:build e2e
+
+package integrations
+
+// No Envoy binary can be installed here, so TestEnvoy runs the scenario
+// table through envoyEmulator: a small Go proxy that does what Envoy's HTTP
+// ext_authz filter does with the settings read from envoy/envoy.yaml (the
+// check request Envoy builds, "only 200 allows", allowed_upstream_headers,
+// x-envoy-auth-headers-to-remove, allowed_client_headers, status_on_error,
+// headers_with_underscores_action). The service sees exactly the requests
+// Envoy would send; what Envoy itself does with the answers is emulated.
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestEnvoy runs the scenario table through the Envoy emulator configured
+// from envoy/envoy.yaml, against a service that reads envoy/policy.yaml.
+func TestEnvoy(t *testing.T) {
+	cfg := parseEnvoyConfig(t, readConfig(t, "envoy/envoy.yaml"))
+	policy := writeFile(t, t.TempDir(), "policy.yaml", readConfig(t, "envoy/policy.yaml"))
+	var svc *service
+	if policyFileSupported(t) {
+		svc = startService(t, "POLICY_FILE="+policy)
+	} else {
+		svc = startService(t)
+	}
+	app := startUpstream(t)
+	// The check carries only Envoy's allowed headers, not the test id, so
+	// the emulator records each check and answer itself.
+	checks := &recorder{}
+	p := &proxyUnderTest{name: "envoy", dialect: dialectExtAuthz, svc: svc, tap: checks, app: app, policyFromFile: true}
+	p.base = startEnvoyEmulator(t, cfg, svc.URL, "http://"+app.addr, checks)
+	p.launchDown = func(t *testing.T) string {
+		return startEnvoyEmulator(t, cfg, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), "http://"+app.addr, &recorder{})
+	}
+	runScenarios(t, p)
+}
+
+// TestEnvoyCheckContract replays single checks exactly as Envoy sends them
+// and asserts what Envoy needs from the answers.
+func TestEnvoyCheckContract(t *testing.T) {
+	svc := startService(t)
+	c := svc.claims("user_contract")
+	tok := svc.token(c)
+	send := func(method, path string, h http.Header) (*http.Response, string) {
+		h = h.Clone()
+		h.Set("Host", publicHost)
+		h.Set("X-Forwarded-Proto", "http")
+		h.Set("Content-Length", "0")
+		return svc.probe(t, method, "/ext-authz"+path, h)
+	}
+	t.Run("allow is exactly 200 and lists the empty identity headers", func(t *testing.T) {
+		res, body := send("DELETE", "/things/1?x=y", hdr("Authorization", "Bearer "+tok))
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("status %d %q, want 200 (Envoy denies 202/204)", res.StatusCode, body)
+		}
+		remove := map[string]bool{}
+		for _, s := range strings.Split(res.Header.Get("X-Envoy-Auth-Headers-To-Remove"), ",") {
+			remove[strings.TrimSpace(s)] = true
+		}
+		for _, name := range identityHeaders {
+			v := res.Header.Get(name)
+			lower := strings.ToLower(name)
+			switch {
+			case v == "" && !remove[lower]:
+				t.Errorf("%s is empty but not in x-envoy-auth-headers-to-remove %q", name, res.Header.Get("X-Envoy-Auth-Headers-To-Remove"))
+			case v != "" && remove[lower]:
+				t.Errorf("%s = %q is also listed for removal", name, v)
+			}
+		}
+		if res.Header.Get("X-Auth-User-Id") != "user_contract" {
+			t.Errorf("X-Auth-User-Id %q", res.Header.Get("X-Auth-User-Id"))
+		}
+	})
+	t.Run("API deny is 401 with WWW-Authenticate and a JSON body", func(t *testing.T) {
+		res, body := send("GET", "/x", hdr("Accept", "application/json"))
+		if res.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") || !strings.Contains(body, `"error"`) {
+			t.Errorf("got %d %v %q", res.StatusCode, res.Header, body)
+		}
+	})
+	t.Run("browser deny is a redirect Envoy passes on", func(t *testing.T) {
+		res, body := send("GET", "/x?y=1", browser())
+		if res.StatusCode < 300 || res.StatusCode > 399 || res.Header.Get("Location") == "" {
+			t.Errorf("got %d %v %q, want 3xx with Location", res.StatusCode, res.Header, body)
+		}
+	})
+	t.Run("missing X-Forwarded-Proto is a 400, not a guess", func(t *testing.T) {
+		h := hdr("Authorization", "Bearer "+tok, "Host", publicHost)
+		res, body := svc.probe(t, "GET", "/ext-authz/x", h)
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("got %d %q, want 400", res.StatusCode, body)
+		}
+	})
+}
+
+// ---- policy file support probe -----------------------------------------
+
+var (
+	policyProbeOnce sync.Once
+	policyProbe     bool
+)
+
+// policyFileSupported starts the service with POLICY_FILE pointing at a
+// missing file: a service that knows the setting refuses to start (exit 2,
+// per the contract); one that starts has ignored it.
+func policyFileSupported(t *testing.T) bool {
+	t.Helper()
+	policyProbeOnce.Do(func() {
+		if serviceBuildErr != nil {
+			return
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		var out syncBuffer
+		cmd := exec.Command(serviceBin)
+		cmd.Env = []string{
+			"CLERK_PUBLISHABLE_KEY=pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA",
+			"CLERK_SECRET_KEY=sk_live_probe",
+			"CLERK_API_URL=http://127.0.0.1:1",
+			"LISTEN_ADDR=" + addr,
+			"POLICY_FILE=/nonexistent/clerk-forward-auth-policy.yaml",
+		}
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Exit (refused) or listening (accepted the setting, i.e. ignored it).
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case err := <-done:
+				policyProbe = err != nil && strings.Contains(out.String(), "POLICY_FILE")
+				return
+			case <-deadline:
+				_ = cmd.Process.Kill()
+				<-done
+				return
+			case <-time.After(50 * time.Millisecond):
+				if isUp(addr) {
+					_ = cmd.Process.Kill()
+					<-done
+					return
+				}
+			}
+		}
+	})
+	return policyProbe
+}
+
+// ---- envoy.yaml --------------------------------------------------------
+
+// envoyConfig is the part of envoy.yaml the emulator follows.
+type envoyConfig struct {
+	pathPrefix        string
+	allowedHeaders    []matcher // client headers sent with the check
+	headersToAdd      map[string]string
+	allowedUpstream   []matcher
+	allowedClient     []matcher
+	allowedClientOnOK []matcher
+	statusOnError     int
+	failureModeAllow  bool
+	underscoreAction  string
+	timeout           time.Duration
+}
+
+type matcher struct {
+	exact, prefix string
+	ignoreCase    bool
+}
+
+func (m matcher) match(name string) bool {
+	name = strings.ToLower(name) // Envoy header names are lower case
+	if m.exact != "" {
+		return name == strings.ToLower(m.exact)
+	}
+	if m.ignoreCase {
+		return strings.HasPrefix(name, strings.ToLower(m.prefix))
+	}
+	return strings.HasPrefix(name, m.prefix)
+}
+
+func matchAny(ms []matcher, name string) bool {
+	for _, m := range ms {
+		if m.match(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlBlock returns the lines indented under the first line whose trimmed
+// text starts with key (after start), and that line's index.
+func yamlBlock(lines []string, key string, start int) ([]string, int) {
+	for i := start; i < len(lines); i++ {
+		trim := strings.TrimSpace(lines[i])
+		if !strings.HasPrefix(trim, key) {
+			continue
+		}
+		indent := len(lines[i]) - len(strings.TrimLeft(lines[i], " "))
+		var block []string
+		for _, l := range lines[i+1:] {
+			if strings.TrimSpace(l) == "" || strings.HasPrefix(strings.TrimSpace(l), "#") {
+				continue
+			}
+			if len(l)-len(strings.TrimLeft(l, " ")) <= indent {
+				break
+			}
+			block = append(block, l)
+		}
+		return block, i
+	}
+	return nil, -1
+}
+
+var (
+	reExact  = regexp.MustCompile(`^-?\s*exact:\s*(\S+)$`)
+	rePrefix = regexp.MustCompile(`^-?\s*prefix:\s*(\S+)$`)
+)
+
+func parseMatchers(block []string) []matcher {
+	var out []matcher
+	for _, l := range block {
+		t := strings.TrimSpace(l)
+		if m := reExact.FindStringSubmatch(t); m != nil {
+			out = append(out, matcher{exact: m[1]})
+		} else if m := rePrefix.FindStringSubmatch(t); m != nil {
+			out = append(out, matcher{prefix: m[1]})
+		} else if strings.HasPrefix(t, "ignore_case: true") && len(out) > 0 {
+			out[len(out)-1].ignoreCase = true
+		}
+	}
+	return out
+}
+
+// parseEnvoyConfig reads envoy.yaml just far enough; a setting it cannot
+// find fails the test, so the emulator never runs on assumptions.
+func parseEnvoyConfig(t *testing.T, text string) envoyConfig {
+	t.Helper()
+	lines := strings.Split(text, "\n")
+	find := func(re string) string {
+		m := regexp.MustCompile(`(?m)^\s*` + re).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("envoy.yaml: %s not found", re)
+		}
+		return m[1]
+	}
+	cfg := envoyConfig{headersToAdd: map[string]string{}}
+	cfg.pathPrefix = find(`path_prefix:\s*(\S+)`)
+	cfg.failureModeAllow = find(`failure_mode_allow:\s*(\S+)`) == "true"
+	code := find(`status_on_error:\s*\{\s*code:\s*(\w+)\s*\}`)
+	codes := map[string]int{"Forbidden": 403, "ServiceUnavailable": 503, "InternalServerError": 500, "BadGateway": 502}
+	if cfg.statusOnError = codes[code]; cfg.statusOnError == 0 {
+		t.Fatalf("envoy.yaml: status_on_error %q not known to the emulator", code)
+	}
+	cfg.underscoreAction = find(`headers_with_underscores_action:\s*(\S+)`)
+	d, err := time.ParseDuration(find(`timeout:\s*(\d+m?s)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.timeout = d
+
+	block, i := yamlBlock(lines, "allowed_headers:", 0)
+	if i < 0 {
+		t.Fatal("envoy.yaml: allowed_headers not found")
+	}
+	cfg.allowedHeaders = parseMatchers(block)
+	block, i = yamlBlock(lines, "headers_to_add:", 0)
+	if i < 0 {
+		t.Fatal("envoy.yaml: headers_to_add not found")
+	}
+	for j := 0; j < len(block); j++ {
+		if m := regexp.MustCompile(`key:\s*(\S+)`).FindStringSubmatch(block[j]); m != nil && j+1 < len(block) {
+			if v := regexp.MustCompile(`value:\s*"?([^"]+)"?`).FindStringSubmatch(block[j+1]); v != nil {
+				cfg.headersToAdd[strings.ToLower(m[1])] = v[1]
+			}
+		}
+	}
+	for key, dst := range map[string]*[]matcher{
+		"allowed_upstream_headers:":          &cfg.allowedUpstream,
+		"allowed_client_headers:":            &cfg.allowedClient,
+		"allowed_client_headers_on_success:": &cfg.allowedClientOnOK,
+	} {
+		block, i := yamlBlock(lines, key, 0)
+		if i < 0 {
+			t.Fatalf("envoy.yaml: %s not found", key)
+		}
+		*dst = parseMatchers(block)
+	}
+	if len(cfg.allowedHeaders) == 0 || len(cfg.allowedUpstream) == 0 || len(cfg.allowedClient) == 0 {
+		t.Fatalf("envoy.yaml: empty matcher lists: %+v", cfg)
+	}
+	return cfg
+}
+
+// ---- the emulator ------------------------------------------------------
+
+type envoyEmulator struct {
+	checks *recorder
+	cfg    envoyConfig
+	auth   *url.URL
+	app    *httputil.ReverseProxy
+	client *http.Client
+}
+
+func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, appURL string, checks *recorder) string {
+	t.Helper()
+	au, _ := url.Parse(authURL)
+	apu, _ := url.Parse(appURL)
+	e := &envoyEmulator{
+		checks: checks,
+		cfg:    cfg,
+		auth:   au,
+		app:    httputil.NewSingleHostReverseProxy(apu),
+		client: &http.Client{
+			Timeout:       cfg.timeout,
+			Transport:     &http.Transport{DisableCompression: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	prev := e.app.Director
+	e.app.Director = func(r *http.Request) { host := r.Host; prev(r); r.Host = host }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+func (e *envoyEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// headers_with_underscores_action
+	for name := range r.Header {
+		if strings.Contains(name, "_") {
+			switch e.cfg.underscoreAction {
+			case "DROP_HEADER":
+				r.Header.Del(name)
+			case "REJECT_REQUEST":
+				http.Error(w, "", http.StatusBadRequest)
+				return
+			}
+		}
+	}
+	// /_auth/ has ext_authz disabled per route in envoy.yaml; not exercised.
+
+	// The check: original method, path_prefix + original path and query,
+	// original Host, Content-Length 0, Authorization and the allowed headers,
+	// then headers_to_add.
+	check, _ := http.NewRequestWithContext(r.Context(), r.Method, e.auth.String(), nil)
+	check.URL = &url.URL{Scheme: e.auth.Scheme, Host: e.auth.Host, Opaque: e.cfg.pathPrefix + r.RequestURI}
+	check.Host = r.Host
+	check.Header = http.Header{}
+	for name, vals := range r.Header {
+		if strings.EqualFold(name, "authorization") || matchAny(e.cfg.allowedHeaders, name) {
+			check.Header[name] = vals
+		}
+	}
+	check.Header.Set("Content-Length", "0")
+	check.ContentLength = 0
+	for k, v := range e.cfg.headersToAdd {
+		if v == "%REQ(:SCHEME)%" {
+			v = "http"
+		}
+		check.Header.Set(k, v)
+	}
+	if _, ok := check.Header["User-Agent"]; !ok {
+		check.Header["User-Agent"] = []string{""} // Go would add its own
+	}
+	res, err := e.client.Do(check)
+	// Record the check as the service got it (tagged with the client's test
+	// id for lookup only) and its answer.
+	seen := seenRequest{Method: check.Method, Host: check.Host, RequestURI: check.URL.Opaque, Header: check.Header.Clone()}
+	seen.Header.Set(testIDHeader, r.Header.Get(testIDHeader))
+	if err != nil {
+		seen.Status, seen.RespBody = -1, err.Error()
+		e.checks.add(seen)
+	}
+	if err != nil || res.StatusCode >= 500 {
+		if res != nil {
+			res.Body.Close()
+		}
+		if e.cfg.failureModeAllow {
+			e.app.ServeHTTP(w, r)
+			return
+		}
+		w.WriteHeader(e.cfg.statusOnError)
+		return
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
+	seen.Status, seen.RespHeader, seen.RespBody = res.StatusCode, res.Header.Clone(), string(body)
+	e.checks.add(seen)
+
+	if res.StatusCode != http.StatusOK { // only 200 allows
+		for name, vals := range res.Header {
+			switch strings.ToLower(name) {
+			case "www-authenticate", "location":
+			default:
+				if !matchAny(e.cfg.allowedClient, name) {
+					continue
+				}
+			}
+			w.Header()[name] = vals
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(res.StatusCode)
+		_, _ = w.Write(body)
+		return
+	}
+	// Allowed: overwrite the allowed upstream headers, then remove those
+	// listed in x-envoy-auth-headers-to-remove.
+	for name, vals := range res.Header {
+		if matchAny(e.cfg.allowedUpstream, name) {
+			r.Header.Del(name)
+			r.Header[http.CanonicalHeaderKey(name)] = []string{strings.Join(vals, ",")}
+		}
+	}
+	for _, s := range strings.Split(res.Header.Get("X-Envoy-Auth-Headers-To-Remove"), ",") {
+		if s = strings.TrimSpace(s); s != "" && !strings.HasPrefix(s, ":") && !strings.EqualFold(s, "host") {
+			r.Header.Del(s)
+		}
+	}
+	for name, vals := range res.Header {
+		if matchAny(e.cfg.allowedClientOnOK, name) {
+			for _, v := range vals {
+				w.Header().Add(name, v)
+			}
+		}
+	}
+	e.app.ServeHTTP(w, r)
+}
