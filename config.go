@@ -38,7 +38,7 @@ type Config struct {
 	JWKSMinRefetch     time.Duration `envconfig:"JWKS_MIN_REFETCH_INTERVAL" default:"5s"`
 	APITimeout         time.Duration `envconfig:"CLERK_API_TIMEOUT" default:"5s"`
 	ShutdownTimeout    time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"20s"`
-	TokenCacheSize     int           `envconfig:"TOKEN_CACHE_SIZE" default:"20000"` // verified-token cache entries; 0 disables
+	TokenCacheSize     int           `envconfig:"TOKEN_CACHE_SIZE" default:"10000"` // verified-token cache entries; 0 disables
 	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
 	GRPCListenAddr     string        `envconfig:"GRPC_LISTEN_ADDR"` // Envoy ext_authz over gRPC; off when unset
 	LogAllowSample     string        `envconfig:"LOG_ALLOW_SAMPLE" default:"1"`

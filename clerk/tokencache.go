@@ -32,11 +32,14 @@ import (
 //     entries sampled at random. An entry of a typical token (v2, active
 //     organization) is about 1.1 KiB of heap: the decoded header and claims,
 //     the active organization computed once, the map slot. The default
-//     20,000 entries (TOKEN_CACHE_SIZE) thus bound the cache at about
-//     22 MiB however many distinct tokens arrive, garbage or valid; only
-//     valid tokens get in, so filling it takes that many fresh sessions
-//     (or one session's token with its signature's "=" padding varied,
-//     which only evicts others' entries: they re-verify).
+//     10,000 entries (TOKEN_CACHE_SIZE) thus bound the cache at about
+//     11 MiB of live heap (about 30 MiB of RSS with the GC's headroom, see
+//     bench/README.md) however many distinct tokens arrive, garbage or
+//     valid. Only valid tokens get in, so filling it takes that many fresh
+//     sessions, or one session's token with its signature's "=" padding
+//     varied, which only evicts others' entries (they re-verify). Clerk
+//     refreshes a session's token every ~50 s, so 10,000 entries hold the
+//     current tokens of about 10,000 active sessions.
 //   - Sharded by hash, one lock per shard: requests for different tokens
 //     rarely meet on a lock, and a hit takes only a read lock.
 type tokenCache struct {

@@ -428,6 +428,8 @@ func (env *attackEnv) corpus(t *testing.T, jkuURL string) []attackRow {
 		{name: "encoded fragment %23", o: original{uri: "/admin%23/public/page"}, want: 400},
 		{name: "bad percent escape", o: original{uri: "/public/%zz/../admin"}, want: 400},
 		{name: "NUL byte %00", o: original{uri: "/public/page%00/../admin"}, want: 400},
+		{name: "host of only a dot", o: original{host: "."}, want: 400},
+		{name: "host ending in two dots", o: original{host: "app.example.test.."}, want: 400},
 		{name: "public in the query only", o: original{uri: "/admin?next=/public/page"}, want: 401, reasons: []string{noSession}},
 		{name: "case variant of the public prefix", o: original{uri: "/PUBLIC/page"}, want: 401, reasons: []string{noSession}},
 		{name: "absolute-form URI", o: original{uri: "https://evil.example/public/page"}, only: []string{"forward-auth", "auth-request (X-Original-URI)"}, want: 400},

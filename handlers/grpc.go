@@ -3,12 +3,14 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +28,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
 
 // AuthorizationService is the gRPC service Envoy's ext_authz filter calls,
@@ -60,7 +63,7 @@ func NewGRPCServer(o Options) *GRPCServer {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	g := &GRPCServer{
-		srv:    grpc.NewServer(grpc.ChainUnaryInterceptor(trustedPeers(o.TrustedProxies, o.Logger))),
+		srv:    grpc.NewServer(grpc.ChainUnaryInterceptor(recoverPanics(o.Logger), trustedPeers(o.TrustedProxies, o.Logger))),
 		health: health.NewServer(),
 		engine: o.Engine,
 		stop:   make(chan struct{}),
@@ -117,6 +120,21 @@ func (g *GRPCServer) updateReadiness() {
 		st = healthpb.HealthCheckResponse_SERVING
 	}
 	g.health.SetServingStatus(AuthorizationService, st)
+}
+
+// recoverPanics answers a panic with INTERNAL, as net/http survives a
+// handler's panic: Envoy then applies status_on_error (fail closed) and the
+// process keeps serving.
+func recoverPanics(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(ctx, "panic in gRPC handler", "method", info.FullMethod, "panic", observe.Redact(fmt.Sprint(p)), "stack", string(debug.Stack()))
+				resp, err = nil, status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return next(ctx, req)
+	}
 }
 
 // trustedPeers refuses Check from peers outside TRUSTED_PROXIES with a

@@ -76,6 +76,9 @@ func originalHost(h string) (string, error) {
 	}
 	if host, port := u.Hostname(), u.Port(); strings.HasSuffix(host, ".") {
 		h = strings.TrimSuffix(host, ".")
+		if h == "" || strings.HasSuffix(h, ".") { // "." or "a..": nothing left to name a host
+			return "", errBad("original host is empty or ends in dots")
+		}
 		if strings.Contains(h, ":") {
 			h = "[" + h + "]"
 		}

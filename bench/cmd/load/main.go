@@ -304,10 +304,14 @@ func (tb *tokenBuilder) token(c *config, i int64) []byte {
 		b = append(b, garbagePayload[:342]...)
 	case "badsig":
 		tok := c.tokens[i%int64(len(c.tokens))]
-		dot := strings.LastIndexByte(tok, '.')
-		b = append(b, tok[:dot+1]...)
+		// Overwrite low-order signature bytes (not the last character,
+		// which holds padding bits): the forged value stays below the
+		// modulus, so it costs a full RSA verification, as a real forgery
+		// does. A changed top byte could exceed the modulus and be refused
+		// before any arithmetic.
+		b = append(b, tok[:len(tok)-17]...)
 		b = appendHex16(b, i)
-		b = append(b, tok[dot+1+16:]...)
+		b = append(b, tok[len(tok)-1])
 	default:
 		log.Fatalf("load: unknown -tokens %q", c.source)
 	}
