@@ -82,7 +82,7 @@ func (e *Engine) usesSuffixedCookies(ck clerk.Cookies) bool {
 
 	var sessionJWT, suffixedJWT *clerk.JWT
 	if session != "" {
-		sessionJWT, _ = clerk.DecodeJWT(session)
+		sessionJWT, _ = e.verifier.Decode(session)
 		if sessionJWT == nil || sessionJWT.Claims.Issuer == "" {
 			return false // 1
 		}
@@ -94,7 +94,7 @@ func (e *Engine) usesSuffixedCookies(ck clerk.Cookies) bool {
 		return false // 3
 	}
 	if suffixedSession != "" {
-		suffixedJWT, _ = clerk.DecodeJWT(suffixedSession)
+		suffixedJWT, _ = e.verifier.Decode(suffixedSession)
 	}
 	sessionIat, suffixedIat := iatOf(sessionJWT), iatOf(suffixedJWT)
 	// "absent" is not "0": a missing cookie compares unequal to "0".

@@ -89,9 +89,3 @@ func (t *JWT) IsMachineJWT() bool {
 func (t *JWT) HasNonSessionCategory() bool {
 	return t.Header.Cat != nil && *t.Header.Cat != CategorySession && *t.Header.Cat != CategoryIgnore
 }
-
-// IsOpaqueMachineToken reports Clerk's opaque machine tokens (M2M, OAuth,
-// API keys), which are never session tokens.
-func IsOpaqueMachineToken(token string) bool {
-	return strings.HasPrefix(token, "mt_") || strings.HasPrefix(token, "oat_") || strings.HasPrefix(token, "ak_")
-}
