@@ -19,6 +19,7 @@ import (
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
+	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -47,7 +48,9 @@ func newLogger(w io.Writer, cfg *Config) *slog.Logger {
 	if cfg.LogFormat == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	// slog's JSON handler, marked so that the access log (one line per
+	// request) encodes its lines directly, with the same bytes.
+	return slog.New(observe.NewJSONHandler(w, opts))
 }
 
 // service is the wired application.
@@ -102,6 +105,12 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 	if err := obs.watchParts(s.memberships, s.profiles, s.policy); err != nil {
 		return nil, err
 	}
+	// Server-side session refresh needs the secret key (CLERK_JWT_KEY-only
+	// deployments hand-shake instead, as the SDK does without an apiClient).
+	var refresher authz.SessionRefresher
+	if cfg.SecretKey != "" {
+		refresher = api
+	}
 	s.engine = authz.NewEngine(authz.Config{
 		PublishableKey:       cfg.publishableKey,
 		ProxyURL:             cfg.ProxyURL,
@@ -109,7 +118,7 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 		AllowCORSPreflight:   cfg.AllowCORSPreflight,
 		CallbackPath:         cfg.CallbackPath,
 		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
-	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles})
+	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Refresher: refresher, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles})
 	hopts := obs.routerOptions(cfg, handlers.Options{Engine: s.engine, Logger: logger, TrustedProxies: cfg.trustedProxies})
 	s.handler = handlers.NewRouter(hopts)
 	if cfg.GRPCListenAddr != "" {

@@ -53,7 +53,7 @@ func (e *Engine) authenticateHeader(ctx context.Context, c *authContext) authSta
 		err = e.verifier.VerifyDecoded(ctx, t)
 	}
 	if err != nil {
-		return e.tokenError(c, err)
+		return e.tokenError(ctx, c, err)
 	}
 	return authState{status: signedIn, token: t}
 }
@@ -97,7 +97,7 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	}
 	t, err := e.verifier.Decode(c.sessionCookie)
 	if err != nil {
-		return e.tokenError(c, err)
+		return e.tokenError(ctx, c, err)
 	}
 	if t.IsMachineJWT() || t.HasNonSessionCategory() {
 		return out(clerk.ReasonTokenTypeMismatch, "machine or non-session token presented as a session")
@@ -107,7 +107,7 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 		return e.maybeHandshake(c, clerk.ReasonSessionTokenIATBeforeClientUAT, "")
 	}
 	if err := e.verifier.VerifyDecoded(ctx, t); err != nil {
-		return e.tokenError(c, err)
+		return e.tokenError(ctx, c, err)
 	}
 	if e.needsCrossOriginSync(c) {
 		return e.maybeHandshake(c, clerk.ReasonPrimaryDomainCrossOriginSync, "Cross-origin request from satellite domain requires handshake")
@@ -115,29 +115,18 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	return authState{status: signedIn, token: t}
 }
 
-// tokenError is handleSessionTokenError: expired, not-yet-valid and
-// future-iat tokens may hand-shake; every other reason is signed out. Key
-// outages fail closed instead of reading as "signed out".
-func (e *Engine) tokenError(c *authContext, err error) authState {
+// tokenError is handleSessionTokenError: an expired token may be refreshed
+// (refresh.go); expired, not-yet-valid and future-iat tokens may
+// hand-shake; every other reason is signed out. Key outages fail closed
+// instead of reading as "signed out".
+func (e *Engine) tokenError(ctx context.Context, c *authContext, err error) authState {
 	if clerk.IsKeyUnavailable(err) {
 		return authState{status: keysUnavailable, reason: clerk.ReasonOf(err), message: err.Error()}
 	}
 	reason := clerk.ReasonOf(err)
 	switch reason {
 	case clerk.ReasonTokenExpired:
-		// Server-side refresh (__refresh_<suffix>) is not implemented: the
-		// handshake refreshes the session instead, so the sub-reason says
-		// why no refresh was attempted, as the SDK words it.
-		sub := "null"
-		switch {
-		case c.req.Method != "GET":
-			sub = string(clerk.RefreshNonEligibleNonGet)
-		case c.refreshCookie == "":
-			sub = string(clerk.RefreshNonEligibleNoRefreshCookie)
-		default:
-			sub = "missing-api-client"
-		}
-		return e.maybeHandshake(c, clerk.Reason(string(clerk.ReasonSessionTokenExpired)+"-refresh-"+sub), err.Error())
+		return e.expiredToken(ctx, c, err)
 	case clerk.ReasonTokenNotActiveYet:
 		return e.maybeHandshake(c, clerk.ReasonSessionTokenNBF, err.Error())
 	case clerk.ReasonTokenIatInTheFuture:

@@ -72,6 +72,8 @@ type Engine struct {
 	redirects   RedirectHosts
 	log         *slog.Logger
 	suffix      string
+	refresher   SessionRefresher
+	refreshes   *refreshGroup
 }
 
 // Options are the engine's optional parts.
@@ -82,7 +84,12 @@ type Options struct {
 	// HandshakePayloads redeems handshake nonces (the Backend API); nil:
 	// nonce handshakes complete signed out.
 	HandshakePayloads HandshakePayloads
-	Logger            *slog.Logger
+	// Refresher refreshes expired sessions server-side (the Backend API);
+	// nil: no refresh, the handshake does it ("missing-api-client").
+	Refresher SessionRefresher
+	// RefreshTimeout bounds one refresh call (default DefaultRefreshTimeout).
+	RefreshTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // NewEngine builds an engine.
@@ -109,6 +116,8 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 		redirects:   redirectHostsOrNone(cfg.AllowedRedirectHosts, opts.Logger),
 		log:         opts.Logger,
 		suffix:      clerk.CookieSuffix(cfg.PublishableKey.Raw),
+		refresher:   opts.Refresher,
+		refreshes:   newRefreshGroup(opts.RefreshTimeout),
 	}
 }
 
@@ -148,7 +157,10 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		return Decision{Outcome: Handshake, Reason: st.reason, Message: st.message, Location: st.location, SetCookies: st.setCookies, NoStore: st.noStore}
 	case signedIn:
 		if st.token.Claims.Pending() {
+			// Cookies a refresh or handshake set still go to the browser.
+			cookies := st.setCookies
 			st = out(ReasonSessionPending, "session has pending tasks")
+			st.setCookies = cookies
 			return e.signedOut(r, rule, st, "/tasks")
 		}
 		d := e.authorize(ctx, rule, &st.token.Claims)

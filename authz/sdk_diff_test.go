@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
 
@@ -37,8 +39,20 @@ func TestDecisionsMatchClerkSDK(t *testing.T) {
 	for _, production := range []bool{true, false} {
 		t.Run(map[bool]string{true: "production", false: "development"}[production], func(t *testing.T) {
 			env := newTestEnv(t, production, nil)
-			cases := sdkCases(env, production)
+			// Both sides refresh sessions against the fake's Backend API
+			// (the SDK through its apiClient: secretKey + apiUrl), which
+			// answers a repeated refresh with the same cookies.
+			api, err := clerk.NewAPI(env.fake.URL, "v1", env.fake.SecretKey, "test", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env.engine.refresher = api
+			env.fake.RepeatRefreshAnswers(true)
+			env.fake.SetRateLimit(1 << 20)
+			cases := append(sdkCases(env, production), sdkRefreshCases(t, env, production)...)
 			results := runSDK(t, nodePath, env, cases)
+			sdkCalls := refreshCallSet(env.fake.RefreshCalls())
+			sdkN := len(env.fake.RefreshCalls())
 			mismatches := 0
 			for i, c := range cases {
 				d := env.engine.Decide(context.Background(), c.request())
@@ -53,6 +67,34 @@ func TestDecisionsMatchClerkSDK(t *testing.T) {
 			}
 			if mismatches > 0 {
 				t.Fatalf("%d of %d requests decided differently from @clerk/backend", mismatches, len(cases))
+			}
+			// The refresh cases must reach every branch, on the SDK's side.
+			seen := map[string]bool{}
+			for i, c := range cases {
+				if strings.HasPrefix(c.name, "refresh/") {
+					r := results[i]
+					if r.Status == "signed-in" && len(r.SetCookies) > 0 && r.UserID == "user_refresh" {
+						seen["signed-in with cookies"] = true
+					}
+					seen[r.Reason] = true
+				}
+			}
+			for _, want := range []string{"signed-in with cookies", "session-token-expired-refresh-authentication_invalid",
+				"session-token-expired-refresh-resource_not_found", "session-token-expired-refresh-internal_clerk_error",
+				"session-token-expired-refresh-too_many_requests", "session-token-expired-refresh-unexpected-bapi-error",
+				"session-token-expired-refresh-fetch-error", "session-token-expired-refresh-unexpected-sdk-error",
+				"session-token-expired-refresh-invalid-session-token", "session-token-expired-refresh-expired-session-token-missing-sid-claim",
+				"session-token-expired-refresh-non-eligible-non-get", "session-token-expired-refresh-non-eligible-no-refresh-cookie",
+				"token-invalid-signature"} {
+				if !seen[want] {
+					t.Errorf("no refresh case where the SDK answers %q", want)
+				}
+			}
+			// The same refresh requests, in content (we make fewer calls:
+			// repeated and concurrent refreshes share one).
+			ours := refreshCallSet(env.fake.RefreshCalls()[sdkN:])
+			if len(sdkCalls) == 0 || !maps.Equal(ours, sdkCalls) {
+				t.Fatalf("refresh requests differ: SDK made %d distinct, we made %d distinct", len(sdkCalls), len(ours))
 			}
 			t.Logf("%d requests decided as @clerk/backend decides them", len(cases))
 		})
@@ -198,6 +240,7 @@ func runSDK(t *testing.T, nodePath string, env *testEnv, cases []sdkCase) []sdkR
 		"publishableKey": env.fake.PublishableKey,
 		"secretKey":      env.fake.SecretKey,
 		"jwtKey":         env.fake.Key().PublicKeyPEM(),
+		"apiUrl":         env.fake.URL,
 	})
 	input, _ := json.Marshal(cases)
 	script, _ := filepath.Abs("testdata/sdk/authenticate.cjs")
@@ -222,13 +265,16 @@ func compareWithSDK(d Decision, s sdkResult) string {
 	switch s.Status {
 	case "signed-in":
 		if s.UserID == "" { // pending: toAuth() is signed out
-			if (d.Outcome == Unauthenticated || d.Outcome == SignIn) && d.Reason == ReasonSessionPending {
+			if (d.Outcome == Unauthenticated || d.Outcome == SignIn) && d.Reason == ReasonSessionPending && sameCookies(d.SetCookies, s.SetCookies) {
 				return ""
 			}
 			return "SDK: signed in but pending"
 		}
 		if d.Outcome != Allow {
 			return "SDK allows"
+		}
+		if !sameCookies(d.SetCookies, s.SetCookies) {
+			return "cookies differ"
 		}
 		perms := d.Identity.OrgPermissions
 		if d.Identity.UserID != s.UserID || d.Identity.OrgID != s.OrgID || d.Identity.OrgRole != s.OrgRole || !slices.Equal(perms, s.OrgPermissions) && !(len(perms) == 0 && len(s.OrgPermissions) == 0) {
@@ -247,10 +293,141 @@ func compareWithSDK(d Decision, s sdkResult) string {
 		if d.Outcome != Unauthenticated && d.Outcome != SignIn {
 			return "SDK signs out"
 		}
+		if !sameCookies(d.SetCookies, s.SetCookies) {
+			return "cookies differ"
+		}
 		if string(d.Reason) != s.Reason {
 			return "reason differs"
 		}
 		return ""
 	}
 	return "SDK error: " + s.Reason
+}
+
+// sdkRefreshCases are expired sessions carrying __refresh_<suffix>, so that
+// both sides call the fake's POST /v1/sessions/{id}/refresh: good refresh
+// tokens, wrong ones, revoked sessions, and sessions whose refresh the fake
+// answers with a 5xx, an HTML page, a body labelled JSON that is not, a
+// forged cookie, no session cookie, an empty list, or Clerk's
+// "unexpected_error" code. Every request kind, carrier and cookie family.
+func sdkRefreshCases(t *testing.T, env *testEnv, production bool) []sdkCase {
+	t.Helper()
+	fake := env.fake
+	now := time.Now()
+	sfx := "_" + env.suffix
+	expiredFor := func(s clerktest.Session, mod func(clerktest.Claims)) string {
+		c := fake.SessionClaims(s.UserID)
+		c["sid"], c["iat"], c["nbf"], c["exp"] = s.SessionID, now.Add(-2*time.Minute).Unix(), now.Add(-2*time.Minute).Unix(), now.Add(-time.Minute).Unix()
+		if mod != nil {
+			mod(c)
+		}
+		return fake.Sign(c)
+	}
+	other, _ := clerktest.NewSigningKey(fake.Key().Kid)
+	forged := func(s clerktest.Session) string {
+		c := fake.SessionClaims(s.UserID)
+		c["sid"] = s.SessionID
+		return clerktest.SignWith(other, clerktest.Header{"alg": "RS256", "kid": other.Kid, "typ": "JWT"}, c)
+	}
+	canned := func(status int, contentType, body string) func(clerktest.Session) {
+		return func(s clerktest.Session) { fake.SetSessionRefreshResponse(s.SessionID, status, contentType, body) }
+	}
+	type scenario struct {
+		name    string
+		setup   func(s clerktest.Session)
+		token   func(s clerktest.Session) string
+		refresh func(s clerktest.Session) string
+	}
+	good := func(s clerktest.Session) string { return s.RefreshToken }
+	expired := func(s clerktest.Session) string { return expiredFor(s, nil) }
+	scenarios := []scenario{
+		{name: "refreshed", token: expired, refresh: good},
+		{name: "org-session", token: func(s clerktest.Session) string {
+			return expiredFor(s, func(c clerktest.Claims) { c.WithOrg("org_2", "beta", "admin", "o:repositories", "read,create", "3") })
+		}, refresh: good},
+		{name: "wrong-refresh-token", token: expired, refresh: func(clerktest.Session) string { return "rt_wrong" }},
+		{name: "revoked", setup: func(s clerktest.Session) { fake.RevokeSession(s.SessionID) }, token: expired, refresh: good},
+		{name: "no-sid", token: func(s clerktest.Session) string {
+			return expiredFor(s, func(c clerktest.Claims) { delete(c, "sid") })
+		}, refresh: good},
+		{name: "valid-token-no-refresh", token: func(s clerktest.Session) string {
+			c := fake.SessionClaims(s.UserID)
+			c["sid"], c["iat"] = s.SessionID, now.Add(-10*time.Second).Unix()
+			return fake.Sign(c)
+		}, refresh: good},
+		{name: "expired-bad-signature", token: func(s clerktest.Session) string {
+			c := fake.SessionClaims(s.UserID)
+			c["sid"], c["iat"], c["exp"] = s.SessionID, now.Add(-2*time.Minute).Unix(), now.Add(-time.Minute).Unix()
+			return clerktest.SignWith(other, clerktest.Header{"alg": "RS256", "kid": other.Kid, "typ": "JWT"}, c)
+		}, refresh: good},
+		{name: "bapi-500", setup: canned(500, "", `{"errors":[{"code":"internal_clerk_error","message":"x"}]}`), token: expired, refresh: good},
+		{name: "bapi-429", setup: canned(429, "", `{"errors":[{"code":"too_many_requests","message":"x"}]}`), token: expired, refresh: good},
+		{name: "bapi-html", setup: canned(502, "text/html", "<html>bad gateway</html>"), token: expired, refresh: good},
+		{name: "bapi-json-garbage", setup: canned(502, "", "<html>bad gateway</html>"), token: expired, refresh: good},
+		{name: "bapi-no-errors", setup: canned(400, "", `{"errors":[]}`), token: expired, refresh: good},
+		{name: "bapi-no-code", setup: canned(400, "", `{"errors":[{"message":"x"}]}`), token: expired, refresh: good},
+		{name: "bapi-unexpected-error", setup: canned(400, "", `{"errors":[{"code":"unexpected_error"}]}`), token: expired, refresh: good},
+		{name: "answer-empty", setup: canned(200, "", `{"object":"cookies","cookies":[]}`), token: expired, refresh: good},
+		{name: "answer-text", setup: canned(200, "text/plain", `{"object":"cookies","cookies":["__session=x"]}`), token: expired, refresh: good},
+		{name: "answer-not-json", setup: canned(200, "", `cookies`), token: expired, refresh: good},
+		{name: "answer-no-session", setup: canned(200, "", `{"object":"cookies","cookies":["__client_uat=1; Path=/"]}`), token: expired, refresh: good},
+		{name: "answer-forged", token: expired, refresh: good},
+	}
+	kinds := []struct {
+		name, method string
+		headers      [][2]string
+	}{
+		{"api", "GET", [][2]string{{"Accept", "application/json"}, {"User-Agent", "sdk-diff"}}},
+		{"document", "GET", [][2]string{{"Sec-Fetch-Dest", "document"}, {"Accept", "text/html"}}},
+		{"post-document", "POST", [][2]string{{"Sec-Fetch-Dest", "document"}}},
+		{"head", "HEAD", [][2]string{{"Accept", "text/html"}}},
+	}
+	var cases []sdkCase
+	for _, sc := range scenarios {
+		s := fake.NewSession("user_refresh")
+		if sc.name == "answer-forged" {
+			fake.SetSessionRefreshResponse(s.SessionID, 200, "", `{"object":"cookies","cookies":["__session=`+forged(s)+`; Path=/"]}`)
+		}
+		tok, rt := sc.token(s), sc.refresh(s)
+		if sc.setup != nil {
+			sc.setup(s)
+		}
+		for _, kind := range kinds {
+			for _, carrier := range []string{"plain", "suffixed", "header", "unsuffixed-refresh"} {
+				var ck []string
+				h := append([][2]string(nil), kind.headers...)
+				switch carrier {
+				case "plain":
+					ck = []string{"__session=" + tok, "__client_uat=1", "__refresh" + sfx + "=" + rt}
+				case "suffixed":
+					ck = []string{"__session" + sfx + "=" + tok, "__client_uat" + sfx + "=1", "__client_uat=1", "__refresh" + sfx + "=" + rt}
+				case "header":
+					h = append(h, [2]string{"Authorization", "Bearer " + tok})
+					ck = []string{"__refresh" + sfx + "=" + rt}
+				case "unsuffixed-refresh":
+					ck = []string{"__session=" + tok, "__client_uat=1", "__refresh=" + rt}
+				}
+				if !production {
+					ck = append(ck, "__clerk_db_jwt=dvb_1", "__clerk_db_jwt"+sfx+"=dvb_1")
+				}
+				h = append(h, [2]string{"Cookie", strings.Join(ck, "; ")})
+				cases = append(cases, sdkCase{name: "refresh/" + sc.name + "/" + carrier + "/" + kind.name, URL: "https://app.example.test/dashboard?tab=1", Method: kind.method, Headers: h})
+			}
+		}
+	}
+	return cases
+}
+
+// refreshCallSet is the distinct content of refresh requests (headers
+// aside: ours are the same, but only the first of a shared call is sent).
+func refreshCallSet(calls []clerktest.RefreshCall) map[string]bool {
+	set := map[string]bool{}
+	for _, c := range calls {
+		set[strings.Join([]string{c.SessionID, c.SuffixedCookies, c.Format, c.ExpiredToken, c.RefreshToken, c.RequestOrigin}, "|")] = true
+	}
+	return set
+}
+
+func sameCookies(a, b []string) bool {
+	return len(a) == 0 && len(b) == 0 || slices.Equal(a, b)
 }

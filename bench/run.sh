@@ -58,6 +58,11 @@ hwm() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 # scenario reports its own peak; where that is not allowed the peak is
 # the process's since start.
 reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+# CPU time (user + system, in clock ticks) a process has used so far: the
+# server's share of its core during a scenario tells whether the server or
+# the load generator was the bottleneck.
+cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
 
 results="$work/results"
 : >"$results"
@@ -69,9 +74,13 @@ scenario() {
 	[ "$pid" = "$bare_pid" ] && addr=$BENCH_BARE_ADDR
 	[ "$reset" = reset ] && reset_hwm "$pid"
 	echo "  $name…" >&2
-	local out
+	local out t0 t1 s0 s1
+	t0=$(cputicks "$pid") s0=$(date +%s.%N)
 	out=$("${load_cpu[@]}" "$work/load" -url "http://$addr$path" -c "$CONNS" -expect "$expect" -token-file "$work/tokens.txt" "$@")
-	echo "$name|$out|rss_mib=$(hwm "$pid")" >>"$results"
+	t1=$(cputicks "$pid") s1=$(date +%s.%N)
+	local cpu
+	cpu=$(awk -v t="$((t1 - t0))" -v hz="$ticks_per_s" -v s0="$s0" -v s1="$s1" 'BEGIN {printf "%.0f", 100 * t / hz / (s1 - s0)}')
+	echo "$name|$out|rss_mib=$(hwm "$pid") cpu=$cpu" >>"$results"
 }
 
 echo "running (each scenario ${DURATION} at $CONNS connections)…" >&2
@@ -93,9 +102,9 @@ function field(s, k,   m) { if (match(s, k "=[^ ]*")) return substr(s, RSTART + 
 {
 	rps = field($2, "rps"); if (NR == 1) ceiling = rps
 	bad = field($2, "unexpected") + field($2, "errors")
-	printf "| %-32s | %8s | %5.2f | %7s | %7s | %8s | %9s |%s\n", $1, rps, rps / ceiling, field($2, "p50_us"), field($2, "p99_us"), field($3, "rss_mib"), field($2, "requests"), (bad > 0 ? " " bad " unexpected: " field($2, "statuses") : "")
+	printf "| %-32s | %8s | %5.2f | %7s | %7s | %8s | %7s | %9s |%s\n", $1, rps, rps / ceiling, field($2, "p50_us"), field($2, "p99_us"), field($3, "rss_mib"), field($3, "cpu"), field($2, "requests"), (bad > 0 ? " " bad " unexpected: " field($2, "statuses") : "")
 }' "$results" | {
-	printf "| %-32s | %8s | %5s | %7s | %7s | %8s | %9s |\n" scenario "req/s" "×bare" "p50 µs" "p99 µs" "peak MiB" requests
-	printf "|%s|%s|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..34})" "----------" "-------" "---------" "---------" "----------" "-----------"
+	printf "| %-32s | %8s | %5s | %7s | %7s | %8s | %7s | %9s |\n" scenario "req/s" "×bare" "p50 µs" "p99 µs" "peak MiB" "srv CPU%" requests
+	printf "|%s|%s|%s|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..34})" "----------" "-------" "---------" "---------" "----------" "----------" "-----------"
 	cat
 }

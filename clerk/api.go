@@ -1,6 +1,7 @@
 package clerk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,10 @@ type APIError struct {
 	Errors     []APIErrorItem `json:"errors"`
 	TraceID    string         `json:"clerk_trace_id"`
 	RetryAfter time.Duration
+	// ContentType is the answer's Content-Type; MalformedBody reports a
+	// body that is not JSON (an HTML error page, say).
+	ContentType   string `json:"-"`
+	MalformedBody bool   `json:"-"`
 }
 
 // APIErrorItem is one entry of Clerk's "errors" array.
@@ -86,7 +91,27 @@ func (e *APIError) Code() string {
 
 // Get calls GET {base}/{path}?{query} and decodes a 2xx JSON body into out.
 // A non-2xx answer is an *APIError.
-func (a *API) Get(ctx context.Context, path string, query url.Values, out any) (err error) {
+func (a *API) Get(ctx context.Context, path string, query url.Values, out any) error {
+	return a.do(ctx, http.MethodGet, path, query, nil, decodeInto(out))
+}
+
+// Post calls POST {base}/{path}?{query} with body as JSON and decodes a 2xx
+// JSON answer into out. A non-2xx answer is an *APIError.
+func (a *API) Post(ctx context.Context, path string, query url.Values, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("POST %s: encode body: %w", path, err)
+	}
+	return a.do(ctx, http.MethodPost, path, query, b, decodeInto(out))
+}
+
+// decodeInto decodes any 2xx JSON body into out, whatever its content type.
+func decodeInto(out any) func(contentType string, body []byte) error {
+	return func(_ string, body []byte) error { return json.Unmarshal(body, out) }
+}
+
+// do makes one call; decode reads a 2xx answer.
+func (a *API) do(ctx context.Context, method, path string, query url.Values, reqBody []byte, decode func(contentType string, body []byte) error) (err error) {
 	start, status := time.Now(), 0
 	if a.OnCall != nil {
 		defer func() { a.OnCall(RouteTemplate(path), status, err, time.Since(start)) }()
@@ -94,7 +119,11 @@ func (a *API) Get(ctx context.Context, path string, query url.Values, out any) (
 	u := *a.base
 	u.Path = u.Path + "/" + strings.TrimLeft(path, "/")
 	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var rb io.Reader
+	if reqBody != nil {
+		rb = bytes.NewReader(reqBody)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rb)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
@@ -106,17 +135,18 @@ func (a *API) Get(ctx context.Context, path string, query url.Values, out any) (
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	status = resp.StatusCode
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIResponse))
 	if err != nil {
-		return fmt.Errorf("GET %s: read body: %w", path, err)
+		return fmt.Errorf("%s %s: read body: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		apiErr := &APIError{Status: resp.StatusCode}
-		_ = json.Unmarshal(body, apiErr) // a body that is not Clerk's shape still yields the status
+		apiErr := &APIError{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+		// A body that is not Clerk's shape still yields the status.
+		apiErr.MalformedBody = json.Unmarshal(body, apiErr) != nil
 		if apiErr.TraceID == "" {
 			apiErr.TraceID = resp.Header.Get("Clerk-Trace-Id")
 		}
@@ -125,8 +155,8 @@ func (a *API) Get(ctx context.Context, path string, query url.Values, out any) (
 		}
 		return apiErr
 	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("GET %s: decode: %w", path, err)
+	if err := decode(resp.Header.Get("Content-Type"), body); err != nil {
+		return fmt.Errorf("%s %s: decode: %w", method, path, err)
 	}
 	return nil
 }
@@ -139,6 +169,7 @@ var apiPathWords = map[string]bool{
 	"invitations": true, "organization_invitations": true, "email_addresses": true,
 	"phone_numbers": true, "oauth_access_tokens": true, "api_keys": true, "m2m_tokens": true,
 	"machines": true, "domains": true, "metadata": true, "handshake_payload": true,
+	"refresh": true,
 }
 
 // RouteTemplate is a Backend API path with ids and slugs replaced by

@@ -1,16 +1,19 @@
 package clerk
 
 import (
-	"encoding/json"
 	"errors"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Claims are the session-token claims the service reads. Unknown claims are
 // ignored. A claim of the wrong JSON type makes the token token-invalid: we
-// fail closed rather than guess.
+// fail closed rather than guess. The json tags document the claim names;
+// decoding is by hand (jsondecode.go), with case-sensitive keys.
 type Claims struct {
 	Issuer          string   `json:"iss"`
 	Subject         string   `json:"sub"`
@@ -22,8 +25,9 @@ type Claims struct {
 	Status          string   `json:"sts"`
 	Actor           *Actor   `json:"act"`
 
-	// Version is 2 for v2 tokens. A string "2" is not 2 (errata 18).
-	Version json.RawMessage `json:"v"`
+	// Version is the JSON text of "v", as in the token ("" when absent):
+	// IsV2 needs its JSON type, since a string "2" is not 2 (errata 18).
+	Version string `json:"v"`
 
 	// v1 organization claims (ignored in v2 tokens).
 	OrgID          string   `json:"org_id"`
@@ -71,14 +75,157 @@ type ActiveOrganization struct {
 	Permissions []string // "org:<feature>:<permission>"
 }
 
-func (c *Claims) unmarshal(payload []byte) error {
-	*c = Claims{}
-	return json.Unmarshal(payload, c)
+// tokenStore holds the values behind the pointer fields of one token's
+// header and claims, so that they cost one allocation, not one each. It is
+// separate from the JWT so that a cached copy of the claims does not keep
+// the token's signature alive. The rare "act" (impersonation) has its own
+// allocation, to keep the store of every other token small.
+type tokenStore struct {
+	typ, cat      string
+	exp, nbf, iat float64
+	org           OrgClaim
 }
 
-// IsV2 reports a v2 session token ("v": 2, a JSON number).
+// unmarshal decodes the payload JSON into c (see jsondecode.go).
+func (c *Claims) unmarshal(payload string) error {
+	return c.decode(payload, new(tokenStore))
+}
+
+func (c *Claims) decode(payload string, st *tokenStore) error {
+	*c = Claims{}
+	r := jsonReader{s: payload}
+	if err := r.openObject(1); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := r.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return r.end()
+		}
+		switch key {
+		case "iss":
+			c.Issuer, err = r.stringValue(key)
+		case "sub":
+			c.Subject, err = r.stringValue(key)
+		case "sid":
+			c.SessionID, err = r.stringValue(key)
+		case "azp":
+			c.AuthorizedParty, err = r.stringValue(key)
+		case "exp":
+			c.Expiry, err = r.numberValue(key, &st.exp)
+		case "nbf":
+			c.NotBefore, err = r.numberValue(key, &st.nbf)
+		case "iat":
+			c.IssuedAt, err = r.numberValue(key, &st.iat)
+		case "sts":
+			c.Status, err = r.stringValue(key)
+		case "act":
+			c.Actor = nil
+			var ok bool
+			if ok, err = r.objectValue(key); ok {
+				c.Actor = new(Actor) // a repeated key replaces, as in JSON.parse
+				err = c.Actor.decode(&r)
+			}
+		case "v":
+			c.Version, err = r.raw(1)
+		case "org_id":
+			c.OrgID, err = r.stringValue(key)
+		case "org_slug":
+			c.OrgSlug, err = r.stringValue(key)
+		case "org_role":
+			c.OrgRole, err = r.stringValue(key)
+		case "org_permissions":
+			c.OrgPermissions, err = r.stringsValue(key)
+		case "o":
+			c.Org = nil
+			var ok bool
+			if ok, err = r.objectValue(key); ok {
+				st.org = OrgClaim{} // a repeated key replaces, as in JSON.parse
+				c.Org = &st.org
+				err = st.org.decode(&r)
+			}
+		case "fea":
+			c.Features, err = r.stringValue(key)
+		default:
+			err = r.skip(1)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (a *Actor) decode(r *jsonReader) error {
+	if err := r.openObject(2); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := r.nextKey(first)
+		if err != nil || !more {
+			return err
+		}
+		switch key {
+		case "sub":
+			a.Subject, err = r.stringValue(key)
+		case "iss":
+			a.Issuer, err = r.stringValue(key)
+		case "sid":
+			a.SessionID, err = r.stringValue(key)
+		case "type":
+			a.Type, err = r.stringValue(key)
+		default:
+			err = r.skip(2)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (o *OrgClaim) decode(r *jsonReader) error {
+	if err := r.openObject(2); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := r.nextKey(first)
+		if err != nil || !more {
+			return err
+		}
+		switch key {
+		case "id":
+			o.ID, err = r.stringValue(key)
+		case "slg":
+			o.Slug, err = r.stringValue(key)
+		case "rol":
+			o.Role, err = r.stringValue(key)
+		case "per":
+			o.Permissions, err = r.stringValue(key)
+		case "fpm":
+			o.FeaturePermissionMap, err = r.stringValue(key)
+		default:
+			err = r.skip(2)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// IsV2 reports a v2 session token: "v" is a JSON number equal to 2, which
+// is what the SDK's switch (claims.v) { case 2: } tests, so 2.0 and 2e0 are
+// 2 too; a string "2" is not.
 func (c *Claims) IsV2() bool {
-	return string(c.Version) == "2"
+	if c.Version == "2" {
+		return true
+	}
+	if c.Version == "" || c.Version[0] < '0' || c.Version[0] > '9' {
+		return false // absent, a string, a negative number, or another type
+	}
+	f, err := strconv.ParseFloat(c.Version, 64)
+	return err == nil && f == 2
 }
 
 // Pending reports a session with unfinished tasks (sts: pending). Clerk's
@@ -121,77 +268,143 @@ func (c *Claims) activeOrganization() (*ActiveOrganization, error) {
 	if c.Org == nil {
 		return nil, nil
 	}
-	org := &ActiveOrganization{ID: c.Org.ID, Slug: c.Org.Slug}
-	if c.Org.Role != "" {
-		org.Role = "org:" + c.Org.Role
-	}
-	features, err := orgScopedFeatures(c.Features)
-	if err != nil {
+	if err := checkFeatures(c.Features); err != nil {
 		return nil, err
 	}
-	org.Permissions = decodePermissions(features, c.Org.Permissions, c.Org.FeaturePermissionMap)
+	org := &ActiveOrganization{ID: c.Org.ID, Slug: c.Org.Slug}
+	org.Role, org.Permissions = roleAndPermissions(c.Org.Role, c.Features, c.Org.Permissions, c.Org.FeaturePermissionMap)
 	return org, nil
 }
 
-// orgScopedFeatures returns the names of the "fea" entries scoped to the
-// organization (o, ou, uo), in order. An entry without a colon is an error.
-func orgScopedFeatures(fea string) ([]string, error) {
+// checkFeatures refuses a "fea" claim with an entry without a colon, where
+// the SDK's splitByScope throws.
+func checkFeatures(fea string) error {
 	if fea == "" {
-		return nil, nil
-	}
-	var org []string
-	for _, part := range strings.Split(fea, ",") {
-		part = strings.TrimSpace(part)
-		scope, name, ok := strings.Cut(part, ":")
-		if !ok {
-			return nil, errors.New("invalid fea claim element (missing colon)")
-		}
-		switch scope {
-		case "o", "ou", "uo":
-			org = append(org, name)
-		}
-	}
-	return org, nil
-}
-
-// decodePermissions applies the SDK's permission-bit algorithm: mask i (a
-// decimal of any size) belongs to the i-th org-scoped feature; bit j set
-// (least significant first) grants the j-th permission name.
-func decodePermissions(features []string, per, fpm string) []string {
-	if per == "" || fpm == "" || len(features) == 0 {
 		return nil
 	}
-	perms := strings.Split(per, ",")
-	for i := range perms {
-		perms[i] = strings.TrimSpace(perms[i])
+	for rest, more := fea, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
+		if !strings.Contains(part, ":") {
+			return errors.New("invalid fea claim element (missing colon)")
+		}
 	}
-	masks := strings.Split(fpm, ",")
-	var out []string
-	for i, feature := range features {
-		if i >= len(masks) {
-			break
+	return nil
+}
+
+// roleAndPermissions builds the "org:"-prefixed role and the permission
+// names in one buffer: three allocations in all (the buffer, the slice and
+// the caller's struct) however many permissions there are.
+func roleAndPermissions(rol, fea, per, fpm string) (string, []string) {
+	n, size := 0, 0
+	if rol != "" {
+		size = len("org:") + len(rol)
+	}
+	forEachPermission(fea, per, fpm, func(feature, perm string) {
+		n++
+		size += len("org:") + len(feature) + len(":") + len(perm)
+	})
+	var b strings.Builder
+	b.Grow(size)
+	var role string
+	if rol != "" {
+		b.WriteString("org:")
+		b.WriteString(rol)
+		role = b.String()
+	}
+	if n == 0 {
+		return role, nil
+	}
+	perms := make([]string, 0, n)
+	forEachPermission(fea, per, fpm, func(feature, perm string) {
+		// A Builder never rewrites what it has written, so each String()
+		// stays valid and the names share one array.
+		start := b.Len()
+		b.WriteString("org:")
+		b.WriteString(feature)
+		b.WriteByte(':')
+		b.WriteString(perm)
+		perms = append(perms, b.String()[start:])
+	})
+	return role, perms
+}
+
+// forEachPermission applies the SDK's permission-bit algorithm
+// (@clerk/shared buildOrgPermissions) to a "fea" that passed checkFeatures:
+// mask i of fpm (a decimal of any size) belongs to the i-th org-scoped
+// feature (o, ou, uo); its bit j set (least significant first) grants the
+// j-th name of per. A malformed mask grants nothing.
+func forEachPermission(fea, per, fpm string, grant func(feature, perm string)) {
+	if fea == "" || per == "" || fpm == "" {
+		return
+	}
+	masks, moreMasks := fpm, true
+	for rest, more := fea, true; more && moreMasks; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
+		scope, feature, _ := strings.Cut(trimJS(part), ":")
+		if scope != "o" && scope != "ou" && scope != "uo" {
+			continue
 		}
-		mask, ok := parseMask(strings.TrimSpace(masks[i]))
+		var m string
+		m, masks, moreMasks = strings.Cut(masks, ",")
+		mask, ok := parseMask(trimJS(m))
 		if !ok {
-			continue // a malformed mask grants nothing
+			continue
 		}
-		for j, perm := range perms {
-			if mask.Bit(j) == 1 {
-				out = append(out, "org:"+feature+":"+perm)
+		j := 0
+		for perms, morePerms := per, true; morePerms; j++ {
+			var p string
+			p, perms, morePerms = strings.Cut(perms, ",")
+			if mask.bit(j) {
+				grant(feature, trimJS(p))
 			}
 		}
 	}
-	return out
 }
 
-func parseMask(s string) (*big.Int, bool) {
+// trimJS is JavaScript's String.prototype.trim, which the SDK applies to
+// each fea, per and fpm element: Unicode White_Space and U+FEFF, but not
+// U+0085 (strings.TrimSpace differs on both).
+func trimJS(s string) string {
+	if s == "" || s[0] > ' ' && s[0] < utf8.RuneSelf && s[len(s)-1] > ' ' && s[len(s)-1] < utf8.RuneSelf {
+		return s // the common case: nothing to trim
+	}
+	return strings.TrimFunc(s, isJSSpace)
+}
+
+func isJSSpace(r rune) bool {
+	return r == '\uFEFF' || r != '\u0085' && unicode.IsSpace(r)
+}
+
+// permissionMask is one "fpm" mask. Masks nearly always fit in 64 bits
+// (one bit per permission of a feature); math/big, the SDK's semantics for
+// any size, is the fallback for those that do not.
+type permissionMask struct {
+	small uint64
+	big   *big.Int // nil when small holds the mask
+}
+
+func (m permissionMask) bit(j int) bool {
+	if m.big != nil {
+		return m.big.Bit(j) == 1
+	}
+	return j < 64 && m.small>>j&1 == 1
+}
+
+// parseMask reads a mask of ASCII digits only (the SDK's /^\d+$/).
+func parseMask(s string) (permissionMask, bool) {
 	if s == "" {
-		return nil, false
+		return permissionMask{}, false
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return nil, false
+			return permissionMask{}, false
 		}
 	}
-	return new(big.Int).SetString(s, 10)
+	if v, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return permissionMask{small: v}, true
+	}
+	b, ok := new(big.Int).SetString(s, 10)
+	return permissionMask{big: b}, ok
 }

@@ -1,7 +1,6 @@
 package clerk
 
 import (
-	"encoding/json"
 	"math/big"
 	"regexp"
 	"slices"
@@ -10,6 +9,12 @@ import (
 )
 
 var refDigits = regexp.MustCompile(`^[0-9]+$`)
+
+// refTrimJS is String.prototype.trim from ECMA-262's list: WhiteSpace
+// (TAB, VT, FF, SP, NBSP, ZWNBSP and category Zs) and LineTerminator.
+func refTrimJS(s string) string {
+	return strings.Trim(s, "\t\v\f \u00a0\ufeff\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\n\r\u2028\u2029")
+}
 
 // refPermissions is @clerk/shared buildOrgPermissions written from the
 // JavaScript, with math/big in place of its digit-string long division:
@@ -20,11 +25,11 @@ func refPermissions(features []string, per, fpm string) []string {
 	}
 	perms := strings.Split(per, ",")
 	for i := range perms {
-		perms[i] = strings.TrimSpace(perms[i])
+		perms[i] = refTrimJS(perms[i])
 	}
 	var bitsPerFeature [][]int
 	for _, m := range strings.Split(fpm, ",") {
-		m = strings.TrimSpace(m)
+		m = refTrimJS(m)
 		if !refDigits.MatchString(m) {
 			bitsPerFeature = append(bitsPerFeature, nil)
 			continue
@@ -59,7 +64,7 @@ func refOrgFeatures(fea string) ([]string, bool) {
 	}
 	var org []string
 	for _, part := range strings.Split(fea, ",") {
-		part = strings.TrimSpace(part)
+		part = refTrimJS(part)
 		i := strings.Index(part, ":")
 		if i < 0 {
 			return nil, false
@@ -85,9 +90,16 @@ func FuzzActiveOrganization(f *testing.F) {
 	f.Add("o:a", "a,b,c", "18446744073709551617", "admin")
 	f.Add("o:a", "a", "99999999999999999999999999999999999999999999999999", "admin")
 	f.Add("o:a,o:b", " a , b ", " 3 ,, 1", "admin")
-	f.Add("o:a", "a", "١", "admin") // Arabic-Indic digit one: not a digit to the SDK
+	f.Add("o:a", "a", "١", "admin")                                                          // Arabic-Indic digit one: not a digit to the SDK
+	f.Add("\ufeffo:a\u3000, o:b\u0085", "\u00a0a\u2028,b\u0085", "\ufeff3\u2029,1", "admin") // JS trims U+FEFF, not U+0085
+	f.Add("o:a", "a", "18446744073709551615", "admin")                                       // 2^64-1: the largest uint64
+	f.Add("o:a", "a", "18446744073709551616", "admin")                                       // 2^64: math/big
+	f.Add("o:a", "a", "000000000000000000000000000000000000000001", "admin")
 	f.Fuzz(func(t *testing.T, fea, per, fpm, rol string) {
-		c := Claims{Version: json.RawMessage("2"), Features: fea, Org: &OrgClaim{ID: "org_1", Role: rol, Permissions: per, FeaturePermissionMap: fpm}}
+		for _, m := range strings.Split(fpm, ",") {
+			checkMaskPaths(t, refTrimJS(m))
+		}
+		c := Claims{Version: "2", Features: fea, Org: &OrgClaim{ID: "org_1", Role: rol, Permissions: per, FeaturePermissionMap: fpm}}
 		org, err := c.ActiveOrganization()
 		features, ok := refOrgFeatures(fea)
 		if !ok {
@@ -124,7 +136,7 @@ func FuzzClaimsJSON(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		var c Claims
-		if err := c.unmarshal(payload); err != nil {
+		if err := c.unmarshal(string(payload)); err != nil {
 			return
 		}
 		org, err := c.ActiveOrganization()
@@ -138,4 +150,29 @@ func FuzzClaimsJSON(f *testing.F) {
 			t.Fatal("v2 claims without o gave an organization")
 		}
 	})
+}
+
+// checkMaskPaths compares parseMask, which takes a uint64 path when the
+// mask fits, with math/big on every bit.
+func checkMaskPaths(t *testing.T, s string) {
+	t.Helper()
+	m, ok := parseMask(s)
+	want, wantOK := new(big.Int), refDigits.MatchString(s)
+	if wantOK {
+		want.SetString(s, 10)
+	}
+	if ok != wantOK {
+		t.Fatalf("mask %q: ok %v, want %v", s, ok, wantOK)
+	}
+	if !ok {
+		return
+	}
+	if fits := want.IsUint64(); fits != (m.big == nil) {
+		t.Fatalf("mask %q: uint64 path %v, fits in 64 bits %v", s, m.big == nil, fits)
+	}
+	for j := 0; j < want.BitLen()+70; j++ {
+		if m.bit(j) != (want.Bit(j) == 1) {
+			t.Fatalf("mask %q bit %d: got %v", s, j, m.bit(j))
+		}
+	}
 }

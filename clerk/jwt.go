@@ -2,8 +2,8 @@ package clerk
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"strings"
+	"unsafe"
 )
 
 // JWT categories carried in the header "cat" (@clerk/backend jwtCategories.ts).
@@ -15,7 +15,8 @@ const (
 
 // JWTHeader holds the header parameters the verifier reads. Any others
 // (jwk, jku, x5u, x5c…) are ignored on purpose: keys only ever come from our
-// own configuration, never from the token.
+// own configuration, never from the token. Decoded by hand (jsondecode.go);
+// the json tags document the names.
 type JWTHeader struct {
 	Alg string  `json:"alg"`
 	Kid string  `json:"kid"`
@@ -46,6 +47,10 @@ const maxTokenLength = 16 << 10
 // DecodeJWT splits and decodes a compact JWT without verifying it, the way
 // @clerk/backend decodeJwt does: three dot-separated base64url parts, header
 // and payload JSON. Any failure is token-invalid.
+//
+// A session token costs four allocations: the JWT, its signature, one
+// buffer holding the decoded header and payload JSON (whose strings the
+// decoded fields share) and one for the pointer fields (tokenStore).
 func DecodeJWT(token string) (*JWT, error) {
 	if len(token) > maxTokenLength {
 		return nil, tokenError(ReasonTokenInvalid, "token is too long")
@@ -55,24 +60,79 @@ func DecodeJWT(token string) (*JWT, error) {
 	if !ok1 || !ok2 || strings.Contains(s, ".") {
 		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. A JWT consists of three parts separated by dots.")
 	}
-	headerJSON, err1 := decodeSegment(h)
-	payloadJSON, err2 := decodeSegment(p)
-	sig, err3 := decodeSegment(s)
-	if err1 != nil || err2 != nil || err3 != nil {
+	signingInput := token[:len(h)+1+len(p)]
+	// base64url is decoded loosely, as the SDK does: trailing "=" dropped.
+	h, p, s = strings.TrimRight(h, "="), strings.TrimRight(p, "="), strings.TrimRight(s, "=")
+	enc := base64.RawURLEncoding
+	buf := make([]byte, enc.DecodedLen(len(h))+enc.DecodedLen(len(p)))
+	nh, err := enc.Decode(buf, readOnlyBytes(h))
+	var np, ns int
+	var sig []byte
+	if err == nil {
+		np, err = enc.Decode(buf[nh:], readOnlyBytes(p))
+	}
+	if err == nil {
+		sig = make([]byte, enc.DecodedLen(len(s)))
+		ns, err = enc.Decode(sig, readOnlyBytes(s))
+	}
+	if err != nil {
 		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The header, payload, or signature could not be decoded.")
 	}
-	t := &JWT{Signature: sig, signingInput: token[:len(h)+1+len(p)], raw: token}
-	if err := json.Unmarshal(headerJSON, &t.Header); err != nil {
+	// buf is never written again: the decoded strings may share it.
+	decoded := unsafe.String(unsafe.SliceData(buf), nh+np)
+	t := &JWT{Signature: sig[:ns], signingInput: signingInput, raw: token}
+	st := new(tokenStore)
+	if err := t.Header.decode(decoded[:nh], st); err != nil {
 		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The header could not be decoded.")
 	}
-	if err := t.Claims.unmarshal(payloadJSON); err != nil {
+	if err := t.Claims.decode(decoded[nh:], st); err != nil {
 		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The payload could not be decoded: "+err.Error())
 	}
 	return t, nil
 }
 
+// readOnlyBytes views s as bytes without copying it, for functions that
+// only read their input (base64 decoding): copying a ~1 KB token would
+// allocate on every request.
+func readOnlyBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// decodeSegment decodes one base64url part loosely (trailing "=" dropped).
 func decodeSegment(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
+func (h *JWTHeader) decode(header string, st *tokenStore) error {
+	*h = JWTHeader{}
+	r := jsonReader{s: header}
+	if err := r.openObject(1); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := r.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return r.end()
+		}
+		switch key {
+		case "alg":
+			h.Alg, err = r.stringValue(key)
+		case "kid":
+			h.Kid, err = r.stringValue(key)
+		case "typ":
+			h.Typ, err = r.optStringValue(key, &st.typ)
+		case "cat":
+			h.Cat, err = r.optStringValue(key, &st.cat)
+		default:
+			err = r.skip(1)
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // IsMachineJWT reports the machine tokens @clerk/backend recognises by shape:

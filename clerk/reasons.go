@@ -44,6 +44,21 @@ const (
 	RefreshNonEligibleNonGet             Reason = "non-eligible-non-get"
 )
 
+// Refresh sub-reasons (@clerk/backend RefreshTokenErrorReason), reported as
+// "session-token-expired-refresh-<sub>"; a Backend API error code may take
+// their place (refresh.go).
+const (
+	RefreshInvalidSessionToken         Reason = "invalid-session-token"
+	RefreshMissingAPIClient            Reason = "missing-api-client"
+	RefreshMissingSessionToken         Reason = "missing-session-token"
+	RefreshMissingRefreshToken         Reason = "missing-refresh-token"
+	RefreshExpiredTokenDecodeFailed    Reason = "expired-session-token-decode-failed"
+	RefreshExpiredTokenMissingSidClaim Reason = "expired-session-token-missing-sid-claim"
+	RefreshFetchError                  Reason = "fetch-error"
+	RefreshUnexpectedSDKError          Reason = "unexpected-sdk-error"
+	RefreshUnexpectedBAPIError         Reason = "unexpected-bapi-error"
+)
+
 // TokenError is a verification failure with Clerk's reason and a message for
 // logs. The message never contains the token.
 type TokenError struct {

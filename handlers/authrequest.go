@@ -12,20 +12,20 @@ import (
 // is X-Original-Method. NGINX sends none of these by itself, so a missing
 // one is a configuration error: 400, which NGINX turns into 500.
 func readAuthRequest(r *http.Request) (*authz.Request, error) {
-	method, err := originalMethod(r.Header.Get("X-Original-Method"))
+	method, err := originalMethod(header(r.Header, headerOriginalMethod))
 	if err != nil {
 		return nil, err
 	}
 	var req = &authz.Request{Endpoint: "auth-request", Method: method, Header: r.Header, ClientIP: clientIP(r), ReturnViaCallback: true}
-	if full := r.Header.Get("X-Original-URL"); full != "" {
+	if full := header(r.Header, headerOriginalURL); full != "" {
 		req.URL, err = parseAbsoluteURL(full)
 		return req, err
 	}
-	scheme, err := originalScheme(firstValue(r.Header.Get("X-Forwarded-Proto")))
+	scheme, err := originalScheme(firstValue(header(r.Header, headerForwardedProto)))
 	if err != nil {
 		return nil, err
 	}
-	hostHeader := firstValue(r.Header.Get("X-Forwarded-Host"))
+	hostHeader := firstValue(header(r.Header, headerForwardedHost))
 	if hostHeader == "" {
 		hostHeader = r.Host
 	}
@@ -33,6 +33,6 @@ func readAuthRequest(r *http.Request) (*authz.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	req.URL, err = buildURL(scheme, host, r.Header.Get("X-Original-URI"))
+	req.URL, err = buildURL(scheme, host, header(r.Header, headerOriginalURI))
 	return req, err
 }

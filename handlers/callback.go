@@ -1,10 +1,10 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 )
@@ -27,13 +27,10 @@ import (
 // handshake parameters (__clerk_handshake or __clerk_handshake_nonce, in the
 // query or as cookies) the reply is a 307 to redirect_url with the
 // handshake's cookies; without, a plain 307 to redirect_url.
-func (s *server) callback(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+func (s *server) callback(ctx context.Context, w http.ResponseWriter, r *http.Request, hs *headerSetter) outcome {
 	u, err := readCallbackURL(r)
 	if err != nil {
-		s.logBadRequest(r.Context(), err)
-		writeJSON(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
+		return outcome{bad: err, status: hs.writeJSON(w, http.StatusBadRequest, "bad_request", err.Error())}
 	}
 	raw := u.Query().Get("redirect_url")
 	if raw == "" {
@@ -44,23 +41,23 @@ func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 		err = errBad("redirect_url points back at the callback route")
 	}
 	if err != nil {
-		s.logBadRequest(r.Context(), errBad("callback redirect_url refused: "+err.Error()))
-		writeJSON(w, http.StatusBadRequest, "bad_request", "invalid redirect_url")
-		return
+		return outcome{
+			bad:    errBad("callback redirect_url refused: " + err.Error()),
+			status: hs.writeJSON(w, http.StatusBadRequest, "bad_request", "invalid redirect_url"),
+		}
 	}
 	req := &authz.Request{Endpoint: "callback", Method: http.MethodGet, URL: u, Header: r.Header, ClientIP: clientIP(r)}
-	d := s.engine.CompleteHandshake(r.Context(), req, target)
-	render(w, d, dialect{redirects: true})
-	s.logDecision(r.Context(), req, d, time.Since(start))
+	d := s.engine.CompleteHandshake(ctx, req, target)
+	return outcome{req: req, d: d, decided: true, status: hs.render(w, d, dialect{redirects: true})}
 }
 
 // readCallbackURL is the browser's URL of the callback request.
 func readCallbackURL(r *http.Request) (*url.URL, error) {
-	scheme, err := originalScheme(firstValue(r.Header.Get("X-Forwarded-Proto")))
+	scheme, err := originalScheme(firstValue(header(r.Header, headerForwardedProto)))
 	if err != nil {
 		return nil, err
 	}
-	hostHeader := firstValue(r.Header.Get("X-Forwarded-Host"))
+	hostHeader := firstValue(header(r.Header, headerForwardedHost))
 	if hostHeader == "" {
 		hostHeader = r.Host
 	}

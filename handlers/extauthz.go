@@ -20,7 +20,7 @@ func readExtAuthz(r *http.Request) (*authz.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	scheme, err := originalScheme(firstValue(r.Header.Get("X-Forwarded-Proto")))
+	scheme, err := originalScheme(firstValue(header(r.Header, headerForwardedProto)))
 	if err != nil {
 		return nil, err
 	}
@@ -32,9 +32,10 @@ func readExtAuthz(r *http.Request) (*authz.Request, error) {
 	if uri == "" || uri[0] == '?' {
 		uri = "/" + uri
 	}
-	u, err := buildURL(scheme, host, uri)
-	if err != nil {
+	o := new(originalRequest)
+	if err := buildURLInto(&o.url, scheme, host, uri); err != nil {
 		return nil, err
 	}
-	return &authz.Request{Endpoint: "ext-authz", Method: method, URL: u, Header: r.Header, ClientIP: clientIP(r)}, nil
+	o.req = authz.Request{Endpoint: "ext-authz", Method: method, URL: &o.url, Header: r.Header, ClientIP: clientIP(r)}
+	return &o.req, nil
 }

@@ -11,21 +11,22 @@ import (
 // proxies overwrite these). Nothing falls back to the subrequest's own
 // line or to another header family.
 func readForwardAuth(r *http.Request) (*authz.Request, error) {
-	method, err := originalMethod(r.Header.Get("X-Forwarded-Method"))
+	method, err := originalMethod(header(r.Header, headerForwardedMethod))
 	if err != nil {
 		return nil, err
 	}
-	scheme, err := originalScheme(r.Header.Get("X-Forwarded-Proto"))
+	scheme, err := originalScheme(header(r.Header, headerForwardedProto))
 	if err != nil {
 		return nil, err
 	}
-	host, err := originalHost(firstValue(r.Header.Get("X-Forwarded-Host")))
+	host, err := originalHost(firstValue(header(r.Header, headerForwardedHost)))
 	if err != nil {
 		return nil, err
 	}
-	u, err := buildURL(scheme, host, r.Header.Get("X-Forwarded-Uri"))
-	if err != nil {
+	o := new(originalRequest)
+	if err := buildURLInto(&o.url, scheme, host, header(r.Header, headerForwardedURI)); err != nil {
 		return nil, err
 	}
-	return &authz.Request{Endpoint: "forward-auth", Method: method, URL: u, Header: r.Header, ClientIP: clientIP(r)}, nil
+	o.req = authz.Request{Endpoint: "forward-auth", Method: method, URL: &o.url, Header: r.Header, ClientIP: clientIP(r)}
+	return &o.req, nil
 }

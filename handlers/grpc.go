@@ -169,9 +169,9 @@ func (a *authorization) Check(ctx context.Context, in *authv3.CheckRequest) (*au
 	start := time.Now()
 	req, err := readCheckRequest(in)
 	if err != nil {
-		a.logBadRequest(ctx, err)
 		rec := newRecorder()
 		writeJSON(rec, http.StatusBadRequest, "bad_request", err.Error())
+		a.recordCheck(ctx, start, checkRequestID(in), outcome{bad: err})
 		return deniedResponse(codes.InvalidArgument, "bad_request", rec), nil
 	}
 	var d authz.Decision
@@ -181,8 +181,37 @@ func (a *authorization) Check(ctx context.Context, in *authv3.CheckRequest) (*au
 	} else {
 		d = a.engine.Decide(ctx, req)
 	}
-	a.logDecision(ctx, req, d, time.Since(start))
+	a.recordCheck(ctx, start, header(req.Header, headerRequestID), outcome{req: req, d: d, decided: true})
 	return checkResponse(d)
+}
+
+// grpcEndpoint names gRPC checks in logs and metrics.
+const grpcEndpoint = "ext-authz-grpc"
+
+// recordCheck logs and counts one check through the same observer as the
+// HTTP endpoints (status 0: not HTTP); requestID is the checked request's
+// X-Request-Id, which joins the line to Envoy's.
+func (a *authorization) recordCheck(ctx context.Context, start time.Time, requestID string, out outcome) {
+	now := time.Now()
+	a.observer().record(ctx, grpcEndpoint, &out, observe.RequestID(requestID), now, now.Sub(start))
+}
+
+// checkRequestID is the x-request-id of a check request we could not
+// otherwise read.
+func checkRequestID(in *authv3.CheckRequest) string {
+	h := in.GetAttributes().GetRequest().GetHttp()
+	if id, ok := h.GetHeaders()["x-request-id"]; ok {
+		return id
+	}
+	for _, hv := range h.GetHeaderMap().GetHeaders() {
+		if strings.EqualFold(hv.GetKey(), "x-request-id") {
+			if raw := hv.GetRawValue(); len(raw) > 0 {
+				return string(raw)
+			}
+			return hv.GetValue()
+		}
+	}
+	return ""
 }
 
 // readCheckRequest reads attributes.request.http with the HTTP adapters'
@@ -211,7 +240,7 @@ func readCheckRequest(in *authv3.CheckRequest) (*authz.Request, error) {
 	}
 	header := checkHeaders(h)
 	return &authz.Request{
-		Endpoint: "ext-authz-grpc",
+		Endpoint: grpcEndpoint,
 		Method:   method,
 		URL:      u,
 		Header:   header,
@@ -314,13 +343,19 @@ func checkResponse(d authz.Decision) (*authv3.CheckResponse, error) {
 // would keep the client's value next to ours.
 func okResponse(d authz.Decision) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
-	for i, v := range identityValues(d.Identity) {
-		name := strings.ToLower(IdentityHeaders[i])
+	set := func(name, v string) {
 		if v == "" {
 			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
-			continue
+			return
 		}
 		ok.Headers = append(ok.Headers, headerOption(name, v, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+	}
+	for i, v := range identityValues(d.Identity) {
+		set(identityHeadersLower[i], v)
+	}
+	if d.Identity.ProfileHeaders { // USER_PROFILE_HEADERS, as over HTTP
+		set(lowerHeaderUserEmail, d.Identity.Email)
+		set(lowerHeaderUserName, d.Identity.Name)
 	}
 	for _, c := range d.SetCookies {
 		ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, headerOption("set-cookie", c, corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD))

@@ -43,46 +43,53 @@ func newServer(o Options) *server {
 	return &server{engine: o.Engine, log: o.Logger, obs: newObserver(o)}
 }
 
-// outcomeRecord is what an endpoint tells the observing wrapper around it:
-// the decision, or that the proxy's request was unreadable.
-type outcomeRecord struct {
+// outcome is what an observed endpoint returns to the wrapper around it:
+// the decision, or that the proxy's request was unreadable, and the
+// status it answered.
+type outcome struct {
 	req     *authz.Request
 	d       authz.Decision
 	bad     error
-	decided bool
+	status  int  // 0: not HTTP (gRPC)
+	decided bool // neither decided nor bad: refused before any decision
 }
 
-type outcomeKey struct{}
+// observedFunc serves one auth request. ctx carries the decision span; hs
+// sets reply headers from one backing array (the request id is in it).
+type observedFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, hs *headerSetter) outcome
 
 // observed wraps one auth endpoint: request id, the decision span (which
-// continues the proxy's traceparent), then after the reply the access
-// log line and metrics. The endpoint reports through logDecision and
-// logBadRequest.
-func (s *server) observed(endpoint string, next http.Handler) http.Handler {
+// continues the proxy's traceparent; nothing when tracing is off and the
+// proxy sent none), then after the reply the access log line and metrics.
+// The outcome is returned, not passed through the request's context, so
+// a request costs no context or request copy.
+func (s *server) observed(endpoint string, serve observedFunc) http.Handler {
 	ob := s.observer()
+	spanName := "decide " + endpoint
+	spanAttrs := []attribute.KeyValue{attribute.String("authz.endpoint", endpoint)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		requestID := observe.RequestID(r.Header.Get("X-Request-Id"))
-		w.Header().Set("X-Request-Id", requestID)
-		ctx, span := ob.tracing.StartServer(r.Context(), r.Header, "decide "+endpoint, attribute.String("authz.endpoint", endpoint))
+		hs := newHeaderSetter(w.Header())
+		requestID := observe.RequestID(header(r.Header, headerRequestID))
+		hs.set(headerRequestID, requestID)
+		ctx, span := ob.tracing.StartServer(r.Context(), r.Header, spanName, spanAttrs...)
 		defer span.End()
-		rec := &outcomeRecord{}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, outcomeKey{}, rec)))
-		if !rec.decided && rec.bad == nil {
+		out := serve(ctx, w, r, hs)
+		if !out.decided && out.bad == nil {
 			return // refused before any decision (e.g. method not allowed)
 		}
-		ob.record(ctx, endpoint, rec, sw.code(), requestID, time.Since(start))
+		now := time.Now()
+		ob.record(ctx, endpoint, &out, requestID, now, now.Sub(start))
 	})
 }
 
 // record logs and counts one outcome, and annotates the current span.
-func (ob *observer) record(ctx context.Context, endpoint string, rec *outcomeRecord, status int, requestID string, took time.Duration) {
-	lr := observe.Record{Endpoint: endpoint, Status: status, RequestID: requestID, Latency: took}
-	if rec.bad != nil {
-		lr.Outcome, lr.Reason, lr.Detail = outcomeBadRequest, reasonBadRequest, rec.bad.Error()
+func (ob *observer) record(ctx context.Context, endpoint string, out *outcome, requestID string, now time.Time, took time.Duration) {
+	lr := observe.Record{Endpoint: endpoint, Status: out.status, RequestID: requestID, Latency: took}
+	if out.bad != nil {
+		lr.Outcome, lr.Reason, lr.Detail = outcomeBadRequest, reasonBadRequest, out.bad.Error()
 	} else {
-		req, d := rec.req, rec.d
+		req, d := out.req, &out.d
 		lr.Method, lr.Host, lr.Path, lr.ClientIP = req.Method, req.URL.Host, req.URL.Path, req.ClientIP
 		lr.Outcome, lr.Reason, lr.Detail = d.Outcome.String(), string(d.Reason), d.Message
 		lr.UserID, lr.OrgID = d.Identity.UserID, d.Identity.OrgID
@@ -90,19 +97,22 @@ func (ob *observer) record(ctx context.Context, endpoint string, rec *outcomeRec
 	if ob.metrics != nil {
 		ob.metrics.Decision(endpoint, lr.Outcome, lr.Reason, took)
 	}
-	ob.log.Log(ctx, lr)
+	ob.log.LogAt(ctx, now, &lr)
 	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
 	span.SetAttributes(
 		attribute.String("authz.outcome", lr.Outcome),
 		attribute.String("authz.reason", observe.ReasonLabel(lr.Reason)),
 		attribute.String("http.request.method", lr.Method),
 		attribute.String("server.address", lr.Host),
-		attribute.Int("http.response.status_code", status),
+		attribute.Int("http.response.status_code", out.status),
 	)
 	if lr.UserID != "" {
 		span.SetAttributes(attribute.String("enduser.id", lr.UserID))
 	}
-	if status >= 500 {
+	if out.status >= 500 {
 		span.SetStatus(codes.Error, lr.Outcome)
 	}
 }
@@ -116,49 +126,11 @@ func (s *server) observer() *observer {
 	return newObserver(Options{Logger: s.log})
 }
 
-// logDecision reports a decision: to the wrapper around an HTTP endpoint,
-// or, for an adapter without one (gRPC), straight to the log and metrics.
-func (s *server) logDecision(ctx context.Context, req *authz.Request, d authz.Decision, took time.Duration) {
-	if rec, ok := ctx.Value(outcomeKey{}).(*outcomeRecord); ok {
-		rec.req, rec.d, rec.decided = req, d, true
-		return
+// header is h.Get for a key already in canonical form: a map lookup,
+// without canonicalising the key again.
+func header(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
 	}
-	status := 0 // not HTTP
-	s.observer().record(ctx, req.Endpoint, &outcomeRecord{req: req, d: d, decided: true}, status, observe.RequestID(req.Header.Get("X-Request-Id")), took)
-}
-
-// logBadRequest reports a proxy request we could not read.
-func (s *server) logBadRequest(ctx context.Context, err error) {
-	if rec, ok := ctx.Value(outcomeKey{}).(*outcomeRecord); ok {
-		rec.bad = err
-		return
-	}
-	s.log.WarnContext(ctx, "bad proxy request", "error", observe.Redact(err.Error()))
-}
-
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
+	return ""
 }

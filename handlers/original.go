@@ -9,6 +9,19 @@ import (
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 )
 
+// The proxy headers the readers look up, in canonical form (header()
+// looks them up without canonicalising; a test checks the spelling).
+const (
+	headerForwardedMethod = "X-Forwarded-Method"
+	headerForwardedProto  = "X-Forwarded-Proto"
+	headerForwardedHost   = "X-Forwarded-Host"
+	headerForwardedURI    = "X-Forwarded-Uri"
+	headerForwardedFor    = "X-Forwarded-For"
+	headerOriginalMethod  = "X-Original-Method"
+	headerOriginalURL     = "X-Original-Url"
+	headerOriginalURI     = "X-Original-Uri"
+)
+
 // badRequest is a proxy request we cannot read: 400, never a guess.
 type badRequest struct{ msg string }
 
@@ -64,17 +77,28 @@ func originalHost(h string) (string, error) {
 		return "", errBad("original host too long")
 	}
 	h = strings.ToLower(h)
+	nameOnly := true // no port, no IPv6 literal
 	for i := 0; i < len(h); i++ {
 		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == ':' || c == '[' || c == ']') {
+		if c == ':' || c == '[' || c == ']' {
+			nameOnly = false
+			continue
+		}
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
 			return "", errBad("original host has invalid characters")
 		}
 	}
-	u, err := url.Parse("http://" + h)
-	if err != nil || u.Host != h || u.Hostname() == "" {
-		return "", errBad("original host does not parse")
+	host, port := h, ""
+	if !nameOnly {
+		// A name of [a-z0-9.-] alone is its own URL host: only a port or
+		// an IPv6 literal needs url.Parse's checks (and costs its copy).
+		u, err := url.Parse("http://" + h)
+		if err != nil || u.Host != h || u.Hostname() == "" {
+			return "", errBad("original host does not parse")
+		}
+		host, port = u.Hostname(), u.Port()
 	}
-	if host, port := u.Hostname(), u.Port(); strings.HasSuffix(host, ".") {
+	if strings.HasSuffix(host, ".") {
 		h = strings.TrimSuffix(host, ".")
 		if h == "" || strings.HasSuffix(h, ".") { // "." or "a..": nothing left to name a host
 			return "", errBad("original host is empty or ends in dots")
@@ -89,42 +113,90 @@ func originalHost(h string) (string, error) {
 	return h, nil
 }
 
-// originalURI validates a request-target in origin form ("/path?query").
-func originalURI(uri string) (path, rawPath, rawQuery string, err error) {
+// originalURI validates a request-target in origin form ("/path?query")
+// and reads it into u's Path, RawPath and RawQuery.
+func originalURI(uri string, u *url.URL) error {
 	if uri == "" {
-		return "", "", "", errBad("missing original URI")
+		return errBad("missing original URI")
 	}
 	if len(uri) > maxURILength {
-		return "", "", "", errBad("original URI too long")
+		return errBad("original URI too long")
 	}
 	if uri[0] != '/' {
-		return "", "", "", errBad("original URI must start with /")
+		return errBad("original URI must start with /")
 	}
 	for i := 0; i < len(uri); i++ {
 		if c := uri[i]; c <= ' ' || c == 0x7f || c == '#' {
-			return "", "", "", errBad("original URI has a control character, space or fragment")
+			return errBad("original URI has a control character, space or fragment")
 		}
 	}
-	u, perr := url.ParseRequestURI(uri)
-	if perr != nil {
-		return "", "", "", errBad("original URI does not parse")
+	if path, query, _ := strings.Cut(uri, "?"); plainPath(path) {
+		// What url.ParseRequestURI returns for it, without its allocation:
+		// nothing to unescape, nothing it would escape back (RawPath empty).
+		u.Path, u.RawPath, u.RawQuery = path, "", query
+		return nil
 	}
-	return u.Path, u.RawPath, u.RawQuery, nil
+	p, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return errBad("original URI does not parse")
+	}
+	u.Path, u.RawPath, u.RawQuery = p.Path, p.RawPath, p.RawQuery
+	return nil
 }
+
+// plainPath reports whether every byte of an escaped path is one that
+// net/url neither unescapes nor escapes in a path: letters, digits and
+// -_.~$&+,/:;=@.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if !plainPathByte[p[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var plainPathByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 // buildURL assembles the original absolute URL.
 func buildURL(scheme, host, uri string) (*url.URL, error) {
-	path, rawPath, rawQuery, err := originalURI(uri)
-	if err != nil {
+	u := new(url.URL)
+	if err := buildURLInto(u, scheme, host, uri); err != nil {
 		return nil, err
+	}
+	return u, nil
+}
+
+// buildURLInto is buildURL into a URL the caller allocated.
+func buildURLInto(u *url.URL, scheme, host, uri string) error {
+	*u = url.URL{Scheme: scheme, Host: host}
+	if err := originalURI(uri, u); err != nil {
+		return err
 	}
 	// Policy matches the decoded path: refuse spellings (%2F, %2e%2e, //,
 	// ;, \) that the upstream could read as another path.
 	escaped, _, _ := strings.Cut(uri, "?")
 	if _, err := authz.NormalizePath(escaped); err != nil {
-		return nil, errBad(err.Error())
+		return errBad(err.Error())
 	}
-	return &url.URL{Scheme: scheme, Host: host, Path: path, RawPath: rawPath, RawQuery: rawQuery}, nil
+	return nil
+}
+
+// originalRequest holds a request and its URL in one allocation.
+type originalRequest struct {
+	req authz.Request
+	url url.URL
 }
 
 // parseAbsoluteURL reads X-Original-URL: an absolute http(s) URL.
@@ -161,7 +233,7 @@ func parseAbsoluteURL(s string) (*url.URL, error) {
 // itself appended; entries to its left are the client's word) or the peer.
 // It is for logs only: no decision depends on it.
 func clientIP(r *http.Request) string {
-	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+	if xff := r.Header[headerForwardedFor]; len(xff) > 0 {
 		last := xff[len(xff)-1]
 		if i := strings.LastIndexByte(last, ','); i >= 0 {
 			last = last[i+1:]

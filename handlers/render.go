@@ -1,9 +1,10 @@
 package handlers
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 )
@@ -39,67 +40,130 @@ const (
 	HeaderUserName  = "X-Auth-User-Name"
 )
 
-// profileHeaders are the profile headers an allow carries: none unless the
-// engine has profiles on, then both, empty when unknown.
-func profileHeaders(id authz.Identity) [][2]string {
-	if !id.ProfileHeaders {
-		return nil
-	}
-	return [][2]string{{HeaderUserEmail, id.Email}, {HeaderUserName, id.Name}}
-}
-
 func identityValues(id authz.Identity) [7]string {
 	return [7]string{id.UserID, id.SessionID, id.OrgID, id.OrgSlug, id.OrgRole, strings.Join(id.OrgPermissions, ","), id.ActorID}
 }
 
-// render writes a decision for a proxy dialect.
-func render(w http.ResponseWriter, d authz.Decision, dl dialect) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
+// Header names as render writes them. Each is its own canonical form
+// (http.CanonicalHeaderKey), so values are assigned to the header map
+// directly instead of through Set, which canonicalises the key every time.
+const (
+	headerCacheControl       = "Cache-Control"
+	headerSetCookie          = "Set-Cookie"
+	headerLocation           = "Location"
+	headerClerkAuthReason    = "X-Clerk-Auth-Reason"
+	headerClerkAuthStatus    = "X-Clerk-Auth-Status"
+	headerWWWAuthenticate    = "Www-Authenticate" // canonical form of WWW-Authenticate
+	headerRetryAfter         = "Retry-After"
+	headerContentType        = "Content-Type"
+	headerContentTypeOptions = "X-Content-Type-Options"
+	headerEnvoyRemove        = "X-Envoy-Auth-Headers-To-Remove"
+	headerRequestID          = "X-Request-Id"
+	lowerHeaderUserEmail     = "x-auth-user-email"
+	lowerHeaderUserName      = "x-auth-user-name"
+)
+
+const (
+	// maxRenderedHeaderValues covers the largest reply, an Envoy allow with
+	// profile headers (12 values with the request id), with one to spare.
+	maxRenderedHeaderValues = 13
+	// Reply bodies are built in pooled buffers; a freak long one is not
+	// kept.
+	replyBodyPoolInitialBytes = 256
+	maxPooledReplyBody        = 4 << 10
+)
+
+// identityHeadersLower are IdentityHeaders in lower case, for Envoy's
+// x-envoy-auth-headers-to-remove list.
+var identityHeadersLower = [7]string{"x-auth-user-id", "x-auth-session-id", "x-auth-org-id", "x-auth-org-slug", "x-auth-org-role", "x-auth-org-permissions", "x-auth-actor-id"}
+
+// headerSetter assigns header values from one backing array, so a reply
+// costs one allocation for all its values (and the setter itself) instead
+// of one per header. Each value slice is capped at its length: a later Add
+// copies instead of writing over the next header's value.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+	arr  [maxRenderedHeaderValues]string
+}
+
+func newHeaderSetter(h http.Header) *headerSetter {
+	hs := &headerSetter{h: h}
+	hs.vals = hs.arr[:0]
+	return hs
+}
+
+// set is h.Set for a canonical key.
+func (s *headerSetter) set(key, value string) {
+	if len(s.vals) == cap(s.vals) { // more than planned: still correct
+		s.h[key] = []string{value}
+		return
+	}
+	i := len(s.vals)
+	s.vals = append(s.vals, value)
+	s.h[key] = s.vals[i : i+1 : i+1]
+}
+
+// render writes a decision for a proxy dialect and returns the status.
+func render(w http.ResponseWriter, d authz.Decision, dl dialect) int {
+	return newHeaderSetter(w.Header()).render(w, d, dl)
+}
+
+// render is render with the header values' backing array shared with
+// what the caller set before (the request id).
+func (hs *headerSetter) render(w http.ResponseWriter, d authz.Decision, dl dialect) int {
+	h := hs.h
+	hs.set(headerCacheControl, "no-store")
 	for _, c := range d.SetCookies {
-		h.Add("Set-Cookie", c)
+		h[headerSetCookie] = append(h[headerSetCookie], c)
 	}
 	switch d.Outcome {
 	case authz.Allow:
-		var remove []string
+		var removeBuf [len(identityHeadersLower) + 2]string
+		remove := removeBuf[:0]
 		for i, v := range identityValues(d.Identity) {
-			h.Set(IdentityHeaders[i], v)
+			hs.set(IdentityHeaders[i], v)
 			if v == "" {
-				remove = append(remove, strings.ToLower(IdentityHeaders[i]))
+				remove = append(remove, identityHeadersLower[i])
 			}
 		}
-		for _, kv := range profileHeaders(d.Identity) {
-			h.Set(kv[0], kv[1])
-			if kv[1] == "" {
-				remove = append(remove, strings.ToLower(kv[0]))
+		if d.Identity.ProfileHeaders {
+			hs.set(HeaderUserEmail, d.Identity.Email)
+			hs.set(HeaderUserName, d.Identity.Name)
+			if d.Identity.Email == "" {
+				remove = append(remove, lowerHeaderUserEmail)
+			}
+			if d.Identity.Name == "" {
+				remove = append(remove, lowerHeaderUserName)
 			}
 		}
 		if dl.envoy && len(remove) > 0 {
-			h.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(remove, ", "))
+			hs.set(headerEnvoyRemove, strings.Join(remove, ", "))
 		}
 		w.WriteHeader(http.StatusOK)
+		return http.StatusOK
 	case authz.SignIn, authz.Handshake:
-		h.Set("Location", d.Location)
-		h.Set("X-Clerk-Auth-Reason", string(d.Reason))
+		hs.set(headerLocation, d.Location)
+		hs.set(headerClerkAuthReason, string(d.Reason))
 		if dl.redirects {
-			h.Set("X-Clerk-Auth-Status", statusWord(d.Outcome))
+			hs.set(headerClerkAuthStatus, statusWord(d.Outcome))
 			w.WriteHeader(http.StatusTemporaryRedirect)
-			return
+			return http.StatusTemporaryRedirect
 		}
-		h.Set("WWW-Authenticate", "Bearer")
-		writeJSON(w, http.StatusUnauthorized, "unauthenticated", string(d.Reason))
+		hs.set(headerWWWAuthenticate, "Bearer")
+		return hs.writeJSON(w, http.StatusUnauthorized, "unauthenticated", string(d.Reason))
 	case authz.Unauthenticated:
-		h.Set("WWW-Authenticate", "Bearer")
-		h.Set("X-Clerk-Auth-Status", "signed-out")
-		h.Set("X-Clerk-Auth-Reason", string(d.Reason))
-		writeJSON(w, http.StatusUnauthorized, "unauthenticated", string(d.Reason))
+		hs.set(headerWWWAuthenticate, "Bearer")
+		hs.set(headerClerkAuthStatus, "signed-out")
+		hs.set(headerClerkAuthReason, string(d.Reason))
+		return hs.writeJSON(w, http.StatusUnauthorized, "unauthenticated", string(d.Reason))
 	case authz.Forbidden:
-		writeJSON(w, http.StatusForbidden, "forbidden", string(d.Reason))
+		return hs.writeJSON(w, http.StatusForbidden, "forbidden", string(d.Reason))
 	case authz.Unavailable:
-		h.Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, "unavailable", string(d.Reason))
+		hs.set(headerRetryAfter, "5")
+		return hs.writeJSON(w, http.StatusServiceUnavailable, "unavailable", string(d.Reason))
 	default:
-		writeJSON(w, http.StatusInternalServerError, "misconfigured", string(d.Reason))
+		return hs.writeJSON(w, http.StatusInternalServerError, "misconfigured", string(d.Reason))
 	}
 }
 
@@ -110,15 +174,87 @@ func statusWord(o authz.Outcome) string {
 	return "signed-out"
 }
 
-// writeJSON writes {"error":…, "reason":…}.
-func writeJSON(w http.ResponseWriter, status int, errWord, reason string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+// writeJSON writes {"error":…, "reason":…} and returns status.
+func writeJSON(w http.ResponseWriter, status int, errWord, reason string) int {
+	return newHeaderSetter(w.Header()).writeJSON(w, status, errWord, reason)
+}
+
+func (hs *headerSetter) writeJSON(w http.ResponseWriter, status int, errWord, reason string) int {
+	hs.set(headerContentType, "application/json")
+	hs.set(headerContentTypeOptions, "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error  string `json:"error"`
-		Reason string `json:"reason"`
-	}{errWord, reason})
+	bp := replyBodies.Get().(*[]byte)
+	b := append((*bp)[:0], `{"error":`...)
+	b = appendJSONString(b, errWord)
+	b = append(b, `,"reason":`...)
+	b = appendJSONString(b, reason)
+	b = append(b, "}\n"...)
+	_, _ = w.Write(b)
+	if cap(b) <= maxPooledReplyBody {
+		*bp = b
+		replyBodies.Put(bp)
+	}
+	return status
+}
+
+// replyBodies hold JSON reply bodies being built.
+var replyBodies = sync.Pool{New: func() any { b := make([]byte, 0, replyBodyPoolInitialBytes); return &b }}
+
+// appendJSONString appends s as a JSON string exactly as encoding/json's
+// Encoder writes it (the replies were written with one): HTML characters
+// escaped, \b and \f by name, invalid UTF-8 as \ufffd, U+2028 and U+2029
+// escaped. (log/slog's escaping, in observe, differs on \b and \f.)
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default: // other control characters and <, >, &
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // firstValue is the first comma-separated value of a header.

@@ -1,11 +1,14 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"time"
+	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 
@@ -29,6 +32,8 @@ type Options struct {
 	Tracing        *observe.Tracing
 	MetricsHandler http.Handler
 	ReadyChecks    []ReadyCheck
+
+	noFastRoutes bool // tests: route everything through chi
 }
 
 // NewRouter builds the service's HTTP handler.
@@ -39,11 +44,14 @@ func NewRouter(o Options) http.Handler {
 	s := newServer(o)
 	r := chi.NewRouter()
 	trusted := guardAuthEndpoints(o.TrustedProxies, o.Logger)
-	r.Handle("/forward-auth", trusted(s.observed("forward-auth", s.endpoint(readForwardAuth, dialect{redirects: true}, true))))
-	r.Handle("/auth-request", trusted(s.observed("auth-request", s.endpoint(readAuthRequest, dialect{}, true))))
-	r.Handle(extAuthzPrefix, trusted(s.observed("ext-authz", s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false))))
-	r.Handle(extAuthzPrefix+"/*", trusted(s.observed("ext-authz", s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false))))
-	r.Method(http.MethodGet, o.Engine.CallbackPath(), trusted(s.observed("callback", http.HandlerFunc(s.callback))))
+	forwardAuth := trusted(s.observed("forward-auth", s.endpoint(readForwardAuth, dialect{redirects: true}, true)))
+	authRequest := trusted(s.observed("auth-request", s.endpoint(readAuthRequest, dialect{}, true)))
+	extAuthz := trusted(s.observed("ext-authz", s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false)))
+	r.Handle("/forward-auth", forwardAuth)
+	r.Handle("/auth-request", authRequest)
+	r.Handle(extAuthzPrefix, extAuthz)
+	r.Handle(extAuthzPrefix+"/*", extAuthz)
+	r.Method(http.MethodGet, o.Engine.CallbackPath(), trusted(s.observed("callback", s.callback)))
 	r.Get("/healthz", healthz)
 	r.Get("/readyz", s.ready(o.ReadyChecks))
 	if o.MetricsHandler != nil {
@@ -52,13 +60,52 @@ func NewRouter(o Options) http.Handler {
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, "not_found", "unknown endpoint")
 	})
-	return r
+	if o.noFastRoutes || strings.HasPrefix(o.Engine.CallbackPath(), "/forward-auth") ||
+		strings.HasPrefix(o.Engine.CallbackPath(), "/auth-request") || strings.HasPrefix(o.Engine.CallbackPath(), extAuthzPrefix) {
+		return r
+	}
+	return &router{mux: r, forwardAuth: forwardAuth, authRequest: authRequest, extAuthz: extAuthz}
+}
+
+// router sends the auth endpoints' requests straight to their handlers and
+// everything else through chi: chi copies the request and its context for
+// every request it routes, a cost as large as the rest of the path around
+// a cached decision. It takes only requests chi would route to the same
+// handler: a path without escapes (chi routes on RawPath when there is
+// one) and a method chi knows (chi answers others 405).
+type router struct {
+	mux                                http.Handler
+	forwardAuth, authRequest, extAuthz http.Handler
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawPath == "" && chiMethods[r.Method] {
+		switch p := r.URL.Path; {
+		case p == "/forward-auth":
+			rt.forwardAuth.ServeHTTP(w, r)
+			return
+		case p == "/auth-request":
+			rt.authRequest.ServeHTTP(w, r)
+			return
+		case p == extAuthzPrefix || strings.HasPrefix(p, extAuthzPrefix+"/"):
+			rt.extAuthz.ServeHTTP(w, r)
+			return
+		}
+	}
+	rt.mux.ServeHTTP(w, r)
+}
+
+// chiMethods are the methods chi routes (its methodMap).
+var chiMethods = map[string]bool{
+	http.MethodConnect: true, http.MethodDelete: true, http.MethodGet: true, http.MethodHead: true, http.MethodOptions: true,
+	http.MethodPatch: true, http.MethodPost: true, http.MethodPut: true, http.MethodTrace: true,
 }
 
 type server struct {
 	engine *authz.Engine
 	log    *slog.Logger
 	obs    *observer // observability.go
+	rules  ruleCache
 }
 
 type reader func(*http.Request) (*authz.Request, error)
@@ -66,27 +113,23 @@ type reader func(*http.Request) (*authz.Request, error)
 // endpoint serves one proxy dialect. ruleInQuery: the auth URL's query
 // string is the operator's per-route rule (not so for Envoy, whose query is
 // the original request's).
-func (s *server) endpoint(read reader, dl dialect, ruleInQuery bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+func (s *server) endpoint(read reader, dl dialect, ruleInQuery bool) observedFunc {
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request, hs *headerSetter) outcome {
 		req, err := read(r)
 		if err != nil {
-			s.logBadRequest(r.Context(), err)
-			writeJSON(w, http.StatusBadRequest, "bad_request", err.Error())
-			return
+			return outcome{bad: err, status: hs.writeJSON(w, http.StatusBadRequest, "bad_request", err.Error())}
 		}
 		var d authz.Decision
 		if ruleInQuery {
-			req.Rule, err = ruleFromQuery(r, req)
+			req.Rule, err = s.rules.fromQuery(r, req)
 		}
 		if err != nil {
 			d = authz.Decision{Outcome: authz.Misconfigured, Reason: authz.ReasonInvalidRule, Message: err.Error()}
 		} else {
-			d = s.engine.Decide(r.Context(), req)
+			d = s.engine.Decide(ctx, req)
 		}
-		render(w, d, dl)
-		s.logDecision(r.Context(), req, d, time.Since(start))
-	})
+		return outcome{req: req, d: d, decided: true, status: hs.render(w, d, dl)}
+	}
 }
 
 // ruleFromQuery reads the operator's rule from the auth URL. Caddy appends
@@ -103,3 +146,63 @@ func ruleFromQuery(r *http.Request, req *authz.Request) (*authz.Rule, error) {
 }
 
 var errQueryIsClients = errors.New("the auth URL's query equals the original request's query: write the proxy's auth URI with a '?' (e.g. uri /forward-auth?) so the client's query is not appended")
+
+// maxCachedRuleQueries bounds ruleCache. Auth URLs are written by the
+// operator, a handful per deployment; a query beyond the bound (a client's,
+// say, through a misconfigured proxy) is parsed on every request instead
+// of growing memory.
+const maxCachedRuleQueries = 256
+
+// ruleCache remembers the rule (or the error) each auth URL query parses
+// to, so ?org=…&role=… is not parsed again on every request. Rules are
+// read-only once parsed. The map is copied on write and read without a
+// lock.
+type ruleCache struct {
+	m  atomic.Pointer[map[string]parsedRule]
+	mu sync.Mutex // serialises writers
+}
+
+type parsedRule struct {
+	rule *authz.Rule
+	err  error
+}
+
+// fromQuery is ruleFromQuery through the cache.
+func (c *ruleCache) fromQuery(r *http.Request, req *authz.Request) (*authz.Rule, error) {
+	q := r.URL.RawQuery
+	if q == "" {
+		return nil, nil
+	}
+	if q == req.URL.RawQuery { // depends on the request: never cached
+		return nil, errQueryIsClients
+	}
+	if m := c.m.Load(); m != nil {
+		if p, ok := (*m)[q]; ok {
+			return p.rule, p.err
+		}
+	}
+	rule, err := ruleFromQuery(r, req)
+	c.store(q, parsedRule{rule, err})
+	return rule, err
+}
+
+func (c *ruleCache) store(q string, p parsedRule) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur := c.m.Load()
+	n := 0
+	if cur != nil {
+		n = len(*cur)
+	}
+	if n >= maxCachedRuleQueries {
+		return
+	}
+	next := make(map[string]parsedRule, n+1)
+	if cur != nil {
+		for k, v := range *cur {
+			next[k] = v
+		}
+	}
+	next[strings.Clone(q)] = p // q is part of the request; keep only what the map needs
+	c.m.Store(&next)
+}

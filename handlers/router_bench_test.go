@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
+	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
 
 // discardWriter is a ResponseWriter that keeps only the status and reuses
@@ -53,11 +55,18 @@ func BenchmarkForwardAuth(b *testing.B) {
 		path   string
 		token  string
 		want   int
+		// decideOnly: engine.Decide alone, no HTTP handler.
+		decideOnly bool
 	}{
-		{"valid, JSON access log", slog.New(slog.NewJSONHandler(io.Discard, nil)), "/forward-auth", token, 200},
-		{"valid, no log", slog.New(slog.DiscardHandler), "/forward-auth", token, 200},
-		{"valid, org rule, no log", slog.New(slog.DiscardHandler), "/forward-auth?org=acme&role=org:admin", token, 200},
-		{"garbage, JSON access log", slog.New(slog.NewJSONHandler(io.Discard, nil)), "/forward-auth", "eyJhbGciOiJSUzI1NiJ9.bm9wZQ.c2ln", 401},
+		// The JSON logger as main builds it for LOG_FORMAT=json.
+		{"valid, JSON access log", slog.New(observe.NewJSONHandler(io.Discard, nil)), "/forward-auth", token, 200, false},
+		{"valid, no log", slog.New(slog.DiscardHandler), "/forward-auth", token, 200, false},
+		{"valid, org rule, no log", slog.New(slog.DiscardHandler), "/forward-auth?org=acme&role=org:admin", token, 200, false},
+		{"valid, org rule, JSON access log", slog.New(observe.NewJSONHandler(io.Discard, nil)), "/forward-auth?org=acme&role=org:admin", token, 200, false},
+		{"garbage, JSON access log", slog.New(observe.NewJSONHandler(io.Discard, nil)), "/forward-auth", "eyJhbGciOiJSUzI1NiJ9.bm9wZQ.c2ln", 401, false},
+		// LOG_FORMAT=text keeps slog's path.
+		{"valid, text access log", slog.New(slog.NewTextHandler(io.Discard, nil)), "/forward-auth", token, 200, false},
+		{"valid, Decide alone", slog.New(slog.DiscardHandler), "/forward-auth", token, 200, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			v := clerk.NewVerifier(keys, clerk.VerifyOptions{TokenCacheSize: 50000})
@@ -72,6 +81,19 @@ func BenchmarkForwardAuth(b *testing.B) {
 				"Authorization": {"Bearer " + tc.token},
 			}
 			w := &discardWriter{h: http.Header{}}
+			if tc.decideOnly {
+				// The decision alone, for the same request: what the
+				// handler path adds is the difference.
+				u, _ := url.Parse("https://app.example.test/dashboard")
+				req := &authz.Request{Endpoint: "forward-auth", Method: "GET", URL: u, Header: r.Header, ClientIP: "203.0.113.7"}
+				b.ReportAllocs()
+				for b.Loop() {
+					if d := engine.Decide(r.Context(), req); d.Outcome != authz.Allow {
+						b.Fatalf("outcome %v", d.Outcome)
+					}
+				}
+				return
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				clear(w.h)

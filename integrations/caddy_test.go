@@ -11,15 +11,9 @@ import (
 // TestCaddy runs the scenario table through Caddy with caddy/Caddyfile.
 func TestCaddy(t *testing.T) {
 	bin := requireBinary(t, "CADDY_BIN", "caddy")
-	svc := startService(t)
-	tap := startAuthTap(t, svc.URL)
-	app := startUpstream(t)
-	p := &proxyUnderTest{name: "caddy", dialect: dialectForwardAuth, svc: svc, tap: tap, app: app}
-	p.base = launchCaddy(t, bin, tap.addr, app.addr)
-	p.launchDown = func(t *testing.T) string {
-		return launchCaddy(t, bin, fmt.Sprintf("127.0.0.1:%d", freePort(t)), app.addr)
-	}
-	runScenarios(t, p)
+	runProxyScenarios(t, "caddy", dialectForwardAuth, func(t *testing.T, _ *service, authAddr, appAddr string) string {
+		return launchCaddy(t, bin, authAddr, appAddr)
+	})
 }
 
 // launchCaddy serves the user's site block over plain HTTP on a test port

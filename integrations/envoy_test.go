@@ -6,7 +6,7 @@ package integrations
 // table through envoyEmulator: a small Go proxy that does what Envoy's HTTP
 // ext_authz filter does with the settings read from envoy/envoy.yaml (the
 // check request Envoy builds, "only 200 allows", allowed_upstream_headers,
-// x-envoy-auth-headers-to-remove, allowed_client_headers, status_on_error,
+// x-envoy-auth-headers-to-remove, allowed_client_headers(_on_success), status_on_error,
 // headers_with_underscores_action). The service sees exactly the requests
 // Envoy would send; what Envoy itself does with the answers is emulated.
 

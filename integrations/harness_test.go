@@ -316,3 +316,23 @@ func waitRouted(t testing.TB, p *process, base string) {
 		t.Fatalf("%s: %v\n%s", p.name, err, p.out.String())
 	}
 }
+
+// launchFunc starts a proxy with the user configs, its auth address and app
+// address substituted, and returns its base URL.
+type launchFunc func(t *testing.T, svc *service, authAddr, appAddr string) string
+
+// runProxyScenarios is the body of every test that runs a real proxy
+// binary: the service behind an auth tap, the app, the proxy from launch,
+// and the scenario table. launchDown reuses launch with an auth address
+// where nothing listens.
+func runProxyScenarios(t *testing.T, name, dialect string, launch launchFunc) {
+	svc := startService(t)
+	tap := startAuthTap(t, svc.URL)
+	app := startUpstream(t)
+	p := &proxyUnderTest{name: name, dialect: dialect, svc: svc, tap: tap, app: app}
+	p.base = launch(t, svc, tap.addr, app.addr)
+	p.launchDown = func(t *testing.T) string {
+		return launch(t, svc, fmt.Sprintf("127.0.0.1:%d", freePort(t)), app.addr)
+	}
+	runScenarios(t, p)
+}

@@ -14,15 +14,9 @@ import (
 // nginx/clerk-forward-auth.conf and its snippets, as a user installs them.
 func TestNGINX(t *testing.T) {
 	bin := requireBinary(t, "NGINX_BIN", "nginx")
-	svc := startService(t)
-	tap := startAuthTap(t, svc.URL)
-	app := startUpstream(t)
-	p := &proxyUnderTest{name: "nginx", dialect: dialectAuthRequest, svc: svc, tap: tap, app: app}
-	p.base = launchNGINX(t, bin, tap.addr, app.addr)
-	p.launchDown = func(t *testing.T) string {
-		return launchNGINX(t, bin, fmt.Sprintf("127.0.0.1:%d", freePort(t)), app.addr)
-	}
-	runScenarios(t, p)
+	runProxyScenarios(t, "nginx", dialectAuthRequest, func(t *testing.T, _ *service, authAddr, appAddr string) string {
+		return launchNGINX(t, bin, authAddr, appAddr)
+	})
 }
 
 // launchNGINX writes the user config with the placeholders substituted,

@@ -83,6 +83,7 @@ var scenarios = []scenario{
 	{"WebSocket upgrade with a valid token", scenarioWebSocket},
 	{"WebSocket upgrade without a token: denied", scenarioWebSocketAnonymous},
 	{"handshake round trip with a cookie jar", scenarioHandshake},
+	{"expired session with __refresh cookie: refreshed server-side, cookies as each proxy passes them", scenarioRefresh},
 	{"service down: 5xx, never through", scenarioServiceDown},
 }
 

@@ -16,15 +16,9 @@ import (
 // traefik/dynamic.yml.
 func TestTraefik(t *testing.T) {
 	bin := traefikBinary(t)
-	svc := startService(t)
-	tap := startAuthTap(t, svc.URL)
-	app := startUpstream(t)
-	p := &proxyUnderTest{name: "traefik", dialect: dialectForwardAuth, svc: svc, tap: tap, app: app}
-	p.base = launchTraefik(t, bin, tap.addr, app.addr)
-	p.launchDown = func(t *testing.T) string {
-		return launchTraefik(t, bin, fmt.Sprintf("127.0.0.1:%d", freePort(t)), app.addr)
-	}
-	runScenarios(t, p)
+	runProxyScenarios(t, "traefik", dialectForwardAuth, func(t *testing.T, svc *service, authAddr, appAddr string) string {
+		return launchTraefik(t, bin, authAddr, appAddr, svc.Fake.CookieSuffix())
+	})
 }
 
 // traefikBinary is TRAEFIK_BIN, else the cached build of the version pinned
@@ -54,13 +48,16 @@ func traefikBinary(t *testing.T) string {
 	return bin
 }
 
-func launchTraefik(t *testing.T, bin, authAddr, appAddr string) string {
+// launchTraefik starts Traefik with the user configs; suffix is the Clerk
+// instance's cookie suffix, for addAuthCookiesToResponse.
+func launchTraefik(t *testing.T, bin, authAddr, appAddr, suffix string) string {
 	t.Helper()
 	dir := t.TempDir()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	dynamic := writeFile(t, dir, "dynamic.yml", substitute(t, "traefik/dynamic.yml", readConfig(t, "traefik/dynamic.yml"),
 		"auth.internal:8080", authAddr,
 		"app.internal:3000", appAddr,
+		"<suffix>", suffix,
 	))
 	static := writeFile(t, dir, "traefik.yml", substitute(t, "traefik/traefik.yml", readConfig(t, "traefik/traefik.yml"),
 		`address: ":80"`, fmt.Sprintf("address: %q", listen),

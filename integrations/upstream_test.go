@@ -27,6 +27,9 @@ import (
 // tell which recorded request belongs to which scenario.
 const testIDHeader = "X-E2e-Test-Id"
 
+// appSetCookieHeader asks the app to answer each value as a Set-Cookie.
+const appSetCookieHeader = "X-E2e-App-Set-Cookie"
+
 // seenRequest is one request as an HTTP server received it.
 type seenRequest struct {
 	Method     string
@@ -105,6 +108,11 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		serveWebSocketEcho(w, r)
 		return
+	}
+	// A test asks the app to set cookies of its own, to see what the proxy
+	// does with them next to the service's.
+	for _, c := range r.Header.Values(appSetCookieHeader) {
+		w.Header().Add("Set-Cookie", c)
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("X-Upstream", "app")

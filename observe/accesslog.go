@@ -21,11 +21,14 @@ type AccessLogOptions struct {
 // AccessLog writes one line per decision.
 type AccessLog struct {
 	log    *slog.Logger
+	json   *JSONHandler // set when l's handler is one: lines bypass slog
 	sample float64
 	rand   func() float64
 }
 
-// NewAccessLog logs to l (nil: discard).
+// NewAccessLog logs to l (nil: discard). When l's handler is a
+// *JSONHandler (LOG_FORMAT=json in main), lines are encoded directly, with
+// the same bytes as slog would write.
 func NewAccessLog(l *slog.Logger, o AccessLogOptions) *AccessLog {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
@@ -33,7 +36,11 @@ func NewAccessLog(l *slog.Logger, o AccessLogOptions) *AccessLog {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
-	return &AccessLog{log: l, sample: min(max(o.AllowSample, 0), 1), rand: o.Rand}
+	a := &AccessLog{log: l, sample: min(max(o.AllowSample, 0), 1), rand: o.Rand}
+	if h, ok := l.Handler().(*JSONHandler); ok && h.fast {
+		a.json = h
+	}
+	return a
 }
 
 // Record is one decision as logged. Callers fill it with values that are
@@ -59,6 +66,12 @@ type Record struct {
 // Log writes r at info (warn for a bad proxy request, error when we could
 // not decide), dropping a share of allow lines as configured.
 func (a *AccessLog) Log(ctx context.Context, r Record) {
+	a.LogAt(ctx, time.Time{}, &r)
+}
+
+// LogAt is Log with the line's time given (zero: now), so a caller that
+// has just read the clock does not read it again.
+func (a *AccessLog) LogAt(ctx context.Context, now time.Time, r *Record) {
 	level := slog.LevelInfo
 	switch r.Outcome {
 	case "allow":
@@ -70,9 +83,25 @@ func (a *AccessLog) Log(ctx context.Context, r Record) {
 	case "bad-request":
 		level = slog.LevelWarn
 	}
+	if a.json != nil {
+		if level < a.json.level.Level() {
+			return
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		a.json.writeJSONLine(now, level, r, trace.SpanContextFromContext(ctx))
+		return
+	}
 	if !a.log.Enabled(ctx, level) {
 		return
 	}
+	a.log.LogAttrs(ctx, level, "decision", accessLogAttrs(ctx, r)...)
+}
+
+// accessLogAttrs are the attributes of a line on slog's path (a text
+// handler, or a logger derived with attributes).
+func accessLogAttrs(ctx context.Context, r *Record) []slog.Attr {
 	attrs := make([]slog.Attr, 0, 16)
 	attrs = append(attrs,
 		slog.String("endpoint", r.Endpoint),
@@ -95,10 +124,10 @@ func (a *AccessLog) Log(ctx context.Context, r Record) {
 		slog.String("org_id", r.OrgID),
 		slog.String("client_ip", r.ClientIP),
 		slog.String("request_id", r.RequestID),
-		slog.Float64("latency_ms", float64(r.Latency.Microseconds())/1000),
+		slog.Float64("latency_ms", latencyMillis(r.Latency)),
 	)
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
-	a.log.LogAttrs(ctx, level, "decision", attrs...)
+	return attrs
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,10 +13,31 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-func captureLog(t *testing.T, level slog.Level) (*slog.Logger, func() []map[string]any) {
+// logHandlers are the two ways a JSON access log line is written: through
+// slog's JSONHandler, and encoded directly (observe.JSONHandler). Every
+// access log test runs on both.
+var logHandlers = []struct {
+	name string
+	new  func(io.Writer, *slog.HandlerOptions) slog.Handler
+}{
+	{"slog", func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) }},
+	{"direct", func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return NewJSONHandler(w, o) }},
+}
+
+func forEachHandler(t *testing.T, test func(t *testing.T, capture func(slog.Level) (*slog.Logger, func() []map[string]any))) {
+	for _, h := range logHandlers {
+		t.Run(h.name, func(t *testing.T) {
+			test(t, func(level slog.Level) (*slog.Logger, func() []map[string]any) {
+				return captureLog(t, h.new, level)
+			})
+		})
+	}
+}
+
+func captureLog(t *testing.T, newHandler func(io.Writer, *slog.HandlerOptions) slog.Handler, level slog.Level) (*slog.Logger, func() []map[string]any) {
 	t.Helper()
 	var buf bytes.Buffer
-	l := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))
+	l := slog.New(newHandler(&buf, &slog.HandlerOptions{Level: level}))
 	return l, func() []map[string]any {
 		var lines []map[string]any
 		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
@@ -33,107 +55,117 @@ func captureLog(t *testing.T, level slog.Level) (*slog.Logger, func() []map[stri
 }
 
 func TestAccessLogLineHasEveryField(t *testing.T) {
-	l, lines := captureLog(t, slog.LevelInfo)
-	a := NewAccessLog(l, AccessLogOptions{AllowSample: 1})
-	a.Log(context.Background(), Record{
-		Endpoint: "forward-auth", Method: "GET", Host: "app.example.test", Path: "/dashboard",
-		Status: 200, Outcome: "allow", UserID: "user_1", OrgID: "org_1", ClientIP: "203.0.113.7",
-		RequestID: "req-1", Latency: 1500 * time.Microsecond,
-	})
-	got := lines()
-	if len(got) != 1 {
-		t.Fatalf("%d lines, want 1", len(got))
-	}
-	want := map[string]any{
-		"level": "INFO", "msg": "decision", "endpoint": "forward-auth", "method": "GET", "host": "app.example.test",
-		"path": "/dashboard", "status": 200.0, "outcome": "allow", "reason": "", "user_id": "user_1", "org_id": "org_1",
-		"client_ip": "203.0.113.7", "request_id": "req-1", "latency_ms": 1.5,
-	}
-	for k, v := range want {
-		if got[0][k] != v {
-			t.Errorf("%s = %#v, want %#v", k, got[0][k], v)
+	forEachHandler(t, func(t *testing.T, capture func(slog.Level) (*slog.Logger, func() []map[string]any)) {
+		l, lines := capture(slog.LevelInfo)
+		a := NewAccessLog(l, AccessLogOptions{AllowSample: 1})
+		a.Log(context.Background(), Record{
+			Endpoint: "forward-auth", Method: "GET", Host: "app.example.test", Path: "/dashboard",
+			Status: 200, Outcome: "allow", UserID: "user_1", OrgID: "org_1", ClientIP: "203.0.113.7",
+			RequestID: "req-1", Latency: 1500 * time.Microsecond,
+		})
+		got := lines()
+		if len(got) != 1 {
+			t.Fatalf("%d lines, want 1", len(got))
 		}
-	}
-	if _, ok := got[0]["time"]; !ok {
-		t.Error("no time")
-	}
-	if _, ok := got[0]["detail"]; ok {
-		t.Error("empty detail should be left out")
-	}
+		want := map[string]any{
+			"level": "INFO", "msg": "decision", "endpoint": "forward-auth", "method": "GET", "host": "app.example.test",
+			"path": "/dashboard", "status": 200.0, "outcome": "allow", "reason": "", "user_id": "user_1", "org_id": "org_1",
+			"client_ip": "203.0.113.7", "request_id": "req-1", "latency_ms": 1.5,
+		}
+		for k, v := range want {
+			if got[0][k] != v {
+				t.Errorf("%s = %#v, want %#v", k, got[0][k], v)
+			}
+		}
+		if _, ok := got[0]["time"]; !ok {
+			t.Error("no time")
+		}
+		if _, ok := got[0]["detail"]; ok {
+			t.Error("empty detail should be left out")
+		}
+	})
 }
 
 func TestAccessLogSamplesAllowsButKeepsEveryDenial(t *testing.T) {
-	l, lines := captureLog(t, slog.LevelInfo)
-	rolls := []float64{0.05, 0.5, 0.95, 0.09}
-	a := NewAccessLog(l, AccessLogOptions{AllowSample: 0.1, Rand: func() float64 {
-		r := rolls[0]
-		rolls = rolls[1:]
-		return r
-	}})
-	for range 4 {
-		a.Log(context.Background(), Record{Outcome: "allow"})
-	}
-	for _, o := range []string{"unauthenticated", "forbidden", "redirect", "handshake", "unavailable", "misconfigured", "bad-request"} {
-		a.Log(context.Background(), Record{Outcome: o})
-	}
-	counts := map[string]int{}
-	levels := map[string]string{}
-	for _, line := range lines() {
-		o := line["outcome"].(string)
-		counts[o]++
-		levels[o] = line["level"].(string)
-	}
-	if counts["allow"] != 2 {
-		t.Errorf("kept %d of 4 allows with rolls 0.05, 0.5, 0.95, 0.09 at 0.1, want 2", counts["allow"])
-	}
-	for _, o := range []string{"unauthenticated", "forbidden", "redirect", "handshake", "unavailable", "misconfigured", "bad-request"} {
-		if counts[o] != 1 {
-			t.Errorf("%s logged %d times, want 1", o, counts[o])
+	forEachHandler(t, func(t *testing.T, capture func(slog.Level) (*slog.Logger, func() []map[string]any)) {
+		l, lines := capture(slog.LevelInfo)
+		rolls := []float64{0.05, 0.5, 0.95, 0.09}
+		a := NewAccessLog(l, AccessLogOptions{AllowSample: 0.1, Rand: func() float64 {
+			r := rolls[0]
+			rolls = rolls[1:]
+			return r
+		}})
+		for range 4 {
+			a.Log(context.Background(), Record{Outcome: "allow"})
 		}
-	}
-	for o, want := range map[string]string{"forbidden": "INFO", "unavailable": "ERROR", "misconfigured": "ERROR", "bad-request": "WARN"} {
-		if levels[o] != want {
-			t.Errorf("%s at %s, want %s", o, levels[o], want)
+		for _, o := range []string{"unauthenticated", "forbidden", "redirect", "handshake", "unavailable", "misconfigured", "bad-request"} {
+			a.Log(context.Background(), Record{Outcome: o})
 		}
-	}
+		counts := map[string]int{}
+		levels := map[string]string{}
+		for _, line := range lines() {
+			o := line["outcome"].(string)
+			counts[o]++
+			levels[o] = line["level"].(string)
+		}
+		if counts["allow"] != 2 {
+			t.Errorf("kept %d of 4 allows with rolls 0.05, 0.5, 0.95, 0.09 at 0.1, want 2", counts["allow"])
+		}
+		for _, o := range []string{"unauthenticated", "forbidden", "redirect", "handshake", "unavailable", "misconfigured", "bad-request"} {
+			if counts[o] != 1 {
+				t.Errorf("%s logged %d times, want 1", o, counts[o])
+			}
+		}
+		for o, want := range map[string]string{"forbidden": "INFO", "unavailable": "ERROR", "misconfigured": "ERROR", "bad-request": "WARN"} {
+			if levels[o] != want {
+				t.Errorf("%s at %s, want %s", o, levels[o], want)
+			}
+		}
+	})
 }
 
 func TestAccessLogSampleZeroDropsAllowsAndLevelFilters(t *testing.T) {
-	l, lines := captureLog(t, slog.LevelWarn)
-	a := NewAccessLog(l, AccessLogOptions{AllowSample: 0})
-	a.Log(context.Background(), Record{Outcome: "allow"})
-	a.Log(context.Background(), Record{Outcome: "forbidden"})   // info: below warn
-	a.Log(context.Background(), Record{Outcome: "unavailable"}) // error
-	got := lines()
-	if len(got) != 1 || got[0]["outcome"] != "unavailable" {
-		t.Fatalf("got %v, want only the unavailable line", got)
-	}
+	forEachHandler(t, func(t *testing.T, capture func(slog.Level) (*slog.Logger, func() []map[string]any)) {
+		l, lines := capture(slog.LevelWarn)
+		a := NewAccessLog(l, AccessLogOptions{AllowSample: 0})
+		a.Log(context.Background(), Record{Outcome: "allow"})
+		a.Log(context.Background(), Record{Outcome: "forbidden"})   // info: below warn
+		a.Log(context.Background(), Record{Outcome: "unavailable"}) // error
+		got := lines()
+		if len(got) != 1 || got[0]["outcome"] != "unavailable" {
+			t.Fatalf("got %v, want only the unavailable line", got)
+		}
+	})
 }
 
 func TestAccessLogRedactsTokensInFreeText(t *testing.T) {
-	l, lines := captureLog(t, slog.LevelInfo)
-	a := NewAccessLog(l, AccessLogOptions{AllowSample: 1})
-	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
-	a.Log(context.Background(), Record{Outcome: "unauthenticated", Path: "/cb/" + jwt, Detail: "bad sk_live_abcDEF123 and " + jwt})
-	line := lines()[0]
-	for _, k := range []string{"path", "detail"} {
-		s := line[k].(string)
-		if strings.Contains(s, "eyJ") || strings.Contains(s, "sk_live_abc") || !strings.Contains(s, "[redacted]") {
-			t.Errorf("%s = %q: not redacted", k, s)
+	forEachHandler(t, func(t *testing.T, capture func(slog.Level) (*slog.Logger, func() []map[string]any)) {
+		l, lines := capture(slog.LevelInfo)
+		a := NewAccessLog(l, AccessLogOptions{AllowSample: 1})
+		jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJl"
+		a.Log(context.Background(), Record{Outcome: "unauthenticated", Path: "/cb/" + jwt, Detail: "bad sk_live_abcDEF123 and " + jwt})
+		line := lines()[0]
+		for _, k := range []string{"path", "detail"} {
+			s := line[k].(string)
+			if strings.Contains(s, "eyJ") || strings.Contains(s, "sk_live_abc") || !strings.Contains(s, "[redacted]") {
+				t.Errorf("%s = %q: not redacted", k, s)
+			}
 		}
-	}
+	})
 }
 
 func TestAccessLogCarriesTheTraceID(t *testing.T) {
-	l, lines := captureLog(t, slog.LevelInfo)
-	a := NewAccessLog(l, AccessLogOptions{AllowSample: 1})
-	tp := sdktrace.NewTracerProvider()
-	ctx, span := tp.Tracer("t").Start(context.Background(), "s")
-	a.Log(ctx, Record{Outcome: "forbidden"})
-	span.End()
-	if got := lines()[0]["trace_id"]; got != span.SpanContext().TraceID().String() {
-		t.Errorf("trace_id = %v, want %s", got, span.SpanContext().TraceID())
-	}
+	forEachHandler(t, func(t *testing.T, capture func(slog.Level) (*slog.Logger, func() []map[string]any)) {
+		l, lines := capture(slog.LevelInfo)
+		a := NewAccessLog(l, AccessLogOptions{AllowSample: 1})
+		tp := sdktrace.NewTracerProvider()
+		ctx, span := tp.Tracer("t").Start(context.Background(), "s")
+		a.Log(ctx, Record{Outcome: "forbidden"})
+		span.End()
+		if got := lines()[0]["trace_id"]; got != span.SpanContext().TraceID().String() {
+			t.Errorf("trace_id = %v, want %s", got, span.SpanContext().TraceID())
+		}
+	})
 }
 
 func TestRequestIDPassesSaneTokensOnly(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +34,25 @@ type Metrics struct {
 	jwksLastSuccess prometheus.Gauge
 	apiRequests     *prometheus.CounterVec
 	apiSeconds      *prometheus.HistogramVec
+
+	// decisionSeries caches the children of decisions and decisionSeconds
+	// by label set: WithLabelValues hashes the labels and takes the
+	// vector's lock on every call. The map is copied on write (the label
+	// sets are closed, so it stops growing after warm-up) and read without
+	// a lock.
+	decisionSeries atomic.Pointer[map[decisionLabels]decisionSeries]
+	decisionMu     sync.Mutex // serialises writers of decisionSeries
+}
+
+// maxDecisionSeries bounds decisionSeries (endpoints × outcomes × reasons
+// in use is a few hundred at most).
+const maxDecisionSeries = 4096
+
+type decisionLabels struct{ endpoint, outcome, reason string }
+
+type decisionSeries struct {
+	count   prometheus.Counter
+	seconds prometheus.Observer
 }
 
 // NewMetrics builds the metrics; version is the build's (main.version).
@@ -98,8 +119,42 @@ func (m *Metrics) Handler() http.Handler {
 // authz.Outcome.String() (or "bad-request"); reason is mapped by
 // ReasonLabel.
 func (m *Metrics) Decision(endpoint, outcome, reason string, took time.Duration) {
-	m.decisions.WithLabelValues(endpoint, outcome, ReasonLabel(reason)).Inc()
-	m.decisionSeconds.WithLabelValues(endpoint).Observe(took.Seconds())
+	s := m.decisionSeriesFor(decisionLabels{endpoint, outcome, ReasonLabel(reason)})
+	s.count.Inc()
+	s.seconds.Observe(took.Seconds())
+}
+
+func (m *Metrics) decisionSeriesFor(l decisionLabels) decisionSeries {
+	if cur := m.decisionSeries.Load(); cur != nil {
+		if s, ok := (*cur)[l]; ok {
+			return s
+		}
+	}
+	m.decisionMu.Lock()
+	defer m.decisionMu.Unlock()
+	cur := m.decisionSeries.Load()
+	if cur != nil {
+		if s, ok := (*cur)[l]; ok {
+			return s
+		}
+	}
+	s := decisionSeries{
+		count:   m.decisions.WithLabelValues(l.endpoint, l.outcome, l.reason),
+		seconds: m.decisionSeconds.WithLabelValues(l.endpoint),
+	}
+	if cur != nil && len(*cur) >= maxDecisionSeries {
+		return s // a caller passing open-ended labels: still counted, not cached
+	}
+	next := make(map[decisionLabels]decisionSeries, 1)
+	if cur != nil {
+		next = make(map[decisionLabels]decisionSeries, len(*cur)+1)
+		for k, v := range *cur {
+			next[k] = v
+		}
+	}
+	next[l] = s
+	m.decisionSeries.Store(&next)
+	return s
 }
 
 // JWKSFetch observes one JWKS fetch; it has clerk.RemoteKeysOptions.OnFetch's

@@ -17,6 +17,10 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
+// traceparentHeader is the W3C trace context header in http.Header's
+// canonical form.
+const traceparentHeader = "Traceparent"
+
 // instrumentationName names our tracer.
 const instrumentationName = "github.com/clerk-forward-auth/clerk-forward-auth"
 
@@ -111,8 +115,13 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 }
 
 // StartServer starts a server span that continues the W3C traceparent in
-// h (the proxy's), if any. attrs must not carry tokens.
+// h (the proxy's), if any. attrs must not carry tokens. With tracing off
+// and no traceparent, there is nothing to carry: ctx is returned as is
+// with its (non-recording) span, at no cost.
 func (t *Tracing) StartServer(ctx context.Context, h http.Header, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !t.enabled && len(h[traceparentHeader]) == 0 {
+		return ctx, trace.SpanFromContext(ctx)
+	}
 	ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(h))
 	return t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 }

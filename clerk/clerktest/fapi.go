@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"time"
 )
 
 // Routes of the fake Frontend API handshake, for Calls.
@@ -46,8 +45,9 @@ type fapiState struct {
 }
 
 type fakeClient struct {
-	userID    string // "" = signed out
-	sessionID string
+	userID       string // "" = signed out
+	sessionID    string
+	refreshToken string // the session's __refresh_<suffix> value
 }
 
 func (s *Server) fapiRoutes() {
@@ -62,13 +62,44 @@ func (s *Server) fapiRoutes() {
 // on the app's domain). Put it in the test's cookie jar: on 127.0.0.1 a jar
 // shares cookies across ports, so the app and the fake both see it.
 func (s *Server) SignInBrowser(userID string) *http.Cookie {
+	return s.CredentialCookie(s.NewSession(userID))
+}
+
+// Session is a signed-in browser of the fake instance.
+type Session struct {
+	UserID    string
+	SessionID string
+	// Credential is what the browser presents to the Frontend API (the
+	// __client cookie, or in development the dev-browser token).
+	Credential string
+	// RefreshToken is the value of the __refresh_<suffix> cookie Clerk's
+	// handshake sets on the app's domain, for POST
+	// /v1/sessions/{id}/refresh.
+	RefreshToken string
+}
+
+// NewSession registers a browser with a signed-in session for userID.
+func (s *Server) NewSession(userID string) Session {
 	cred := s.newClient(userID)
+	s.fapi.mu.Lock()
+	defer s.fapi.mu.Unlock()
+	c := s.fapi.clients[cred]
+	return Session{UserID: userID, SessionID: c.sessionID, Credential: cred, RefreshToken: c.refreshToken}
+}
+
+// CredentialCookie is a session's Frontend API credential as a cookie
+// (see SignInBrowser).
+func (s *Server) CredentialCookie(ss Session) *http.Cookie {
 	name := "__client"
 	if !s.Production {
 		name = "__clerk_db_jwt"
 	}
-	return &http.Cookie{Name: name, Value: cred, Path: "/"}
+	return &http.Cookie{Name: name, Value: ss.Credential, Path: "/"}
 }
+
+// RefreshCookieName is __refresh_<suffix>: Clerk only ever uses the
+// suffixed name.
+func (s *Server) RefreshCookieName() string { return "__refresh_" + s.CookieSuffix() }
 
 // SignOutBrowser ends the session of the browser holding credential.
 func (s *Server) SignOutBrowser(credential string) {
@@ -129,6 +160,7 @@ func (s *Server) newClient(userID string) string {
 	c := &fakeClient{userID: userID}
 	if userID != "" {
 		c.sessionID = NewID("sess")
+		c.refreshToken = randomID(48)
 	}
 	s.fapi.mu.Lock()
 	defer s.fapi.mu.Unlock()
@@ -179,11 +211,14 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 	if client == nil && !s.Production {
 		cred = s.newClient("") // a new, signed-out dev browser
 	}
-	userID, sessionID := "", ""
+	userID, sessionID, refreshToken := "", "", ""
 	if client != nil {
-		userID, sessionID = client.userID, client.sessionID
+		userID, sessionID, refreshToken = client.userID, client.sessionID, client.refreshToken
 	}
-	directives := s.handshakeDirectives(userID, sessionID, cred, q.Get("suffixed_cookies") == "true")
+	// The token is minted for the app the browser returns to: azp is
+	// redirect_url's origin, as Clerk sets it from the request's origin.
+	origin := back.Scheme + "://" + back.Host
+	directives := s.handshakeDirectives(userID, sessionID, refreshToken, cred, origin, q.Get("suffixed_cookies") == "true")
 
 	useNonce := q.Get("format") == "nonce" && (format == HandshakeNonce || (format == HandshakeAuto && jsonLen(directives) > nonceThreshold))
 	name, value := "__clerk_handshake", ""
@@ -207,9 +242,10 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 
 // handshakeDirectives are the Set-Cookie lines for the app's domain, in the
 // order Clerk emits them: handshake cookies cleared, then session and
-// client_uat (suffixed twins after the plain ones when asked), then (dev)
-// the dev-browser cookie.
-func (s *Server) handshakeDirectives(userID, sessionID, devBrowser string, suffixed bool) []string {
+// client_uat (suffixed twins after the plain ones when asked), then the
+// session's refresh token (__refresh_<suffix>, HttpOnly, suffixed name only;
+// deleted when signed out), then (dev) the dev-browser cookie.
+func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser, origin string, suffixed bool) []string {
 	const keep = "; Path=/; Max-Age=315360000; SameSite=Lax"
 	d := []string{"__clerk_handshake=; Path=/; Max-Age=0; SameSite=Lax"}
 	if s.Production {
@@ -226,8 +262,14 @@ func (s *Server) handshakeDirectives(userID, sessionID, devBrowser string, suffi
 		}
 		c := s.SessionClaims(userID)
 		c["sid"] = sessionID
+		c["azp"] = origin
 		d = append(d, "__session"+sfx+"="+s.Sign(c)+"; Path=/; SameSite=Lax",
-			"__client_uat"+sfx+"="+strconv.FormatInt(time.Now().Unix(), 10)+keep)
+			"__client_uat"+sfx+"="+strconv.FormatInt(s.now().Unix(), 10)+keep)
+	}
+	if userID != "" && refreshToken != "" {
+		d = append(d, s.RefreshCookieName()+"="+refreshToken+"; Path=/; HttpOnly; SameSite=Lax")
+	} else {
+		d = append(d, s.RefreshCookieName()+"=; Path=/; Max-Age=0; SameSite=Lax")
 	}
 	if !s.Production && devBrowser != "" {
 		for _, sfx := range names {

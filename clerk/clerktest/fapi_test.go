@@ -119,7 +119,7 @@ func TestFakeFAPISuffixedCookiesAddTwinsAndTheLastSessionWins(t *testing.T) {
 	for _, x := range d {
 		names = append(names, clerk.DirectiveName(x))
 	}
-	want := []string{"__clerk_handshake", "__clerk_handshake_nonce", "__session", "__client_uat", "__session_" + sfx, "__client_uat_" + sfx}
+	want := []string{"__clerk_handshake", "__clerk_handshake_nonce", "__session", "__client_uat", "__session_" + sfx, "__client_uat_" + sfx, "__refresh_" + sfx}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Fatalf("names %v, want %v", names, want)
 	}

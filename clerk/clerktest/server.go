@@ -30,6 +30,9 @@ type Options struct {
 	FAPIHost string
 	// Addr to listen on; default 127.0.0.1:0.
 	Addr string
+	// Now is the clock the fake mints tokens and __client_uat with
+	// (default time.Now), so a test can let a session's token expire.
+	Now func() time.Time
 }
 
 // Server is a running fake Clerk instance.
@@ -40,6 +43,7 @@ type Server struct {
 	FAPIHost       string
 	Production     bool
 
+	now      func() time.Time
 	srv      *http.Server
 	listener net.Listener
 	mux      *http.ServeMux
@@ -54,8 +58,10 @@ type Server struct {
 	jwksBody   string
 	window     time.Time
 	windowUsed int
-	directory  directory // users and memberships (users.go)
-	fapi       fapiState // Frontend API handshake (fapi.go)
+	rateLimit  int          // per 10-second window; 0: Clerk's (100 dev, 1000 prod)
+	directory  directory    // users and memberships (users.go)
+	fapi       fapiState    // Frontend API handshake (fapi.go)
+	refresh    refreshState // session refresh (refresh.go)
 }
 
 // SigningKey is an RSA key with its kid.
@@ -100,6 +106,9 @@ func New(opts Options) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -110,6 +119,7 @@ func New(opts Options) (*Server, error) {
 		SecretKey:      skPrefix + randomID(40),
 		FAPIHost:       host,
 		Production:     opts.Production,
+		now:            opts.Now,
 		listener:       ln,
 		mux:            http.NewServeMux(),
 		keys:           []*SigningKey{key},
@@ -139,6 +149,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /v1/jwks", s.backendAPI("GET /v1/jwks", false, s.serveJWKS))
 	s.userRoutes()
 	s.fapiRoutes()
+	s.refreshRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "resource_not_found", "not found")
 	})
@@ -188,12 +199,15 @@ func (s *Server) backendAPI(name string, limited bool, h http.HandlerFunc) http.
 
 // takeRateLimit applies Clerk's fixed 10-second window per instance.
 func (s *Server) takeRateLimit() (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	limit := 100
 	if s.Production {
 		limit = 1000
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.rateLimit > 0 {
+		limit = s.rateLimit
+	}
 	now := time.Now()
 	if now.Sub(s.window) >= 10*time.Second {
 		s.window, s.windowUsed = now, 0
@@ -277,6 +291,14 @@ func (s *Server) FailWith(status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failStatus, s.retryAfter = status, retryAfter
+}
+
+// SetRateLimit sets the calls allowed per 10-second window (0 restores
+// Clerk's limit for the instance type).
+func (s *Server) SetRateLimit(perWindow int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimit = perWindow
 }
 
 // SetLatency delays every Backend API answer.

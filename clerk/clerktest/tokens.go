@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"time"
 )
 
 // Claims is a token payload; any JSON value goes.
@@ -20,7 +19,7 @@ type Header map[string]any
 // SessionClaims returns the claims of a fresh 60-second session token for
 // userID, as Clerk's Frontend API mints them (v2 shape, no organization).
 func (s *Server) SessionClaims(userID string) Claims {
-	now := time.Now().Unix()
+	now := s.now().Unix()
 	return Claims{
 		"iss": "https://" + s.FAPIHost,
 		"sub": userID,
