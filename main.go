@@ -35,6 +35,7 @@ func main() {
 		os.Exit(2)
 	}
 	logger := newLogger(os.Stderr, cfg)
+	defaultGC(cfg, os.Getenv).apply(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := serve(ctx, cfg, logger, nil); err != nil {
@@ -197,7 +198,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version,
 		"instance", map[bool]string{true: "production", false: "development"}[cfg.publishableKey.Production],
-		"frontend_api", cfg.publishableKey.FAPIHost)
+		"frontend_api", cfg.publishableKey.FAPIHost,
+		// Derived from the publishable key, not secret; proxies that copy
+		// cookies by exact name (Traefik addAuthCookiesToResponse) need it.
+		"cookie_suffix", clerk.CookieSuffix(cfg.PublishableKey))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -45,7 +45,7 @@ func (e *Engine) authenticate(ctx context.Context, c *authContext) authState {
 }
 
 func (e *Engine) authenticateHeader(ctx context.Context, c *authContext) authState {
-	t, err := e.verifier.Decode(c.tokenInHeader)
+	t, err := c.decode(e.verifier, c.tokenInHeader)
 	if err == nil && (t.IsMachineJWT() || t.HasNonSessionCategory()) {
 		return out(clerk.ReasonTokenTypeMismatch, "machine or non-session token presented as a session")
 	}
@@ -95,7 +95,7 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	case hasActiveClient && !hasSession:
 		return e.maybeHandshake(c, clerk.ReasonClientUATWithoutSessionToken, "")
 	}
-	t, err := e.verifier.Decode(c.sessionCookie)
+	t, err := c.decode(e.verifier, c.sessionCookie)
 	if err != nil {
 		return e.tokenError(ctx, c, err)
 	}

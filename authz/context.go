@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,16 +25,47 @@ type authContext struct {
 	handshakeNonce string
 	redirectCount  float64
 	suffixed       bool
+
+	// decoded remembers the tokens this request has decoded: clerk-js
+	// writes one token to both __session and __session_<suffix>, and the
+	// cookie choice and the cookie flow both read it, so the same string
+	// would otherwise be hashed and looked up three times.
+	decoded  [2]decodedToken
+	ndecoded int
+}
+
+type decodedToken struct {
+	token string
+	jwt   *clerk.JWT
+	err   error
+}
+
+// decode is Verifier.Decode, once per distinct token in the request.
+func (c *authContext) decode(v *clerk.Verifier, token string) (*clerk.JWT, error) {
+	for i := range c.ndecoded {
+		if d := &c.decoded[i]; d.token == token {
+			return d.jwt, d.err
+		}
+	}
+	t, err := v.Decode(token)
+	if c.ndecoded < len(c.decoded) {
+		c.decoded[c.ndecoded] = decodedToken{token: token, jwt: t, err: err}
+		c.ndecoded++
+	}
+	return t, err
 }
 
 func (e *Engine) newAuthContext(r *Request) *authContext {
 	c := &authContext{req: r, cookies: clerk.ParseCookies(r.Header.Values("Cookie"))}
 	c.tokenInHeader = parseAuthorization(r.Header.Get("Authorization"))
-	c.suffixed = e.usesSuffixedCookies(c.cookies)
+	c.suffixed = e.usesSuffixedCookies(c, c.cookies)
 	c.sessionCookie = c.familyCookie(e, clerk.CookieSession)
 	c.clientUAT = parseIntLikeJS(c.familyCookie(e, clerk.CookieClientUAT))
 	c.refreshCookie = c.cookies.Value(e.suffixed(clerk.CookieRefresh))
-	q := r.URL.Query()
+	var q url.Values // most requests have no query: no map to build
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	c.devBrowser = firstNonEmpty(q.Get(clerk.CookieDevBrowser), c.familyCookie(e, clerk.CookieDevBrowser))
 	c.handshakeToken = firstNonEmpty(q.Get(clerk.CookieHandshake), c.cookies.Value(clerk.CookieHandshake))
 	c.handshakeNonce = firstNonEmpty(q.Get(clerk.CookieHandshakeNonce), c.cookies.Value(clerk.CookieHandshakeNonce))
@@ -72,7 +104,7 @@ func parseAuthorization(h string) string {
 
 // usesSuffixedCookies is the SDK's eight-step choice between __session and
 // __session_<suffix> (docs/clerk-protocol.md §2.1).
-func (e *Engine) usesSuffixedCookies(ck clerk.Cookies) bool {
+func (e *Engine) usesSuffixedCookies(c *authContext, ck clerk.Cookies) bool {
 	suffixedUAT, hasSuffixedUAT := ck.Get(e.suffixed(clerk.CookieClientUAT))
 	clientUAT, hasUAT := ck.Get(clerk.CookieClientUAT)
 	suffixedSession := ck.Value(e.suffixed(clerk.CookieSession))
@@ -82,7 +114,7 @@ func (e *Engine) usesSuffixedCookies(ck clerk.Cookies) bool {
 
 	var sessionJWT, suffixedJWT *clerk.JWT
 	if session != "" {
-		sessionJWT, _ = e.verifier.Decode(session)
+		sessionJWT, _ = c.decode(e.verifier, session)
 		if sessionJWT == nil || sessionJWT.Claims.Issuer == "" {
 			return false // 1
 		}
@@ -94,7 +126,7 @@ func (e *Engine) usesSuffixedCookies(ck clerk.Cookies) bool {
 		return false // 3
 	}
 	if suffixedSession != "" {
-		suffixedJWT, _ = e.verifier.Decode(suffixedSession)
+		suffixedJWT, _ = c.decode(e.verifier, suffixedSession)
 	}
 	sessionIat, suffixedIat := iatOf(sessionJWT), iatOf(suffixedJWT)
 	// "absent" is not "0": a missing cookie compares unequal to "0".

@@ -57,7 +57,17 @@ func (c Cookies) Value(name string) string {
 	return v
 }
 
-func trimSpaceTab(s string) string { return strings.Trim(s, " \t") }
+// trimSpaceTab trims spaces and tabs (a loop: strings.Trim builds its
+// cutset on every call, and this runs for every pair of every lookup).
+func trimSpaceTab(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
 
 func decodeCookieValue(v string) string {
 	if !strings.Contains(v, "%") {
