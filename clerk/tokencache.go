@@ -30,11 +30,12 @@ import (
 //   - Bounded: at most size entries (each shard holds size/shards, rounded
 //     up), evicting on insert; the victim is the soonest-expiring of a few
 //     entries sampled at random. An entry of a typical token (v2, active
-//     organization) is about 1.1 KiB of heap: the decoded header and claims,
-//     the active organization computed once, the map slot. The default
-//     10,000 entries (TOKEN_CACHE_SIZE) thus bound the cache at about
-//     11 MiB of live heap (about 30 MiB of RSS with the GC's headroom, see
-//     bench/README.md) however many distinct tokens arrive, garbage or
+//     organization) is about 1.3 KiB of heap: the decoded header and claims
+//     (their strings share the decoded JSON buffer), the active
+//     organization computed once, the map slot. The default 10,000 entries
+//     (TOKEN_CACHE_SIZE) thus bound the cache at about 13 MiB of live heap
+//     (the process's soft memory limit, main's gc.go, allows for twice the
+//     full caches; see bench/README.md) however many distinct tokens arrive, garbage or
 //     valid. Only valid tokens get in, so filling it takes that many fresh
 //     sessions, or one session's token with its signature's "=" padding
 //     varied, which only evicts others' entries (they re-verify). Clerk
