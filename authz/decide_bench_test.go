@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
@@ -24,21 +25,12 @@ type benchEngine struct {
 
 func newBenchEngine(b *testing.B, cacheSize int) *benchEngine {
 	b.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(fake.Close)
-	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, err := clerk.NewStaticKeys(fake.Key().PublicKeyPEM())
-	if err != nil {
-		b.Fatal(err)
-	}
-	v := clerk.NewVerifier(keys, clerk.VerifyOptions{TokenCacheSize: cacheSize})
-	return &benchEngine{fake: fake, engine: authz.NewEngine(authz.Config{PublishableKey: pk}, v, authz.Options{}), suffix: clerk.CookieSuffix(fake.PublishableKey)}
+	env := authztest.New(b, authztest.Options{
+		Fake:       clerktest.Options{Production: true},
+		StaticKeys: true,
+		Verify:     clerk.VerifyOptions{TokenCacheSize: cacheSize},
+	})
+	return &benchEngine{fake: env.Fake, engine: env.Engine, suffix: env.Suffix}
 }
 
 func (e *benchEngine) token(user string) string {

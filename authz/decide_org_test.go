@@ -51,19 +51,7 @@ type orgEnvOptions struct {
 
 func newOrgEnv(t testing.TB, o orgEnvOptions) *orgEnv {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake, pk, api := newFakeClerk(t, clerktest.Options{Production: true})
 	clk := &testClock{t: time.Now()}
 	lopts := LookupOptions{Size: 1000, TTL: 30 * time.Second, NegativeTTL: 10 * time.Second, StaleWindow: 2 * time.Minute, Now: clk.Now}
 	lookup, err := NewMembershipLookup(api, lopts)

@@ -23,13 +23,7 @@ type hsEnv struct {
 
 func newHSEnv(t *testing.T, production bool, mod func(*Config)) *hsEnv {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: production})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, _ := clerk.ParsePublishableKey(fake.PublishableKey)
-	api, _ := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
+	fake, pk, api := newFakeClerk(t, clerktest.Options{Production: production})
 	cfg := Config{PublishableKey: pk}
 	if mod != nil {
 		mod(&cfg)

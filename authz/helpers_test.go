@@ -17,9 +17,12 @@ type testEnv struct {
 	suffix string
 }
 
-func newTestEnv(t *testing.T, production bool, mod func(*Config, *clerk.VerifyOptions)) *testEnv {
+// newFakeClerk starts a fake Clerk (closed when the test ends) and a
+// Backend API client for it. Tests in package authz cannot use
+// authz/authztest (it imports authz), hence this local twin.
+func newFakeClerk(t testing.TB, o clerktest.Options) (*clerktest.Server, clerk.PublishableKey, *clerk.API) {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: production})
+	fake, err := clerktest.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +35,12 @@ func newTestEnv(t *testing.T, production bool, mod func(*Config, *clerk.VerifyOp
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fake, pk, api
+}
+
+func newTestEnv(t *testing.T, production bool, mod func(*Config, *clerk.VerifyOptions)) *testEnv {
+	t.Helper()
+	fake, pk, api := newFakeClerk(t, clerktest.Options{Production: production})
 	cfg := Config{PublishableKey: pk}
 	vopts := clerk.VerifyOptions{}
 	if mod != nil {

@@ -25,27 +25,13 @@ type refreshEnv struct {
 	engine  *Engine
 	suffix  string
 	session clerktest.Session
-
-	mu  sync.Mutex
-	now time.Time
+	clk     testClock
 }
 
 func newRefreshEnv(t *testing.T, production bool, opts Options) *refreshEnv {
 	t.Helper()
-	e := &refreshEnv{now: time.Now()}
-	fake, err := clerktest.New(clerktest.Options{Production: production, Now: e.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := &refreshEnv{clk: testClock{t: time.Now()}}
+	fake, pk, api := newFakeClerk(t, clerktest.Options{Production: production, Now: e.clock})
 	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{Now: e.clock})
 	if opts.Refresher == nil {
 		opts.Refresher = api
@@ -56,17 +42,9 @@ func newRefreshEnv(t *testing.T, production bool, opts Options) *refreshEnv {
 	return e
 }
 
-func (e *refreshEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
+func (e *refreshEnv) clock() time.Time { return e.clk.Now() }
 
-func (e *refreshEnv) advance(d time.Duration) {
-	e.mu.Lock()
-	e.now = e.now.Add(d)
-	e.mu.Unlock()
-}
+func (e *refreshEnv) advance(d time.Duration) { e.clk.Advance(d) }
 
 // expired is a session token of e.session that expired a minute ago.
 func (e *refreshEnv) expired(mod func(clerktest.Claims)) string {

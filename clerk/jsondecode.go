@@ -2,6 +2,7 @@ package clerk
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -36,6 +37,13 @@ var (
 
 // jsonTypeError is a known key holding a value of the wrong JSON type.
 type jsonTypeError struct{ key, want string }
+
+// pendingTypeError is a member's type error held by settle: key is the
+// member's, err as raised (for a nested object, its member's).
+type pendingTypeError struct {
+	key string
+	err *jsonTypeError
+}
 
 func (e *jsonTypeError) Error() string { return "claim " + strconv.Quote(e.key) + " is not " + e.want }
 
@@ -75,16 +83,7 @@ func (r *jsonReader) peek() byte {
 }
 
 // openObject moves past the opening brace of the object at the cursor,
-// depth being its own nesting level. The caller then reads its members:
-//
-//	for first := true; ; first = false {
-//		key, more, err := r.nextKey(first)
-//		…
-//	}
-//
-// Each member's value must be consumed exactly, by a typed read or skip.
-// (A loop rather than a callback: a *jsonReader handed to a func value
-// would escape to the heap.)
+// depth being its own nesting level.
 func (r *jsonReader) openObject(depth int) error {
 	if c := r.peek(); c != '{' {
 		if c == '[' || c == '"' || c == 't' || c == 'f' || c == 'n' || c == '-' || c >= '0' && c <= '9' {
@@ -99,20 +98,93 @@ func (r *jsonReader) openObject(depth int) error {
 	return nil
 }
 
-// nextKey moves past the separator before the next member of an object and
-// returns its key, with the cursor at its value; more is false after the
-// closing brace.
-func (r *jsonReader) nextKey(first bool) (key string, more bool, err error) {
+// members is the state of reading an object one member at a time:
+//
+//	m, err := r.members(depth)
+//	if err != nil {
+//		return err
+//	}
+//	for {
+//		key, more, err := r.next(&m)
+//		if !more {
+//			return err
+//		}
+//		switch key {
+//		case "sub":
+//			c.Subject, err = r.stringValue(key)
+//		default:
+//			err = r.skip(m.depth)
+//		}
+//		if err != nil {
+//			return err
+//		}
+//	}
+//
+// Each member's value must be consumed exactly, by a typed read or skip. A
+// top-level object (depth 1) must also end the text. (A loop rather than a
+// callback: a *jsonReader handed to a func value would escape to the heap.
+// The key and error are results rather than fields of m, which would cost
+// a store and a load each per key: about 5 % of DecodeJWT when tried.)
+type members struct {
+	depth    int  // the object's own nesting level; 0 in skipContainer
+	first    bool // no member read yet
+	skipKeys bool // validate keys without decoding them (key is "")
+	// pending are known keys whose latest value had the wrong type (see
+	// settle); nil unless the token is malformed.
+	pending []pendingTypeError
+}
+
+// settle ends one member: err is what reading its value (from start)
+// returned. JSON.parse keeps the last of duplicate keys, so a value of the
+// wrong type fails the object only if no later member of the same key
+// replaces it: such a value is skipped (still validated) and its error kept
+// under the key until the object closes (next returns it then). Any other
+// error fails at once.
+func (r *jsonReader) settle(m *members, key string, start int, err error) error {
+	if err == nil {
+		if len(m.pending) > 0 {
+			m.pending = slices.DeleteFunc(m.pending, func(p pendingTypeError) bool { return p.key == key })
+		}
+		return nil
+	}
+	te, ok := err.(*jsonTypeError)
+	if !ok {
+		return err
+	}
+	r.i = start
+	if err := r.skip(m.depth); err != nil {
+		return err
+	}
+	m.pending = slices.DeleteFunc(m.pending, func(p pendingTypeError) bool { return p.key == key })
+	m.pending = append(m.pending, pendingTypeError{key: key, err: te})
+	return nil
+}
+
+// members opens the object at the cursor.
+func (r *jsonReader) members(depth int) (members, error) {
+	return members{depth: depth, first: true}, r.openObject(depth)
+}
+
+// next moves past the separator before the next member of m and past its
+// key, to its value, and returns the key; more is false after the closing
+// brace or an error. It is one function, not a few small ones, because it
+// runs for every key of every token.
+func (r *jsonReader) next(m *members) (key string, more bool, err error) {
+	first := m.first
+	m.first = false
 	switch r.peek() {
 	case '}':
 		r.i++
-		return "", false, nil
-	case ',':
-		if first {
-			return "", false, errJSONSyntax
+		if m.depth == 1 {
+			err = r.end()
 		}
+		if err == nil && len(m.pending) > 0 {
+			err = m.pending[0].err
+		}
+		return "", false, err
+	case ',':
 		r.i++
-		if r.peek() != '"' {
+		if first || r.peek() != '"' {
 			return "", false, errJSONSyntax
 		}
 	case '"':
@@ -122,16 +194,40 @@ func (r *jsonReader) nextKey(first bool) (key string, more bool, err error) {
 	default:
 		return "", false, errJSONSyntax
 	}
-	key, err = r.str()
+	if m.skipKeys {
+		err = r.skipString()
+	} else {
+		key, err = r.str()
+	}
+	if err == nil {
+		err = r.colon()
+	}
 	if err != nil {
 		return "", false, err
 	}
+	return key, true, nil
+}
+
+// nextSkipped moves to the next member of an object (keys validated, not
+// decoded) or element of an array being skipped; more is false after its
+// end. skipContainer keeps its own stack of open containers.
+func (r *jsonReader) nextSkipped(object, first bool) (more bool, err error) {
+	if !object {
+		return r.nextElem(first)
+	}
+	m := members{first: first, skipKeys: true}
+	_, more, err = r.next(&m)
+	return more, err
+}
+
+// colon moves past the colon after a key, to the member's value.
+func (r *jsonReader) colon() error {
 	if r.peek() != ':' {
-		return "", false, errJSONSyntax
+		return errJSONSyntax
 	}
 	r.i++
 	r.space()
-	return key, true, nil
+	return nil
 }
 
 // nextElem moves past the separator before the next element of an array;
@@ -414,13 +510,7 @@ func (r *jsonReader) skipContainer(depth int) error {
 				open[n/64] &^= 1 << (n % 64)
 			}
 			n++
-			var more bool
-			var err error
-			if c == '{' {
-				more, err = r.nextSkippedKey(true)
-			} else {
-				more, err = r.nextElem(true)
-			}
+			more, err := r.nextSkipped(c == '{', true)
 			if err != nil {
 				return err
 			}
@@ -438,13 +528,7 @@ func (r *jsonReader) skipContainer(depth int) error {
 			if n == 0 {
 				return nil
 			}
-			var more bool
-			var err error
-			if open[(n-1)/64]&(1<<((n-1)%64)) != 0 {
-				more, err = r.nextSkippedKey(false)
-			} else {
-				more, err = r.nextElem(false)
-			}
+			more, err := r.nextSkipped(open[(n-1)/64]&(1<<((n-1)%64)) != 0, false)
 			if err != nil {
 				return err
 			}
@@ -454,39 +538,6 @@ func (r *jsonReader) skipContainer(depth int) error {
 			n--
 		}
 	}
-}
-
-// nextSkippedKey is nextKey for an object being skipped: the key is
-// validated, not decoded.
-func (r *jsonReader) nextSkippedKey(first bool) (more bool, err error) {
-	switch r.peek() {
-	case '}':
-		r.i++
-		return false, nil
-	case ',':
-		if first {
-			return false, errJSONSyntax
-		}
-		r.i++
-		if r.peek() != '"' {
-			return false, errJSONSyntax
-		}
-	case '"':
-		if !first {
-			return false, errJSONSyntax
-		}
-	default:
-		return false, errJSONSyntax
-	}
-	if err := r.skipString(); err != nil {
-		return false, err
-	}
-	if r.peek() != ':' {
-		return false, errJSONSyntax
-	}
-	r.i++
-	r.space()
-	return true, nil
 }
 
 // raw consumes any value and returns its text.
@@ -573,8 +624,7 @@ func (r *jsonReader) stringsValue(key string) ([]string, error) {
 }
 
 // objectValue reports whether an object is next (to be read with
-// openObject and nextKey);
-// null is false; anything else is an error.
+// members); null is false; anything else is an error.
 func (r *jsonReader) objectValue(key string) (bool, error) {
 	if r.null() {
 		return false, nil

@@ -85,7 +85,8 @@ func TestDecodeRefusesKnownKeyOfWrongType(t *testing.T) {
 		`{"exp":1e400}`, `{"exp":-1e400}`, `{"iat":1e309}`,
 		`{"o":"org_1"}`, `{"o":[]}`, `{"o":{"id":1}}`, `{"o":{"fpm":3}}`, `{"act":true}`, `{"act":{"sub":null,"type":1}}`,
 		`{"org_permissions":"org:a:read"}`, `{"org_permissions":{}}`, `{"org_permissions":[1]}`, `{"org_permissions":[["a"]]}`,
-		`{"sub":"ok","sub":5}`,
+		`{"sub":"ok","sub":5}`, `{"exp":1,"exp":"1"}`, `{"o":{"id":"a"},"o":{"id":1}}`, `{"o":{"id":1,"slg":"a"}}`,
+		`{"exp":"","sub":1,"exp":2}`, `{"act":{"sub":1,"sub":"a","type":2}}`,
 	} {
 		t.Run(payload, func(t *testing.T) {
 			var c Claims
@@ -100,6 +101,40 @@ func TestDecodeRefusesKnownKeyOfWrongType(t *testing.T) {
 		if err := new(JWTHeader).decode(header, new(tokenStore)); err == nil {
 			t.Errorf("header %s decoded", header)
 		}
+	}
+}
+
+// A duplicate key replaces the earlier value, as in JSON.parse, so a value
+// of the wrong type followed by one of the right type decodes.
+func TestDecodeKeepsTheLastOfDuplicateKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload string
+		check   func(c *Claims) bool
+	}{
+		{"wrong type then number", `{"exp":"","exp":0}`, func(c *Claims) bool { return c.Expiry != nil && *c.Expiry == 0 }},
+		{"wrong type then null", `{"sub":1,"sub":null}`, func(c *Claims) bool { return c.Subject == "" }},
+		{"out of range then number", `{"iat":1e400,"iat":5}`, func(c *Claims) bool { return c.IssuedAt != nil && *c.IssuedAt == 5 }},
+		{"bad array then array", `{"org_permissions":[1],"org_permissions":["a"]}`, func(c *Claims) bool { return len(c.OrgPermissions) == 1 && c.OrgPermissions[0] == "a" }},
+		{"bad nested member then good object", `{"o":{"id":1},"o":{"id":"org_1"}}`, func(c *Claims) bool { return c.Org != nil && c.Org.ID == "org_1" }},
+		{"bad nested member then null", `{"o":{"id":1},"o":null}`, func(c *Claims) bool { return c.Org == nil }},
+		{"duplicate inside the nested object", `{"o":{"id":1,"id":"org_2"}}`, func(c *Claims) bool { return c.Org != nil && c.Org.ID == "org_2" }},
+		{"other keys between", `{"exp":"x","sub":"u","exp":7}`, func(c *Claims) bool { return c.Subject == "u" && *c.Expiry == 7 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Claims
+			if err := c.unmarshal(tt.payload); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tt.check(&c) {
+				t.Fatalf("decoded to %+v", c)
+			}
+			checkSameAsReference(t, []byte(tt.payload))
+		})
+	}
+	if err := new(JWTHeader).decode(`{"typ":1,"typ":"JWT"}`, new(tokenStore)); err != nil {
+		t.Errorf("header with a replaced typ refused: %v", err)
 	}
 }
 

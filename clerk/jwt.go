@@ -106,17 +106,16 @@ func decodeSegment(s string) ([]byte, error) {
 func (h *JWTHeader) decode(header string, st *tokenStore) error {
 	*h = JWTHeader{}
 	r := jsonReader{s: header}
-	if err := r.openObject(1); err != nil {
+	m, err := r.members(1)
+	if err != nil {
 		return err
 	}
-	for first := true; ; first = false {
-		key, more, err := r.nextKey(first)
-		if err != nil {
+	for {
+		key, more, err := r.next(&m)
+		if !more {
 			return err
 		}
-		if !more {
-			return r.end()
-		}
+		start := r.i
 		switch key {
 		case "alg":
 			h.Alg, err = r.stringValue(key)
@@ -127,9 +126,9 @@ func (h *JWTHeader) decode(header string, st *tokenStore) error {
 		case "cat":
 			h.Cat, err = r.optStringValue(key, &st.cat)
 		default:
-			err = r.skip(1)
+			err = r.skip(m.depth)
 		}
-		if err != nil {
+		if err = r.settle(&m, key, start, err); err != nil {
 			return err
 		}
 	}

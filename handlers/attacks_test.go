@@ -9,14 +9,11 @@ package handlers
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +26,7 @@ import (
 	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
@@ -38,7 +36,7 @@ type attackEnv struct {
 	fake    *clerktest.Server
 	engine  *authz.Engine
 	handler http.Handler
-	logs    *bytes.Buffer
+	logs    *authztest.LogBuffer
 }
 
 // publicPrefixPolicy stands in for the policy file: GET and HEAD under
@@ -56,39 +54,16 @@ func (publicPrefixPolicy) Match(host, path, method string) *authz.Rule {
 
 func newAttackEnv(t testing.TB, minRefetch time.Duration) *attackEnv {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "attacks-test", &http.Client{Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{MinRefetchInterval: minRefetch})
-	if err := keys.Refresh(context.Background()); err != nil { // main's loadKeys
-		t.Fatal(err)
-	}
-	logs := &bytes.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	engine := authz.NewEngine(authz.Config{PublishableKey: pk}, clerk.NewVerifier(keys, clerk.VerifyOptions{}),
-		authz.Options{Policy: publicPrefixPolicy{}, Logger: logger})
-	return &attackEnv{fake: fake, engine: engine, handler: NewRouter(Options{Engine: engine, Logger: logger}), logs: logs}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	env := authztest.New(t, authztest.Options{
+		Fake:         clerktest.Options{Production: true},
+		UserAgent:    "attacks-test",
+		HTTPClient:   &http.Client{Timeout: 5 * time.Second},
+		RemoteKeys:   clerk.RemoteKeysOptions{MinRefetchInterval: minRefetch},
+		PrefetchKeys: true, // main's loadKeys
+		Engine:       authz.Options{Policy: publicPrefixPolicy{}},
+		Log:          true,
+	})
+	return &attackEnv{fake: env.Fake, engine: env.Engine, handler: NewRouter(Options{Engine: env.Engine, Logger: env.Logger}), logs: env.Logs}
 }
 
 // original is the request the client sent to the proxy.

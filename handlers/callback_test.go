@@ -8,23 +8,19 @@ import (
 	"testing"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
-	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
 )
 
 func newCallbackRouter(t *testing.T, allowed []string) (*clerktest.Server, http.Handler) {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, _ := clerk.ParsePublishableKey(fake.PublishableKey)
-	api, _ := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
-	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
-	engine := authz.NewEngine(authz.Config{PublishableKey: pk, CallbackPath: "/_auth/callback", AllowedRedirectHosts: allowed}, v, authz.Options{HandshakePayloads: api})
-	return fake, handlers.NewRouter(handlers.Options{Engine: engine})
+	env := authztest.New(t, authztest.Options{
+		Fake:   clerktest.Options{Production: true},
+		Config: authz.Config{CallbackPath: "/_auth/callback", AllowedRedirectHosts: allowed},
+		Setup:  func(e *authztest.Env, _ *authz.Config, o *authz.Options) { o.HandshakePayloads = e.API },
+	})
+	return env.Fake, handlers.NewRouter(handlers.Options{Engine: env.Engine})
 }
 
 // callback sends the browser's request as NGINX forwards it: Host $host,

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
@@ -70,24 +69,6 @@ func grpcRouteOf(target string) map[string]string {
 	return nil
 }
 
-// lockedBuffer is a log sink written by the gRPC server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // grpcEnv is one engine behind both Envoy transports: the HTTP router
 // (/ext-authz) and the gRPC server on a loopback socket, reached with a
 // real gRPC client.
@@ -97,7 +78,7 @@ type grpcEnv struct {
 	server *GRPCServer
 	client authv3.AuthorizationClient
 	health healthpb.HealthClient
-	logs   *lockedBuffer
+	logs   *authztest.LogBuffer
 	served chan error
 }
 
@@ -105,25 +86,14 @@ const grpcTestParty = "https://app.example.test"
 
 func newGRPCEnv(t testing.TB, trusted []netip.Prefix) *grpcEnv {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{AuthorizedParties: []string{grpcTestParty}})
-	engine := authz.NewEngine(authz.Config{PublishableKey: pk}, v, authz.Options{Logger: logger, Policy: grpcRoutePolicy{}})
-	o := Options{Engine: engine, Logger: logger, TrustedProxies: trusted}
-	e := &grpcEnv{fake: fake, router: NewRouter(o), server: NewGRPCServer(o), logs: logs, served: make(chan error, 1)}
+	env := authztest.New(t, authztest.Options{
+		Fake:   clerktest.Options{Production: true},
+		Verify: clerk.VerifyOptions{AuthorizedParties: []string{grpcTestParty}},
+		Engine: authz.Options{Policy: grpcRoutePolicy{}},
+		Log:    true,
+	})
+	o := Options{Engine: env.Engine, Logger: env.Logger, TrustedProxies: trusted}
+	e := &grpcEnv{fake: env.Fake, router: NewRouter(o), server: NewGRPCServer(o), logs: env.Logs, served: make(chan error, 1)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -725,7 +695,7 @@ func TestGRPCTrustedProxies(t *testing.T) {
 // TestGRPCPanicIsInternalError: a panic while deciding becomes INTERNAL
 // (Envoy's status_on_error), not a dead process.
 func TestGRPCPanicIsInternalError(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &authztest.LogBuffer{}
 	intercept := recoverPanics(slog.New(slog.NewJSONHandler(logs, nil)))
 	resp, err := intercept(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/" + AuthorizationService + "/Check"},
 		func(context.Context, any) (any, error) { panic("boom") })

@@ -1,40 +1,27 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
-	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
 
 type testService struct {
 	fake    *clerktest.Server
 	handler http.Handler
-	logs    *bytes.Buffer
+	logs    *authztest.LogBuffer
 }
 
 func newTestService(t *testing.T) *testService {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, _ := clerk.ParsePublishableKey(fake.PublishableKey)
-	api, _ := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
-	logs := &bytes.Buffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
-	engine := authz.NewEngine(authz.Config{PublishableKey: pk}, v, authz.Options{Logger: logger})
-	return &testService{fake: fake, handler: NewRouter(Options{Engine: engine, Logger: logger}), logs: logs}
+	env := authztest.New(t, authztest.Options{Fake: clerktest.Options{Production: true}, Log: true})
+	return &testService{fake: env.Fake, handler: NewRouter(Options{Engine: env.Engine, Logger: env.Logger}), logs: env.Logs}
 }
 
 func (s *testService) do(method, target string, headers ...string) *httptest.ResponseRecorder {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
@@ -39,21 +40,16 @@ func newLoop(t *testing.T, mode string, production bool) *loop {
 // = mismatched keys) instead of the fake whose FAPI it talks to.
 func newLoopWithKeys(t *testing.T, mode string, production bool, keys *clerktest.Server) *loop {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: production})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	if keys == nil {
-		keys = fake
-	}
-	pk, _ := clerk.ParsePublishableKey(fake.PublishableKey)
-	api, _ := clerk.NewAPI(keys.URL, "v1", keys.SecretKey, "test", nil)
-	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
-	// CLERK_PROXY_URL points the handshake at the fake's Frontend API.
-	engine := authz.NewEngine(authz.Config{PublishableKey: pk, ProxyURL: fake.URL}, v, authz.Options{HandshakePayloads: api})
-	l := &loop{t: t, fake: fake, mode: mode}
-	l.service = httptest.NewServer(handlers.NewRouter(handlers.Options{Engine: engine}))
+	env := authztest.New(t, authztest.Options{
+		Fake:    clerktest.Options{Production: production},
+		Backend: keys, // nil: the fake
+		Setup: func(e *authztest.Env, cfg *authz.Config, o *authz.Options) {
+			// CLERK_PROXY_URL points the handshake at the fake's Frontend API.
+			cfg.ProxyURL, o.HandshakePayloads = e.Fake.URL, e.API
+		},
+	})
+	l := &loop{t: t, fake: env.Fake, mode: mode}
+	l.service = httptest.NewServer(handlers.NewRouter(handlers.Options{Engine: env.Engine}))
 	t.Cleanup(l.service.Close)
 	l.proxy = httptest.NewServer(http.HandlerFunc(l.serveProxy))
 	t.Cleanup(l.proxy.Close)

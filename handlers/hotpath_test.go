@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
-	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
@@ -181,23 +181,13 @@ func TestOriginalHostAgreesWithURLParse(t *testing.T) {
 // replies must be identical, including for paths and methods that only
 // look like an auth endpoint.
 func TestFastRoutesAnswerAsChiDoes(t *testing.T) {
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, _ := clerk.ParsePublishableKey(fake.PublishableKey)
-	keys, err := clerk.NewStaticKeys(fake.Key().PublicKeyPEM())
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine := authz.NewEngine(authz.Config{PublishableKey: pk}, clerk.NewVerifier(keys, clerk.VerifyOptions{}), authz.Options{})
-	fast := NewRouter(Options{Engine: engine})
-	viaChi := NewRouter(Options{Engine: engine, noFastRoutes: true})
+	env := authztest.New(t, authztest.Options{Fake: clerktest.Options{Production: true}, StaticKeys: true})
+	fast := NewRouter(Options{Engine: env.Engine})
+	viaChi := NewRouter(Options{Engine: env.Engine, noFastRoutes: true})
 	if _, ok := fast.(*router); !ok {
 		t.Fatal("no direct dispatch")
 	}
-	token := fake.Sign(fake.SessionClaims("user_1"))
+	token := env.Token("user_1", nil)
 	paths := []string{
 		"/forward-auth", "/forward-auth/", "/forward-auth?org=acme", "/forward-auth?role=bad%20role", "/forward%2Dauth", "/Forward-Auth", "//forward-auth",
 		"/auth-request", "/auth-request?", "/auth-request/x",
@@ -279,21 +269,11 @@ func TestRuleQueryCache(t *testing.T) {
 // by exactly the checks made, bad requests included, each with one access
 // log line.
 func TestGRPCDecisionsAreCountedAndLogged(t *testing.T) {
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	pk, _ := clerk.ParsePublishableKey(fake.PublishableKey)
-	keys, err := clerk.NewStaticKeys(fake.Key().PublicKeyPEM())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
+	logs := &authztest.LogBuffer{}
 	logger := slog.New(observe.NewJSONHandler(logs, nil))
+	wired := authztest.New(t, authztest.Options{Fake: clerktest.Options{Production: true}, StaticKeys: true, Engine: authz.Options{Logger: logger}})
 	metrics := observe.NewMetrics("test")
-	engine := authz.NewEngine(authz.Config{PublishableKey: pk}, clerk.NewVerifier(keys, clerk.VerifyOptions{}), authz.Options{Logger: logger})
-	o := Options{Engine: engine, Logger: logger, Metrics: metrics, MetricsHandler: metrics.Handler(),
+	o := Options{Engine: wired.Engine, Logger: logger, Metrics: metrics, MetricsHandler: metrics.Handler(),
 		AccessLog: observe.NewAccessLog(logger, observe.AccessLogOptions{AllowSample: 1})}
 	srv := NewGRPCServer(o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -314,7 +294,7 @@ func TestGRPCDecisionsAreCountedAndLogged(t *testing.T) {
 	client := authv3.NewAuthorizationClient(conn)
 	env := &obsEnv{handler: NewRouter(o), logs: logs}
 
-	valid := []string{"Authorization", "Bearer " + fake.Sign(fake.SessionClaims("user_1"))}
+	valid := []string{"Authorization", "Bearer " + wired.Token("user_1", nil)}
 	garbage := []string{"Authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.bm9wZQ.c2ln"}
 	before := env.scrape(t)
 	checks := []*authv3.CheckRequest{

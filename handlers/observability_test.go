@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
@@ -34,7 +33,7 @@ import (
 type obsEnv struct {
 	fake    *clerktest.Server
 	handler http.Handler
-	logs    *syncBuffer
+	logs    *authztest.LogBuffer
 	spans   *tracetest.SpanRecorder
 }
 
@@ -47,38 +46,33 @@ type obsOptions struct {
 
 func newObsEnv(t *testing.T, o obsOptions) *obsEnv {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	if o.secretKey == "" {
-		o.secretKey = fake.SecretKey
-	}
-	logs := &syncBuffer{}
+	logs := &authztest.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	spans := tracetest.NewSpanRecorder()
 	tracing := observe.NewTracingWith(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
 	metrics := observe.NewMetrics("test")
-	client := &http.Client{Timeout: 5 * time.Second, Transport: tracing.Transport(nil, func(r *http.Request) string { return clerk.RouteTemplate(r.URL.Path) })}
-	api, err := clerk.NewAPI(fake.URL, "v1", o.secretKey, "observability-test", client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api.OnCall = metrics.APICall
-	keys := clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{OnFetch: metrics.JWKSFetch})
-	lookup, err := authz.NewMembershipLookup(api, authz.LookupOptions{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := metrics.RegisterCache("memberships", lookup); err != nil {
-		t.Fatal(err)
-	}
-	pk, _ := clerk.ParsePublishableKey(fake.PublishableKey)
-	engine := authz.NewEngine(authz.Config{PublishableKey: pk}, clerk.NewVerifier(keys, clerk.VerifyOptions{}),
-		authz.Options{Logger: logger, Memberships: lookup, HandshakePayloads: api})
+	env := authztest.New(t, authztest.Options{
+		Fake:       clerktest.Options{Production: true},
+		SecretKey:  o.secretKey, // empty: the fake's
+		UserAgent:  "observability-test",
+		HTTPClient: &http.Client{Timeout: 5 * time.Second, Transport: tracing.Transport(nil, func(r *http.Request) string { return clerk.RouteTemplate(r.URL.Path) })},
+		RemoteKeys: clerk.RemoteKeysOptions{OnFetch: metrics.JWKSFetch},
+		Engine:     authz.Options{Logger: logger},
+		Setup: func(e *authztest.Env, _ *authz.Config, eo *authz.Options) {
+			e.API.OnCall = metrics.APICall
+			lookup, err := authz.NewMembershipLookup(e.API, authz.LookupOptions{Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := metrics.RegisterCache("memberships", lookup); err != nil {
+				t.Fatal(err)
+			}
+			eo.Memberships, eo.HandshakePayloads = lookup, e.API
+		},
+	})
+	fake := env.Fake
 	opts := Options{
-		Engine: engine, Logger: logger, Metrics: metrics, Tracing: tracing, ReadyChecks: o.readyChecks,
+		Engine: env.Engine, Logger: logger, Metrics: metrics, Tracing: tracing, ReadyChecks: o.readyChecks,
 		AccessLog: observe.NewAccessLog(logger, observe.AccessLogOptions{AllowSample: o.allowSample}),
 	}
 	if !o.noMetrics {
@@ -139,23 +133,6 @@ func (e *obsEnv) decisionLines(t *testing.T) []map[string]any {
 		}
 	}
 	return lines
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // tokens mints the tokens the scripts use.

@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
 
 // The identity headers. Every allow sets all of them, empty when they do
@@ -174,7 +174,8 @@ func statusWord(o authz.Outcome) string {
 	return "signed-out"
 }
 
-// writeJSON writes {"error":…, "reason":…} and returns status.
+// writeJSON writes {"error":…, "reason":…} and returns status. The bytes
+// are those of the json.Encoder the replies used to be written with.
 func writeJSON(w http.ResponseWriter, status int, errWord, reason string) int {
 	return newHeaderSetter(w.Header()).writeJSON(w, status, errWord, reason)
 }
@@ -185,9 +186,9 @@ func (hs *headerSetter) writeJSON(w http.ResponseWriter, status int, errWord, re
 	w.WriteHeader(status)
 	bp := replyBodies.Get().(*[]byte)
 	b := append((*bp)[:0], `{"error":`...)
-	b = appendJSONString(b, errWord)
+	b = observe.AppendEncoderJSONString(b, errWord)
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, reason)
+	b = observe.AppendEncoderJSONString(b, reason)
 	b = append(b, "}\n"...)
 	_, _ = w.Write(b)
 	if cap(b) <= maxPooledReplyBody {
@@ -199,63 +200,6 @@ func (hs *headerSetter) writeJSON(w http.ResponseWriter, status int, errWord, re
 
 // replyBodies hold JSON reply bodies being built.
 var replyBodies = sync.Pool{New: func() any { b := make([]byte, 0, replyBodyPoolInitialBytes); return &b }}
-
-// appendJSONString appends s as a JSON string exactly as encoding/json's
-// Encoder writes it (the replies were written with one): HTML characters
-// escaped, \b and \f by name, invalid UTF-8 as \ufffd, U+2028 and U+2029
-// escaped. (log/slog's escaping, in observe, differs on \b and \f.)
-func appendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default: // other control characters and <, >, &
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // firstValue is the first comma-separated value of a header.
 func firstValue(v string) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
@@ -31,23 +32,11 @@ func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 // reading the proxy's headers, the decision (token cache on), rendering
 // the identity headers and the access log line.
 func BenchmarkForwardAuth(b *testing.B) {
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(fake.Close)
-	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	keys, err := clerk.NewStaticKeys(fake.Key().PublicKeyPEM())
-	if err != nil {
-		b.Fatal(err)
-	}
-	claims := fake.SessionClaims("user_1")
-	claims["exp"] = time.Now().Add(time.Hour).Unix()
-	claims.WithOrg("org_2benchacmeorganization00001", "acme", "admin", "o:invoices,o:reports", "read,manage", "3,1")
-	token := fake.Sign(claims)
+	env := authztest.New(b, authztest.Options{Fake: clerktest.Options{Production: true}, StaticKeys: true})
+	token := env.Token("user_1", func(claims clerktest.Claims) {
+		claims["exp"] = time.Now().Add(time.Hour).Unix()
+		claims.WithOrg("org_2benchacmeorganization00001", "acme", "admin", "o:invoices,o:reports", "read,manage", "3,1")
+	})
 
 	for _, tc := range []struct {
 		name   string
@@ -69,8 +58,9 @@ func BenchmarkForwardAuth(b *testing.B) {
 		{"valid, Decide alone", slog.New(slog.DiscardHandler), "/forward-auth", token, 200, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			v := clerk.NewVerifier(keys, clerk.VerifyOptions{TokenCacheSize: 50000})
-			engine := authz.NewEngine(authz.Config{PublishableKey: pk}, v, authz.Options{})
+			// A fresh verifier per case: each starts with a cold token cache.
+			v := clerk.NewVerifier(env.Verifier.Keys(), clerk.VerifyOptions{TokenCacheSize: 50000})
+			engine := authz.NewEngine(authz.Config{PublishableKey: env.PublishableKey}, v, authz.Options{})
 			h := handlers.NewRouter(handlers.Options{Engine: engine, Logger: tc.logger})
 			r, _ := http.NewRequest("GET", "http://127.0.0.1:8080"+tc.path, nil)
 			r.RemoteAddr = "127.0.0.1:50000"

@@ -83,35 +83,35 @@ func appendAccessLine(b []byte, t time.Time, level slog.Level, r *Record, sc tra
 	b = append(b, `{"time":"`...)
 	b = t.Round(0).AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":`...)
-	b = appendJSONString(b, level.String())
+	b = AppendJSONString(b, level.String())
 	b = append(b, `,"msg":"decision","endpoint":`...)
-	b = appendJSONString(b, r.Endpoint)
+	b = AppendJSONString(b, r.Endpoint)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, r.Method)
+	b = AppendJSONString(b, r.Method)
 	b = append(b, `,"host":`...)
-	b = appendJSONString(b, r.Host)
+	b = AppendJSONString(b, r.Host)
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, Redact(r.Path))
+	b = AppendJSONString(b, Redact(r.Path))
 	if r.Status != 0 {
 		b = append(b, `,"status":`...)
 		b = strconv.AppendInt(b, int64(r.Status), 10)
 	}
 	b = append(b, `,"outcome":`...)
-	b = appendJSONString(b, r.Outcome)
+	b = AppendJSONString(b, r.Outcome)
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, r.Reason)
+	b = AppendJSONString(b, r.Reason)
 	if r.Detail != "" {
 		b = append(b, `,"detail":`...)
-		b = appendJSONString(b, Redact(r.Detail))
+		b = AppendJSONString(b, Redact(r.Detail))
 	}
 	b = append(b, `,"user_id":`...)
-	b = appendJSONString(b, r.UserID)
+	b = AppendJSONString(b, r.UserID)
 	b = append(b, `,"org_id":`...)
-	b = appendJSONString(b, r.OrgID)
+	b = AppendJSONString(b, r.OrgID)
 	b = append(b, `,"client_ip":`...)
-	b = appendJSONString(b, r.ClientIP)
+	b = AppendJSONString(b, r.ClientIP)
 	b = append(b, `,"request_id":`...)
-	b = appendJSONString(b, r.RequestID)
+	b = AppendJSONString(b, r.RequestID)
 	b = append(b, `,"latency_ms":`...)
 	b = appendJSONFloat(b, latencyMillis(r.Latency))
 	if sc.IsValid() {
@@ -128,30 +128,61 @@ func appendAccessLine(b []byte, t time.Time, level slog.Level, r *Record, sc tra
 // latencyMillis is the logged latency: whole microseconds, in ms.
 func latencyMillis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// appendJSONString appends s quoted as slog's JSONHandler does: encoding/json's
-// escaping without the HTML escapes; invalid UTF-8 becomes \ufffd; U+2028
-// and U+2029 are escaped.
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString appends s quoted as log/slog's JSONHandler does:
+// encoding/json's escaping without the HTML escapes, and \b and \f as
+// \u0008 and \u000c; invalid UTF-8 becomes \ufffd; U+2028 and U+2029 are
+// escaped.
+func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s, false) }
+
+// AppendEncoderJSONString appends s quoted exactly as encoding/json's
+// Encoder writes it: as AppendJSONString, but with <, > and & escaped
+// (\u003c, \u003e, \u0026) and \b and \f by name.
+func AppendEncoderJSONString(b []byte, s string) []byte { return appendJSONString(b, s, true) }
+
+// jsonSafe and jsonEncoderSafe tell the ASCII bytes that AppendJSONString
+// and AppendEncoderJSONString write as themselves.
+var jsonSafe, jsonEncoderSafe = jsonSafeSets()
+
+func jsonSafeSets() (plain, encoder [utf8.RuneSelf]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+		encoder[c] = plain[c] && c != '<' && c != '>' && c != '&'
+	}
+	return plain, encoder
+}
+
+// appendJSONString is AppendJSONString, or AppendEncoderJSONString if
+// encoder is set: the two differ only in which bytes they escape and in
+// the names of \b and \f.
+func appendJSONString(b []byte, s string, encoder bool) []byte {
 	const hexDigits = "0123456789abcdef"
+	safe := &jsonSafe
+	if encoder {
+		safe = &jsonEncoderSafe
+	}
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= ' ' && c != '"' && c != '\\' {
+			if safe[c] {
 				i++
 				continue
 			}
 			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
+			switch {
+			case c == '\\' || c == '"':
 				b = append(b, '\\', c)
-			case '\n':
+			case c == '\n':
 				b = append(b, '\\', 'n')
-			case '\r':
+			case c == '\r':
 				b = append(b, '\\', 'r')
-			case '\t':
+			case c == '\t':
 				b = append(b, '\\', 't')
-			default:
+			case c == '\b' && encoder:
+				b = append(b, '\\', 'b')
+			case c == '\f' && encoder:
+				b = append(b, '\\', 'f')
+			default: // other control characters, and the Encoder's <, > and &
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
 			}
 			i++
