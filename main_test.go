@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
 
@@ -61,4 +65,47 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		t.Fatal("server still accepts connections after shutdown")
 	}
+}
+
+// TestStartupLogNamesTheCookieSuffix: proxies that copy cookies by exact
+// name (Traefik addAuthCookiesToResponse) need __session_<suffix>; the
+// "listening" line tells operators the suffix.
+func TestStartupLogNamesTheCookieSuffix(t *testing.T) {
+	fake, err := clerktest.New(clerktest.Options{Production: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	cfg := &Config{
+		SecretKey: fake.SecretKey, PublishableKey: fake.PublishableKey, APIURL: fake.URL, APIVersion: "v1",
+		ListenAddr: "127.0.0.1:0", CallbackPath: "/_auth/callback", LogLevel: "info", LogFormat: "json",
+		JWKSCacheTTL: time.Minute, JWKSMinRefetch: time.Second, APITimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var logs authztest.LogBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewJSONHandler(&logs, nil)), ready) }()
+	<-ready
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec struct {
+			Msg          string `json:"msg"`
+			CookieSuffix string `json:"cookie_suffix"`
+		}
+		if json.Unmarshal([]byte(line), &rec) != nil || rec.Msg != "listening" {
+			continue
+		}
+		if want := clerk.CookieSuffix(fake.PublishableKey); rec.CookieSuffix != want || want == "" {
+			t.Fatalf("cookie_suffix = %q, want %q", rec.CookieSuffix, want)
+		}
+		return
+	}
+	t.Fatalf("no listening line in:\n%s", logs.String())
 }

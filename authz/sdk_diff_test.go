@@ -29,13 +29,7 @@ import (
 // (scripts/sdk-oracle.sh installs it). Without it the test skips, except
 // under CI=true, where it fails.
 func TestDecisionsMatchClerkSDK(t *testing.T) {
-	nodePath := os.Getenv("CLERK_SDK_NODE_PATH")
-	if nodePath == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CLERK_SDK_NODE_PATH is not set: run scripts/sdk-oracle.sh")
-		}
-		t.Skip("CLERK_SDK_NODE_PATH not set (scripts/sdk-oracle.sh installs @clerk/backend)")
-	}
+	nodePath := clerktest.SDKNodePath(t)
 	for _, production := range []bool{true, false} {
 		t.Run(map[bool]string{true: "production", false: "development"}[production], func(t *testing.T) {
 			env := newTestEnv(t, production, nil)

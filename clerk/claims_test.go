@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
 
 func decodeClaims(t *testing.T, payload string) *Claims {
@@ -294,13 +296,7 @@ func sdkClaimsPayloads() []string {
 // throws where we refuse. CLERK_SDK_NODE_PATH as for authz's
 // TestDecisionsMatchClerkSDK (scripts/sdk-oracle.sh).
 func TestActiveOrganizationMatchesClerkSDK(t *testing.T) {
-	nodePath := os.Getenv("CLERK_SDK_NODE_PATH")
-	if nodePath == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CLERK_SDK_NODE_PATH is not set: run scripts/sdk-oracle.sh")
-		}
-		t.Skip("CLERK_SDK_NODE_PATH not set (scripts/sdk-oracle.sh installs @clerk/backend)")
-	}
+	nodePath := clerktest.SDKNodePath(t)
 	payloads := sdkClaimsPayloads()
 	input, _ := json.Marshal(payloads)
 	cmd := exec.Command("node", "-e", sdkClaimsScript)

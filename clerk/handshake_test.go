@@ -12,15 +12,7 @@ import (
 
 func newHandshakeEnv(t *testing.T) (*clerktest.Server, *clerk.Verifier, *clerk.API) {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake, api := newFakeAPIWith(t, clerktest.Options{})
 	return fake, clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{}), api
 }
 

@@ -11,20 +11,6 @@ import (
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
 
-func newFakeAPI(t *testing.T) (*clerktest.Server, *clerk.API) {
-	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fake, api
-}
-
 func TestUserOrganizationMembershipsReadsEveryPage(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -21,15 +21,7 @@ type refreshEnv struct {
 
 func newRefreshEnv(t *testing.T) *refreshEnv {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake, api := newFakeAPI(t)
 	s := fake.NewSession("user_r")
 	c := fake.SessionClaims("user_r")
 	now := time.Now().Unix()

@@ -80,10 +80,9 @@ type original struct {
 // net/http's parser delivers them). own=false leaves out the endpoint's
 // own header family (a misconfigured proxy or a direct caller).
 type proxyEndpoint struct {
-	name    string
-	subreq  func(o original, own bool) string
-	hasOwn  bool // the family can be left out (not Envoy's: it is the request line)
-	redirPx bool // the proxy passes 3xx through
+	name   string
+	subreq func(o original, own bool) string
+	hasOwn bool // the family can be left out (not Envoy's: it is the request line)
 }
 
 var proxyEndpoints = []proxyEndpoint{

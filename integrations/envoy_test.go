@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 )
 
 // TestEnvoy runs the scenario table through the Envoy emulator configured
@@ -123,7 +125,7 @@ func policyFileSupported(t *testing.T) bool {
 			return
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		var out syncBuffer
+		var out authztest.LogBuffer
 		cmd := exec.Command(serviceBin)
 		cmd.Env = []string{
 			"CLERK_PUBLISHABLE_KEY=pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA",

@@ -5,7 +5,6 @@ package integrations
 // Process, port and file helpers shared by every proxy's test.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,10 +15,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 )
 
 // inCI reports whether a missing proxy binary must fail the run instead of
@@ -112,29 +112,11 @@ func waitPort(addr string, timeout time.Duration) error {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is a child process (a proxy or the service) with captured output.
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *authztest.LogBuffer
 	done chan struct{}
 	err  error // valid after done is closed
 }
@@ -144,7 +126,7 @@ type process struct {
 // The process is stopped on cleanup (SIGTERM, then SIGKILL after 5 s).
 func startProcess(t testing.TB, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{name: name, out: &authztest.LogBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = p.out
