@@ -49,14 +49,7 @@ func TestGRPCServesAndDrainsWithHTTP(t *testing.T) {
 	}
 	defer fake.Close()
 	fake.SetLatency(700 * time.Millisecond) // the first decision waits for the JWKS
-	cfg := &Config{
-		SecretKey: fake.SecretKey, PublishableKey: fake.PublishableKey, APIURL: fake.URL, APIVersion: "v1",
-		ListenAddr: "127.0.0.1:0", GRPCListenAddr: grpcFreeAddr(t), CallbackPath: "/_auth/callback", LogLevel: "error", LogFormat: "json",
-		JWKSCacheTTL: time.Minute, JWKSMinRefetch: time.Second, APITimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, fake, func(c *Config) { c.GRPCListenAddr, c.LogLevel = grpcFreeAddr(t), "error" })
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -24,14 +24,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}
 	defer fake.Close()
 	fake.SetLatency(700 * time.Millisecond) // the first decision waits for the JWKS
-	cfg := &Config{
-		SecretKey: fake.SecretKey, PublishableKey: fake.PublishableKey, APIURL: fake.URL, APIVersion: "v1",
-		ListenAddr: "127.0.0.1:0", CallbackPath: "/_auth/callback", LogLevel: "error", LogFormat: "json",
-		JWKSCacheTTL: time.Minute, JWKSMinRefetch: time.Second, APITimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, fake, func(c *Config) { c.LogLevel = "error" })
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -76,14 +69,7 @@ func TestStartupLogNamesTheCookieSuffix(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	cfg := &Config{
-		SecretKey: fake.SecretKey, PublishableKey: fake.PublishableKey, APIURL: fake.URL, APIVersion: "v1",
-		ListenAddr: "127.0.0.1:0", CallbackPath: "/_auth/callback", LogLevel: "info", LogFormat: "json",
-		JWKSCacheTTL: time.Minute, JWKSMinRefetch: time.Second, APITimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, fake, nil)
 	var logs authztest.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -108,4 +94,22 @@ func TestStartupLogNamesTheCookieSuffix(t *testing.T) {
 		return
 	}
 	t.Fatalf("no listening line in:\n%s", logs.String())
+}
+
+// testConfig is a validated configuration for the fake instance, listening
+// on a free loopback port, logging JSON at info; change adjusts it first.
+func testConfig(t *testing.T, fake *clerktest.Server, change func(*Config)) *Config {
+	t.Helper()
+	cfg := &Config{
+		SecretKey: fake.SecretKey, PublishableKey: fake.PublishableKey, APIURL: fake.URL, APIVersion: "v1",
+		ListenAddr: "127.0.0.1:0", CallbackPath: "/_auth/callback", LogLevel: "info", LogFormat: "json",
+		JWKSCacheTTL: time.Minute, JWKSMinRefetch: time.Second, APITimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
+	}
+	if change != nil {
+		change(cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
@@ -38,14 +37,7 @@ func TestMetricsListenerAndOTLPExportEndToEnd(t *testing.T) {
 	}
 	defer fake.Close()
 	metricsAddr := freeAddr(t)
-	cfg := &Config{
-		SecretKey: fake.SecretKey, PublishableKey: fake.PublishableKey, APIURL: fake.URL, APIVersion: "v1",
-		ListenAddr: "127.0.0.1:0", MetricsAddr: metricsAddr, CallbackPath: "/_auth/callback", LogLevel: "info", LogFormat: "json",
-		JWKSCacheTTL: time.Minute, JWKSMinRefetch: time.Second, APITimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
-	}
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, fake, func(c *Config) { c.MetricsAddr = metricsAddr })
 	var logs bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
