@@ -193,7 +193,7 @@ const grpcEndpoint = "ext-authz-grpc"
 // X-Request-Id, which joins the line to Envoy's.
 func (a *authorization) recordCheck(ctx context.Context, start time.Time, requestID string, out outcome) {
 	now := time.Now()
-	a.observer().record(ctx, grpcEndpoint, &out, observe.RequestID(requestID), now, now.Sub(start))
+	a.obs.record(ctx, grpcEndpoint, &out, observe.RequestID(requestID), now, now.Sub(start))
 }
 
 // checkRequestID is the x-request-id of a check request we could not

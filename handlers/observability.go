@@ -64,7 +64,7 @@ type observedFunc func(ctx context.Context, w http.ResponseWriter, r *http.Reque
 // The outcome is returned, not passed through the request's context, so
 // a request costs no context or request copy.
 func (s *server) observed(endpoint string, serve observedFunc) http.Handler {
-	ob := s.observer()
+	ob := s.obs
 	spanName := "decide " + endpoint
 	spanAttrs := []attribute.KeyValue{attribute.String("authz.endpoint", endpoint)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -115,15 +115,6 @@ func (ob *observer) record(ctx context.Context, endpoint string, out *outcome, r
 	if out.status >= 500 {
 		span.SetStatus(codes.Error, lr.Outcome)
 	}
-}
-
-// observer is the server's, or one that only logs (a server built
-// without newServer).
-func (s *server) observer() *observer {
-	if s.obs != nil {
-		return s.obs
-	}
-	return newObserver(Options{Logger: s.log})
 }
 
 // header is h.Get for a key already in canonical form: a map lookup,

@@ -101,17 +101,6 @@ func waitFor(timeout time.Duration, cond func() error) error {
 	}
 }
 
-// waitPort waits until addr accepts TCP connections.
-func waitPort(addr string, timeout time.Duration) error {
-	return waitFor(timeout, func() error {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
-}
-
 // process is a child process (a proxy or the service) with captured output.
 type process struct {
 	name string
