@@ -253,33 +253,46 @@ func (c *Claims) ActiveOrganization() (*ActiveOrganization, error) {
 	return c.activeOrganization()
 }
 
-// memoizeActiveOrganization computes ActiveOrganization once. The
-// permissions slice is clipped so that a caller's append copies it rather
-// than writing into the shared array.
-func (c *Claims) memoizeActiveOrganization() {
-	org, err := c.activeOrganization()
-	if org != nil {
+// memoizeActiveOrganization computes ActiveOrganization once, into m and
+// org (which a cached token holds inline). The permissions slice is clipped
+// so that a caller's append copies it rather than writing into the shared
+// array.
+func (c *Claims) memoizeActiveOrganization(m *activeOrgResult, org *ActiveOrganization) {
+	ok, err := c.fillActiveOrganization(org)
+	*m = activeOrgResult{err: err}
+	if ok {
 		org.Permissions = slices.Clip(org.Permissions)
+		m.org = org
 	}
-	c.activeOrg = &activeOrgResult{org: org, err: err}
+	c.activeOrg = m
 }
 
 func (c *Claims) activeOrganization() (*ActiveOrganization, error) {
-	if !c.IsV2() {
-		if c.OrgID == "" {
-			return nil, nil
-		}
-		return &ActiveOrganization{ID: c.OrgID, Slug: c.OrgSlug, Role: c.OrgRole, Permissions: c.OrgPermissions}, nil
-	}
-	if c.Org == nil {
-		return nil, nil
-	}
-	if err := checkFeatures(c.Features); err != nil {
+	org := new(ActiveOrganization)
+	if ok, err := c.fillActiveOrganization(org); !ok {
 		return nil, err
 	}
-	org := &ActiveOrganization{ID: c.Org.ID, Slug: c.Org.Slug}
-	org.Role, org.Permissions = roleAndPermissions(c.Org.Role, c.Features, c.Org.Permissions, c.Org.FeaturePermissionMap)
 	return org, nil
+}
+
+// fillActiveOrganization sets *org and reports whether there is one.
+func (c *Claims) fillActiveOrganization(org *ActiveOrganization) (bool, error) {
+	if !c.IsV2() {
+		if c.OrgID == "" {
+			return false, nil
+		}
+		*org = ActiveOrganization{ID: c.OrgID, Slug: c.OrgSlug, Role: c.OrgRole, Permissions: c.OrgPermissions}
+		return true, nil
+	}
+	if c.Org == nil {
+		return false, nil
+	}
+	if err := checkFeatures(c.Features); err != nil {
+		return false, err
+	}
+	*org = ActiveOrganization{ID: c.Org.ID, Slug: c.Org.Slug}
+	org.Role, org.Permissions = roleAndPermissions(c.Org.Role, c.Features, c.Org.Permissions, c.Org.FeaturePermissionMap)
+	return true, nil
 }
 
 // checkFeatures refuses a "fea" claim with an entry without a colon, where

@@ -30,9 +30,13 @@ import (
 //   - Bounded: at most size entries (each shard holds size/shards, rounded
 //     up), evicting on insert; the victim is the soonest-expiring of a few
 //     entries sampled at random. An entry of a typical token (v2, active
-//     organization) is about 1.3 KiB of heap: the decoded header and claims
-//     (their strings share the decoded JSON buffer), the active
-//     organization computed once, the map slot. The default 10,000 entries
+//     organization) is about 1.3 KiB of heap in four objects (cachedToken):
+//     the decoded header and claims with their pointer fields' values and
+//     the active organization inline, the decoded JSON buffer their strings
+//     share, the permission names and their slice. Few objects matter as
+//     much as few bytes: the collector marks every cached object on every
+//     cycle, and a full cache of seven-object entries cost ~10% of the CPU
+//     in marking under load. The default 10,000 entries
 //     (TOKEN_CACHE_SIZE) thus bound the cache at about 13 MiB of live heap
 //     (the process's soft memory limit, main's gc.go, allows for twice the
 //     full caches; see bench/README.md) however many distinct tokens arrive, garbage or
@@ -60,10 +64,50 @@ func hashToken(token string) tokenKey {
 
 type tokenShard struct {
 	mu sync.RWMutex
-	m  map[tokenKey]*JWT
+	m  map[tokenKey]cacheSlot
 	// Keep each shard's lock on its own cache line: cores hitting
 	// neighbouring shards must not invalidate each other's lines.
 	_ [64]byte
+}
+
+// cacheSlot is a map value: the entry, and its expiry beside it so that
+// choosing an eviction victim reads the map only.
+type cacheSlot struct {
+	exp float64
+	t   *cachedToken
+}
+
+// cachedToken is a verified token as the cache holds it: a copy of the
+// decoded header and claims without signature or signing input (nothing
+// that could be replayed), with the values behind their pointer fields and
+// the memoized active organization in the same allocation.
+type cachedToken struct {
+	JWT
+	store  tokenStore
+	org    activeOrgResult
+	active ActiveOrganization
+}
+
+// newCachedToken copies a token that passed every check for the cache of v.
+func newCachedToken(t *JWT, v *Verifier) *cachedToken {
+	c := &cachedToken{JWT: JWT{Header: t.Header, Claims: t.Claims, key: t.key, hashed: true, cachedBy: v}}
+	h, cl, st := &c.Header, &c.Claims, &c.store
+	inline(&h.Typ, &st.typ)
+	inline(&h.Cat, &st.cat)
+	inline(&cl.Expiry, &st.exp)
+	inline(&cl.NotBefore, &st.nbf)
+	inline(&cl.IssuedAt, &st.iat)
+	inline(&cl.Org, &st.org)
+	cl.memoizeActiveOrganization(&c.org, &c.active)
+	return c
+}
+
+// inline points *p, when set, at dst holding a copy of its value.
+func inline[T any](p **T, dst *T) {
+	if *p != nil {
+		*dst = **p
+		*p = dst
+	}
 }
 
 // evictionSample is how many entries an eviction looks at.
@@ -76,7 +120,7 @@ func newTokenCache(size int) *tokenCache {
 	}
 	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n}
 	for i := range c.shards {
-		c.shards[i].m = make(map[tokenKey]*JWT)
+		c.shards[i].m = make(map[tokenKey]cacheSlot)
 	}
 	return c
 }
@@ -91,13 +135,16 @@ func (c *tokenCache) shard(k *tokenKey) *tokenShard {
 func (c *tokenCache) get(k *tokenKey) *JWT {
 	s := c.shard(k)
 	s.mu.RLock()
-	t := s.m[*k]
+	slot, ok := s.m[*k]
 	s.mu.RUnlock()
-	return t
+	if !ok {
+		return nil
+	}
+	return &slot.t.JWT
 }
 
 // add stores a verified token, evicting when the shard is full.
-func (c *tokenCache) add(k *tokenKey, t *JWT) {
+func (c *tokenCache) add(k *tokenKey, t *cachedToken) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,7 +154,7 @@ func (c *tokenCache) add(k *tokenKey, t *JWT) {
 	if len(s.m) >= c.perShard {
 		s.evictOne()
 	}
-	s.m[*k] = t
+	s.m[*k] = cacheSlot{exp: *t.Claims.Expiry, t: t}
 }
 
 // evictOne drops the soonest-expiring of a few entries; map iteration
@@ -116,9 +163,9 @@ func (s *tokenShard) evictOne() {
 	var victim tokenKey
 	var victimExp float64
 	n := 0
-	for k, t := range s.m {
-		if exp := *t.Claims.Expiry; n == 0 || exp < victimExp {
-			victim, victimExp = k, exp
+	for k, slot := range s.m {
+		if n == 0 || slot.exp < victimExp {
+			victim, victimExp = k, slot.exp
 		}
 		if n++; n == evictionSample {
 			break

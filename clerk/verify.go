@@ -112,11 +112,8 @@ func (v *Verifier) VerifyDecoded(ctx context.Context, t *JWT) error {
 		return err
 	}
 	if v.cache != nil && t.hashed {
-		// Only now, with signature and claims good. The cached copy keeps
-		// the decoded parts only: no signature, no signing input.
-		c := &JWT{Header: t.Header, Claims: t.Claims, key: t.key, hashed: true, cachedBy: v}
-		c.Claims.memoizeActiveOrganization()
-		v.cache.add(&t.key, c)
+		// Only now, with signature and claims good.
+		v.cache.add(&t.key, newCachedToken(t, v))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 // Command bare is the benchmark's ceiling: a net/http server that answers
-// every request 200 with the same seven X-Auth-* headers the service sends
-// on allow, and does nothing else. Whatever the service adds on top of
+// every request 200 with the headers the service sends on allow (the seven
+// X-Auth-* headers, Cache-Control and an X-Request-Id of the same length),
+// and does nothing else. Whatever the service adds on top of
 // this is the cost of authentication.
 package main
 
@@ -24,6 +25,7 @@ func main() {
 		hdr.Set("X-Auth-Org-Role", "org:admin")
 		hdr.Set("X-Auth-Org-Permissions", "org:invoices:read,org:invoices:manage,org:reports:read")
 		hdr.Set("X-Auth-Actor-Id", "")
+		hdr.Set("X-Request-Id", "7e9e713a12c7ebd31c144d434ffc7901")
 		w.WriteHeader(http.StatusOK)
 	})
 	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
