@@ -42,6 +42,7 @@ type Config struct {
 	MetricsAddr        string        `envconfig:"METRICS_ADDR"`
 	GRPCListenAddr     string        `envconfig:"GRPC_LISTEN_ADDR"` // Envoy ext_authz over gRPC; off when unset
 	LogAllowSample     string        `envconfig:"LOG_ALLOW_SAMPLE" default:"1"`
+	LogFlushInterval   time.Duration `envconfig:"LOG_FLUSH_INTERVAL" default:"100ms"` // 0 writes each line at once
 	TrustedProxies     string        `envconfig:"TRUSTED_PROXIES"`
 	// ALLOWED_REDIRECT_HOSTS: comma list of hosts, exact or *.example.com,
 	// that redirect targets may name besides the request's own host.
@@ -157,6 +158,9 @@ func (c *Config) validate() error {
 		if c.allowSample, err = strconv.ParseFloat(c.LogAllowSample, 64); err != nil || !(c.allowSample >= 0 && c.allowSample <= 1) { // NaN too
 			return bad("LOG_ALLOW_SAMPLE", "must be a fraction from 0 to 1 (1 logs every allowed request; denials are always logged)")
 		}
+	}
+	if c.LogFlushInterval < 0 || c.LogFlushInterval > 10*time.Second {
+		return bad("LOG_FLUSH_INTERVAL", "must be between 0 (write each line at once) and 10s")
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
 		return bad("METRICS_ADDR", "must differ from LISTEN_ADDR; leave it unset to serve /metrics on LISTEN_ADDR")

@@ -2,10 +2,12 @@ package main
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
@@ -18,7 +20,7 @@ const (
 // configVars lists every variable loadConfig reads, cleared before each case.
 var configVars = []string{"CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_JWT_KEY", "CLERK_API_URL", "CLERK_API_VERSION",
 	"CLERK_PROXY_URL", "CLERK_SIGN_IN_URL", "CLERK_AUTHORIZED_PARTIES", "LISTEN_ADDR", "ALLOW_CORS_PREFLIGHT", "CALLBACK_PATH",
-	"LOG_LEVEL", "LOG_FORMAT", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT"}
+	"LOG_LEVEL", "LOG_FORMAT", "LOG_FLUSH_INTERVAL", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT"}
 
 func setEnv(t *testing.T, kv map[string]string) {
 	t.Helper()
@@ -56,6 +58,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"authorized party that is not an origin", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_AUTHORIZED_PARTIES": "https://a.test,app.test"}, "CLERK_AUTHORIZED_PARTIES"},
 		{"bad log level", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"bad log format", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"log lines written at once", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LOG_FLUSH_INTERVAL": "0"}, ""},
+		{"negative log flush interval", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LOG_FLUSH_INTERVAL": "-1s"}, "LOG_FLUSH_INTERVAL"},
+		{"log lines held for a minute", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LOG_FLUSH_INTERVAL": "1m"}, "LOG_FLUSH_INTERVAL"},
 		{"bad boolean", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "ALLOW_CORS_PREFLIGHT": "maybe"}, "ALLOW_CORS_PREFLIGHT"},
 		{"bad duration", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "JWKS_CACHE_TTL": "forever"}, "JWKS_CACHE_TTL"},
 		{"callback path not absolute", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CALLBACK_PATH": "cb"}, "CALLBACK_PATH"},
@@ -99,5 +104,41 @@ func TestStartupErrorExitsWithStatus2(t *testing.T) {
 	}
 	if strings.Contains(string(out), "do_not_print_me") {
 		t.Fatal("the secret key was printed")
+	}
+}
+
+// TestServeErrorIsLoggedBeforeExit runs main with a listen address that is
+// taken: serve fails, and the "exit" line reaches stderr before exit status
+// 1 although log lines are batched for up to LOG_FLUSH_INTERVAL (10s here,
+// so only main's flush can have written it).
+func TestServeErrorIsLoggedBeforeExit(t *testing.T) {
+	if os.Getenv("CFA_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	fake, err := clerktest.New(clerktest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeErrorIsLoggedBeforeExit$")
+	cmd.Env = append(os.Environ(), "CFA_RUN_MAIN=1", "CLERK_PUBLISHABLE_KEY="+fake.PublishableKey,
+		"CLERK_JWT_KEY="+fake.Key().PublicKeyPEM(), "LISTEN_ADDR="+taken.Addr().String(), "LOG_FLUSH_INTERVAL=10s")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, output %s", err, out)
+	}
+	if !strings.Contains(string(out), `"msg":"exit"`) || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("no exit line naming the error in %q", out)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Fatalf("took %v: the line waited for the flush interval", took)
 	}
 }

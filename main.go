@@ -34,12 +34,17 @@ func main() {
 		fmt.Fprintf(os.Stderr, "clerk-forward-auth: configuration error: %v\n", err)
 		os.Exit(2)
 	}
-	logger := newLogger(os.Stderr, cfg)
+	logOut := observe.NewLogWriter(os.Stderr, cfg.LogFlushInterval)
+	logger := newLogger(logOut, cfg)
 	defaultGC(cfg, os.Getenv).apply(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := serve(ctx, cfg, logger, nil); err != nil {
+	err = serve(ctx, cfg, logger, nil)
+	stop()
+	if err != nil {
 		logger.Error("exit", "error", err.Error())
+	}
+	logOut.Flush()
+	if err != nil {
 		os.Exit(1)
 	}
 }

@@ -141,7 +141,7 @@ func (e *Engine) tokenError(ctx context.Context, c *authContext, err error) auth
 // isCrossOriginReferrer and isKnownClerkReferrer.
 func (e *Engine) needsCrossOriginSync(c *authContext) bool {
 	r := c.req
-	if r.Method != "GET" || r.Header.Get("Sec-Fetch-Dest") != "document" || c.redirectCount != 0 {
+	if r.Method != "GET" || r.Header.Get("Sec-Fetch-Dest") != "document" || c.redirectCount() != 0 {
 		return false
 	}
 	referer := r.Header.Get("Referer")

@@ -254,7 +254,8 @@ func TestUsesSuffixedCookies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := env.engine.usesSuffixedCookies(&authContext{}, clerk.ParseCookies([]string{tt.cookie}))
+			c := &authContext{cookies: clerk.ParseCookies([]string{tt.cookie})}
+			got := env.engine.usesSuffixedCookies(c, env.engine.readSessionCookies(c))
 			if got != tt.want {
 				t.Fatalf("usesSuffixedCookies = %v, want %v", got, tt.want)
 			}

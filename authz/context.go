@@ -19,11 +19,10 @@ type authContext struct {
 	tokenInHeader  string // "" when absent
 	sessionCookie  string // from the chosen family
 	clientUAT      int64
-	refreshCookie  string
-	devBrowser     string
+	refreshName    string // __refresh_<suffix>; see refreshCookie
+	devBrowser     string // development instances only
 	handshakeToken string
 	handshakeNonce string
-	redirectCount  float64
 	suffixed       bool
 
 	// decoded remembers the tokens this request has decoded: clerk-js
@@ -55,29 +54,62 @@ func (c *authContext) decode(v *clerk.Verifier, token string) (*clerk.JWT, error
 	return t, err
 }
 
-func (e *Engine) newAuthContext(r *Request) *authContext {
-	c := &authContext{req: r, cookies: clerk.ParseCookies(r.Header.Values("Cookie"))}
+// newAuthContext returns the context by value: callers keep it on their
+// stack and pass its address down, which saves a heap allocation per
+// request (nothing below keeps the pointer).
+func (e *Engine) newAuthContext(r *Request) authContext {
+	c := authContext{req: r, cookies: clerk.ParseCookies(r.Header.Values("Cookie"))}
 	c.tokenInHeader = parseAuthorization(r.Header.Get("Authorization"))
-	c.suffixed = e.usesSuffixedCookies(c, c.cookies)
-	c.sessionCookie = c.familyCookie(e, clerk.CookieSession)
-	c.clientUAT = parseIntLikeJS(c.familyCookie(e, clerk.CookieClientUAT))
-	c.refreshCookie = c.cookies.Value(e.suffixed(clerk.CookieRefresh))
+	f := e.readSessionCookies(&c)
+	c.suffixed = e.usesSuffixedCookies(&c, f)
+	// The chosen family's values were read above: no second lookup.
+	if c.suffixed {
+		c.sessionCookie, c.clientUAT = f.suffixedSession, parseIntLikeJS(f.suffixedUAT)
+	} else {
+		c.sessionCookie, c.clientUAT = f.session, parseIntLikeJS(f.uat)
+	}
+	c.refreshName = e.names.refresh
 	var q url.Values // most requests have no query: no map to build
 	if r.URL.RawQuery != "" {
 		q = r.URL.Query()
 	}
-	c.devBrowser = firstNonEmpty(q.Get(clerk.CookieDevBrowser), c.familyCookie(e, clerk.CookieDevBrowser))
+	if !e.cfg.PublishableKey.Production {
+		// The SDK reads the dev-browser token on every instance but only
+		// development ones use it: production skips a Cookie header scan.
+		devBrowser := clerk.CookieDevBrowser
+		if c.suffixed {
+			devBrowser = e.names.devBrowser
+		}
+		c.devBrowser = firstNonEmpty(q.Get(clerk.CookieDevBrowser), c.cookies.Value(devBrowser))
+	}
 	c.handshakeToken = firstNonEmpty(q.Get(clerk.CookieHandshake), c.cookies.Value(clerk.CookieHandshake))
 	c.handshakeNonce = firstNonEmpty(q.Get(clerk.CookieHandshakeNonce), c.cookies.Value(clerk.CookieHandshakeNonce))
-	c.redirectCount = (parseNumberLikeJS(c.cookies.Value(clerk.CookieRedirectCount)))
 	return c
 }
 
-func (c *authContext) familyCookie(e *Engine, name string) string {
-	if c.suffixed {
-		return c.cookies.Value(e.suffixed(name))
-	}
-	return c.cookies.Value(name)
+// refreshCookie and redirectCount are read when asked rather than up
+// front: only expired tokens and handshakes need them, and each read scans
+// the whole Cookie header, session tokens included.
+func (c *authContext) refreshCookie() string { return c.cookies.Value(c.refreshName) }
+
+func (c *authContext) redirectCount() float64 {
+	return parseNumberLikeJS(c.cookies.Value(clerk.CookieRedirectCount))
+}
+
+// sessionCookies are the four cookies the family choice reads.
+type sessionCookies struct {
+	uat, suffixedUAT         string
+	hasUAT, hasSuffixedUAT   bool
+	session, suffixedSession string
+}
+
+func (e *Engine) readSessionCookies(c *authContext) sessionCookies {
+	var f sessionCookies
+	f.suffixedUAT, f.hasSuffixedUAT = c.cookies.Get(e.names.clientUAT)
+	f.uat, f.hasUAT = c.cookies.Get(clerk.CookieClientUAT)
+	f.suffixedSession = c.cookies.Value(e.names.session)
+	f.session = c.cookies.Value(clerk.CookieSession)
+	return f
 }
 
 // sessionToken is the token a handshake carries to FAPI: cookie, else header.
@@ -88,29 +120,26 @@ func (c *authContext) sessionToken() string {
 // parseAuthorization mirrors parseAuthorizationHeader: split on single
 // spaces and keep two fields; a lone value is the token itself; only the
 // exact scheme "Bearer" yields the second field; other schemes yield none.
+// (Cut rather than SplitN: no slice to allocate per request.)
 func parseAuthorization(h string) string {
-	if h == "" {
-		return ""
+	scheme, rest, _ := strings.Cut(h, " ")
+	token, _, _ := strings.Cut(rest, " ")
+	if token == "" {
+		return scheme
 	}
-	fields := strings.SplitN(h, " ", 3)
-	if len(fields) < 2 || fields[1] == "" {
-		return fields[0]
-	}
-	if fields[0] == "Bearer" {
-		return fields[1]
+	if scheme == "Bearer" {
+		return token
 	}
 	return ""
 }
 
 // usesSuffixedCookies is the SDK's eight-step choice between __session and
 // __session_<suffix> (docs/clerk-protocol.md §2.1).
-func (e *Engine) usesSuffixedCookies(c *authContext, ck clerk.Cookies) bool {
-	suffixedUAT, hasSuffixedUAT := ck.Get(e.suffixed(clerk.CookieClientUAT))
-	clientUAT, hasUAT := ck.Get(clerk.CookieClientUAT)
-	suffixedSession := ck.Value(e.suffixed(clerk.CookieSession))
-	session := ck.Value(clerk.CookieSession)
-	hasSuffixedUAT = hasSuffixedUAT && suffixedUAT != ""
-	hasUAT = hasUAT && clientUAT != ""
+func (e *Engine) usesSuffixedCookies(c *authContext, f sessionCookies) bool {
+	suffixedUAT, clientUAT := f.suffixedUAT, f.uat
+	suffixedSession, session := f.suffixedSession, f.session
+	hasSuffixedUAT := f.hasSuffixedUAT && suffixedUAT != ""
+	hasUAT := f.hasUAT && clientUAT != ""
 
 	var sessionJWT, suffixedJWT *clerk.JWT
 	if session != "" {

@@ -42,3 +42,51 @@ func FuzzParseAuthorization(f *testing.F) {
 		}
 	})
 }
+
+// splitNParseAuthorization is parseAuthorization as it was written with
+// strings.SplitN, kept as the reference for the Cut version.
+func splitNParseAuthorization(h string) string {
+	if h == "" {
+		return ""
+	}
+	fields := strings.SplitN(h, " ", 3)
+	if len(fields) < 2 || fields[1] == "" {
+		return fields[0]
+	}
+	if fields[0] == "Bearer" {
+		return fields[1]
+	}
+	return ""
+}
+
+// TestParseAuthorizationMatchesSplitN compares the Cut version with the
+// SplitN one and the SDK's reading over every header of up to five pieces.
+func TestParseAuthorizationMatchesSplitN(t *testing.T) {
+	pieces := []string{"", " ", "  ", "\t", "Bearer", "bearer", "BEARER", "Basic", "a.b.c", "x"}
+	var gen func(h string, depth int)
+	n := 0
+	gen = func(h string, depth int) {
+		n++
+		got, old, sdk := parseAuthorization(h), splitNParseAuthorization(h), refParseAuthorization(h)
+		if got != old || got != sdk {
+			t.Fatalf("parseAuthorization(%q) = %q; SplitN version %q, SDK %q", h, got, old, sdk)
+		}
+		if depth == 5 {
+			return
+		}
+		for _, p := range pieces[1:] {
+			gen(h+p, depth+1)
+		}
+	}
+	gen("", 0)
+	if n < 50000 {
+		t.Fatalf("only %d headers generated", n)
+	}
+}
+
+func TestParseAuthorizationDoesNotAllocate(t *testing.T) {
+	h := "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"
+	if n := testing.AllocsPerRun(100, func() { _ = parseAuthorization(h) }); n != 0 {
+		t.Fatalf("%v allocations per call", n)
+	}
+}

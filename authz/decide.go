@@ -71,7 +71,7 @@ type Engine struct {
 	payloads    HandshakePayloads
 	redirects   RedirectHosts
 	log         *slog.Logger
-	suffix      string
+	names       suffixedNames // the __session_<suffix> family
 	refresher   SessionRefresher
 	refreshes   *refreshGroup
 }
@@ -115,7 +115,7 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 		payloads:    opts.HandshakePayloads,
 		redirects:   redirectHostsOrNone(cfg.AllowedRedirectHosts, opts.Logger),
 		log:         opts.Logger,
-		suffix:      clerk.CookieSuffix(cfg.PublishableKey.Raw),
+		names:       newSuffixedNames(clerk.CookieSuffix(cfg.PublishableKey.Raw)),
 		refresher:   opts.Refresher,
 		refreshes:   newRefreshGroup(opts.RefreshTimeout),
 	}
@@ -123,7 +123,21 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 
 func (e *Engine) now() time.Time { return e.cfg.Now() }
 
-func (e *Engine) suffixed(name string) string { return name + "_" + e.suffix }
+// suffixedNames are the instance's suffixed cookie names, built once
+// rather than concatenated on every request.
+type suffixedNames struct {
+	session, clientUAT, refresh, devBrowser string
+}
+
+func newSuffixedNames(suffix string) suffixedNames {
+	s := func(name string) string { return name + "_" + suffix }
+	return suffixedNames{
+		session:    s(clerk.CookieSession),
+		clientUAT:  s(clerk.CookieClientUAT),
+		refresh:    s(clerk.CookieRefresh),
+		devBrowser: s(clerk.CookieDevBrowser),
+	}
+}
 
 // Ready reports whether the engine can verify tokens (keys loaded).
 func (e *Engine) Ready() bool { return e.verifier.Keys().Ready() }
@@ -149,7 +163,7 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		rule = &Rule{}
 	}
 	c := e.newAuthContext(r)
-	st := e.authenticate(ctx, c)
+	st := e.authenticate(ctx, &c)
 	switch st.status {
 	case keysUnavailable:
 		return Decision{Outcome: Unavailable, Reason: st.reason, Message: st.message}
@@ -241,19 +255,19 @@ func (e *Engine) authorize(ctx context.Context, rule *Rule, claims *clerk.Claims
 		}
 		return Decision{Outcome: Allow, Identity: id}
 	}
-	var first *Membership
-	for _, org := range rule.Orgs {
-		m, err := e.membership(ctx, claims.Subject, org, active)
+	var first Membership
+	for i, org := range rule.Orgs {
+		m, ok, err := e.membership(ctx, claims.Subject, org, active)
 		if err != nil {
 			return Decision{Outcome: Unavailable, Reason: ReasonMembershipLookup, Message: err.Error(), Identity: id}
 		}
-		if m == nil {
+		if !ok {
 			return Decision{Outcome: Forbidden, Reason: ReasonNotOrgMember, Message: "not a member of " + org, Identity: id}
 		}
 		if reason := missing(rule, m.Role, m.Permissions); reason != "" {
 			return Decision{Outcome: Forbidden, Reason: reason, Message: "in " + org, Identity: id}
 		}
-		if first == nil {
+		if i == 0 {
 			first = m
 		}
 	}
@@ -263,15 +277,21 @@ func (e *Engine) authorize(ctx context.Context, rule *Rule, claims *clerk.Claims
 }
 
 // membership answers from the token when the organization is the active
-// one (no API call), else from the Memberships source.
-func (e *Engine) membership(ctx context.Context, userID, org string, active *clerk.ActiveOrganization) (*Membership, error) {
+// one (no API call), else from the Memberships source; ok is false when
+// the user is not a member. It returns a value, not a pointer, so that
+// the active-organization answer costs no allocation.
+func (e *Engine) membership(ctx context.Context, userID, org string, active *clerk.ActiveOrganization) (m Membership, ok bool, err error) {
 	if active != nil && (active.ID == org || (active.Slug != "" && active.Slug == org)) {
-		return &Membership{OrgID: active.ID, OrgSlug: active.Slug, Role: active.Role, Permissions: active.Permissions}, nil
+		return Membership{OrgID: active.ID, OrgSlug: active.Slug, Role: active.Role, Permissions: active.Permissions}, true, nil
 	}
 	if e.memberships == nil {
-		return nil, nil
+		return Membership{}, false, nil
 	}
-	return e.memberships.Membership(ctx, userID, org)
+	p, err := e.memberships.Membership(ctx, userID, org)
+	if err != nil || p == nil {
+		return Membership{}, false, err
+	}
+	return *p, true, nil
 }
 
 // missing returns the reason the role or permissions do not hold, or "".

@@ -18,7 +18,8 @@ func (e *Engine) maybeHandshake(c *authContext, reason clerk.Reason, msg string)
 	if !c.req.IsBrowserNavigation() {
 		return out(reason, msg)
 	}
-	if c.redirectCount == maxRedirectCount {
+	count := c.redirectCount()
+	if count == maxRedirectCount {
 		return out(reason, "Clerk: Refreshing the session token resulted in an infinite redirect loop. This usually means that your Clerk instance keys do not match - make sure to copy the correct publishable and secret keys from the Clerk dashboard.")
 	}
 	return authState{
@@ -26,7 +27,7 @@ func (e *Engine) maybeHandshake(c *authContext, reason clerk.Reason, msg string)
 		reason:     reason,
 		message:    msg,
 		location:   e.handshakeURL(c, reason),
-		setCookies: []string{clerk.CookieRedirectCount + "=" + strconv.FormatFloat(c.redirectCount+1, 'f', -1, 64) + "; SameSite=Lax; HttpOnly; Max-Age=2"},
+		setCookies: []string{redirectCountCookie(count + 1)},
 		noStore:    true,
 	}
 }

@@ -81,12 +81,13 @@ func (e *Engine) resolveHandshake(ctx context.Context, c *authContext) (authStat
 		// domain and did not clear it), the loop counter bounds the loop; at
 		// the limit the request is answered as the SDK answers it in
 		// production, without a redirect.
-		if c.redirectCount >= maxRedirectCount {
+		count := c.redirectCount()
+		if count >= maxRedirectCount {
 			st := res.state()
 			st.setCookies = cookies
 			return st, true
 		}
-		cookies = append(cookies, redirectCountCookie(c.redirectCount+1))
+		cookies = append(cookies, redirectCountCookie(count+1))
 	}
 	msg := "handshake completed: signed in"
 	if res.token == nil {
@@ -122,7 +123,7 @@ func (e *Engine) CompleteHandshake(ctx context.Context, r *Request, target *url.
 		d.Message = "callback without handshake parameters"
 		return d
 	}
-	res := e.handshakeCookies(ctx, c)
+	res := e.handshakeCookies(ctx, &c)
 	switch res.kind {
 	case hsUnavailable:
 		return Decision{Outcome: Unavailable, Reason: res.reason, Message: res.message}
@@ -135,7 +136,7 @@ func (e *Engine) CompleteHandshake(ctx context.Context, r *Request, target *url.
 	default:
 		d.Reason, d.Message = res.reason, res.message
 	}
-	d.SetCookies = append(d.SetCookies, e.clearHandshakeCookies(c, d.SetCookies)...)
+	d.SetCookies = append(d.SetCookies, e.clearHandshakeCookies(&c, d.SetCookies)...)
 	return d
 }
 

@@ -65,6 +65,27 @@ func NormalizePath(raw string) (string, error) {
 }
 
 func checkDecodedPath(p string) error {
+	if err := checkPathCharacters(p); err != nil {
+		return err
+	}
+	// Segment by segment with Cut: no slice to allocate per request.
+	for rest, more := p[1:], true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		switch seg {
+		case ".", "..":
+			return ambiguous("has a dot segment")
+		case "":
+			if more { // a trailing slash is fine; "//" is not
+				return ambiguous("has an empty segment (//)")
+			}
+		}
+	}
+	return nil
+}
+
+// checkPathCharacters refuses the bytes a decoded path may not hold.
+func checkPathCharacters(p string) error {
 	for i := 0; i < len(p); i++ {
 		switch c := p[i]; {
 		case c < 0x20 || c == 0x7f:
@@ -77,17 +98,6 @@ func checkDecodedPath(p string) error {
 	}
 	if !utf8.ValidString(p) {
 		return ambiguous("is not valid UTF-8")
-	}
-	segs := strings.Split(p[1:], "/")
-	for i, seg := range segs {
-		switch seg {
-		case ".", "..":
-			return ambiguous("has a dot segment")
-		case "":
-			if i != len(segs)-1 { // a trailing slash is fine; "//" is not
-				return ambiguous("has an empty segment (//)")
-			}
-		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -82,4 +83,70 @@ func FuzzNormalizePathOutputIsCanonical(f *testing.F) {
 			t.Fatalf("NormalizePath(%q) = %q, which is ambiguous: %v", raw, p, err)
 		}
 	})
+}
+
+// splitCheckDecodedPath is checkDecodedPath's segment check as it was
+// written with strings.Split, kept as the reference for the Cut version.
+func splitCheckDecodedPath(p string) error {
+	if err := checkPathCharacters(p); err != nil {
+		return err
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		switch seg {
+		case ".", "..":
+			return ambiguous("has a dot segment")
+		case "":
+			if i != len(segs)-1 {
+				return ambiguous("has an empty segment (//)")
+			}
+		}
+	}
+	return nil
+}
+
+// TestCheckDecodedPathMatchesSplit compares the two over every path of up
+// to five pieces, and NormalizePath on the same paths with the reference.
+func TestCheckDecodedPathMatchesSplit(t *testing.T) {
+	pieces := []string{"/", ".", "..", "a", "bc", "...", ";", "\\", "\x00", "é", "\xff", "%", "?"}
+	errText := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	n := 0
+	var gen func(p string, depth int)
+	gen = func(p string, depth int) {
+		n++
+		got, want := errText(checkDecodedPath(p)), errText(splitCheckDecodedPath(p))
+		if got != want {
+			t.Fatalf("checkDecodedPath(%q) = %q; Split version %q", p, got, want)
+		}
+		if !strings.Contains(p, "%") {
+			// Nothing to decode: NormalizePath is the check itself.
+			np, err := NormalizePath(p)
+			if errText(err) != want || (err == nil && np != p) {
+				t.Fatalf("NormalizePath(%q) = %q, %v; Split version %q", p, np, err, want)
+			}
+		}
+		if depth == 5 {
+			return
+		}
+		for _, s := range pieces {
+			gen(p+s, depth+1)
+		}
+	}
+	gen("/", 0)
+	if n < 100000 {
+		t.Fatalf("only %d paths generated", n)
+	}
+}
+
+func TestNormalizePathCleanPathsDoNotAllocate(t *testing.T) {
+	for _, p := range []string{"/", "/dashboard", "/api/v1/items", "/api/v1/items/", "/a..b/c."} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = NormalizePath(p) }); n != 0 {
+			t.Errorf("NormalizePath(%q): %v allocations per call", p, n)
+		}
+	}
 }

@@ -39,7 +39,7 @@ func (e *Engine) expiredToken(ctx context.Context, c *authContext, err error) au
 	switch {
 	case c.req.Method != http.MethodGet:
 		sub = clerk.RefreshNonEligibleNonGet
-	case c.refreshCookie == "":
+	case c.refreshCookie() == "":
 		sub = clerk.RefreshNonEligibleNoRefreshCookie
 	default:
 		st, failed := e.refresh(ctx, c)
@@ -61,7 +61,8 @@ func (e *Engine) refresh(ctx context.Context, c *authContext) (authState, clerk.
 	if expired == "" {
 		return authState{}, clerk.RefreshMissingSessionToken
 	}
-	if c.refreshCookie == "" {
+	refreshToken := c.refreshCookie()
+	if refreshToken == "" {
 		return authState{}, clerk.RefreshMissingRefreshToken
 	}
 	old, err := e.verifier.Decode(expired)
@@ -74,7 +75,7 @@ func (e *Engine) refresh(ctx context.Context, c *authContext) (authState, clerk.
 	r := clerk.RefreshRequest{
 		SessionID:       old.Claims.SessionID,
 		ExpiredToken:    expired,
-		RefreshToken:    c.refreshCookie,
+		RefreshToken:    refreshToken,
 		RequestOrigin:   webOrigin(c.req.URL),
 		SuffixedCookies: c.suffixed,
 	}

@@ -76,10 +76,11 @@ type ActiveOrganization struct {
 }
 
 // tokenStore holds the values behind the pointer fields of one token's
-// header and claims, so that they cost one allocation, not one each. It is
-// separate from the JWT so that a cached copy of the claims does not keep
-// the token's signature alive. The rare "act" (impersonation) has its own
-// allocation, to keep the store of every other token small.
+// header and claims, so that they cost no allocation of their own: it
+// lives in the decoded token's allocation (decodedJWT), and a cached
+// token's copy in the cache entry's (cachedToken), so that the cache does
+// not keep the token's signature alive. The rare "act" (impersonation)
+// has its own allocation, to keep every other token small.
 type tokenStore struct {
 	typ, cat      string
 	exp, nbf, iat float64
@@ -242,13 +243,13 @@ func (c *Claims) Pending() bool { return c.Status == "pending" }
 // @clerk/shared jwtPayloadParser does. It returns nil without an active
 // organization and an error for a malformed "fea" claim (fail closed, as the
 // SDK throws there).
+//
+// The result is read-only: for a token from the token cache it is the
+// memoized organization, shared by every request presenting that token
+// (its Permissions slice is clipped, so an append copies).
 func (c *Claims) ActiveOrganization() (*ActiveOrganization, error) {
 	if m := c.activeOrg; m != nil {
-		if m.org == nil {
-			return nil, m.err
-		}
-		org := *m.org // callers get their own copy
-		return &org, nil
+		return m.org, m.err
 	}
 	return c.activeOrganization()
 }

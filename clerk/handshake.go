@@ -39,12 +39,12 @@ func (v *Verifier) VerifyHandshake(ctx context.Context, token string) ([]string,
 		return nil, err
 	}
 	if t.Header.Typ != nil && *t.Header.Typ != "JWT" {
-		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT type. Expected \"JWT\".")
+		return nil, errTokenType
 	}
 	switch t.Header.Alg {
 	case "RS256", "RS384", "RS512":
 	default:
-		return nil, tokenError(ReasonTokenInvalidAlgorithm, "Invalid JWT algorithm. Supported: RS256.")
+		return nil, errAlgorithm
 	}
 	if t.HasNonSessionCategory() {
 		return nil, tokenError(ReasonTokenInvalid, "Invalid handshake token category.")
@@ -85,22 +85,22 @@ func (v *Verifier) VerifyHandshake(ctx context.Context, token string) ([]string,
 // an unexpected type there must not make it undecodable.
 func decodeHandshakeJWT(token string) (*JWT, []byte, error) {
 	if len(token) > maxTokenLength {
-		return nil, nil, tokenError(ReasonTokenInvalid, "token is too long")
+		return nil, nil, errTokenTooLong
 	}
 	h, rest, ok1 := strings.Cut(token, ".")
 	p, s, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(s, ".") {
-		return nil, nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. A JWT consists of three parts separated by dots.")
+		return nil, nil, errTokenParts
 	}
 	headerJSON, err1 := decodeSegment(h)
 	payloadJSON, err2 := decodeSegment(p)
 	sig, err3 := decodeSegment(s)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return nil, nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The header, payload, or signature could not be decoded.")
+		return nil, nil, errTokenEncoding
 	}
 	t := &JWT{Signature: sig, signingInput: token[:len(h)+1+len(p)]}
 	if err := json.Unmarshal(headerJSON, &t.Header); err != nil {
-		return nil, nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The header could not be decoded.")
+		return nil, nil, errTokenHeader
 	}
 	if !json.Valid(payloadJSON) {
 		return nil, nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The payload could not be decoded.")

@@ -44,49 +44,109 @@ type JWT struct {
 // tokens are a few hundred bytes, well under any browser cookie limit.
 const maxTokenLength = 16 << 10
 
+// The errors of DecodeJWT. They are shared values, so that refusing garbage
+// allocates nothing; the payload's JSON errors other than these carry
+// detail and are built each time (payloadError).
+var (
+	errTokenTooLong  = fixedTokenError(ReasonTokenInvalid, "token is too long")
+	errTokenParts    = fixedTokenError(ReasonTokenInvalid, "Invalid JWT form. A JWT consists of three parts separated by dots.")
+	errTokenEncoding = fixedTokenError(ReasonTokenInvalid, "Invalid JWT form. The header, payload, or signature could not be decoded.")
+	errTokenHeader   = fixedTokenError(ReasonTokenInvalid, "Invalid JWT form. The header could not be decoded.")
+	errPayloadSyntax = fixedTokenError(ReasonTokenInvalid, payloadErrorPrefix+errJSONSyntax.Error())
+	errPayloadDepth  = fixedTokenError(ReasonTokenInvalid, payloadErrorPrefix+errJSONDepth.Error())
+	errPayloadObject = fixedTokenError(ReasonTokenInvalid, payloadErrorPrefix+errJSONNoObject.Error())
+)
+
+const payloadErrorPrefix = "Invalid JWT form. The payload could not be decoded: "
+
+// payloadError is the error for a payload whose JSON failed with err.
+func payloadError(err error) error {
+	switch err {
+	case errJSONSyntax:
+		return errPayloadSyntax
+	case errJSONDepth:
+		return errPayloadDepth
+	case errJSONNoObject:
+		return errPayloadObject
+	}
+	// A claim of the wrong type: rare, and its message names the claim.
+	return tokenError(ReasonTokenInvalid, payloadErrorPrefix+err.Error())
+}
+
+// badBase64URLLength reports a text that base64.RawURLEncoding cannot
+// decode because of its length: one character left over in its last
+// group of four. The decoder skips CR and LF, so a text holding them is
+// counted without them.
+func badBase64URLLength(s string) bool {
+	if len(s)%4 != 1 {
+		return false
+	}
+	n := len(s) - strings.Count(s, "\r") - strings.Count(s, "\n")
+	return n%4 == 1
+}
+
+// decodedJWT is one allocation for what DecodeJWT returns besides the
+// decoded JSON: the JWT, the values behind its pointer fields, and the
+// signature of the usual 2048-bit RSA key. Nothing else keeps it: the
+// token cache copies what it needs (newCachedToken).
+type decodedJWT struct {
+	JWT
+	store tokenStore
+	sig   [256]byte
+}
+
 // DecodeJWT splits and decodes a compact JWT without verifying it, the way
 // @clerk/backend decodeJwt does: three dot-separated base64url parts, header
 // and payload JSON. Any failure is token-invalid.
 //
-// A session token costs four allocations: the JWT, its signature, one
-// buffer holding the decoded header and payload JSON (whose strings the
-// decoded fields share) and one for the pointer fields (tokenStore).
+// A session token costs two allocations: one buffer holding the decoded
+// header and payload JSON (whose strings the decoded fields share) and one
+// for the rest (decodedJWT). Refusing a token costs at most as much, and
+// nothing when its form is wrong: the checks that need no decoding come
+// first, and the errors are shared values.
 func DecodeJWT(token string) (*JWT, error) {
 	if len(token) > maxTokenLength {
-		return nil, tokenError(ReasonTokenInvalid, "token is too long")
+		return nil, errTokenTooLong
 	}
 	h, rest, ok1 := strings.Cut(token, ".")
 	p, s, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(s, ".") {
-		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. A JWT consists of three parts separated by dots.")
+		return nil, errTokenParts
 	}
 	signingInput := token[:len(h)+1+len(p)]
 	// base64url is decoded loosely, as the SDK does: trailing "=" dropped.
 	h, p, s = strings.TrimRight(h, "="), strings.TrimRight(p, "="), strings.TrimRight(s, "=")
+	if badBase64URLLength(h) || badBase64URLLength(p) || badBase64URLLength(s) {
+		return nil, errTokenEncoding
+	}
 	enc := base64.RawURLEncoding
 	buf := make([]byte, enc.DecodedLen(len(h))+enc.DecodedLen(len(p)))
 	nh, err := enc.Decode(buf, readOnlyBytes(h))
-	var np, ns int
-	var sig []byte
-	if err == nil {
-		np, err = enc.Decode(buf[nh:], readOnlyBytes(p))
-	}
-	if err == nil {
-		sig = make([]byte, enc.DecodedLen(len(s)))
-		ns, err = enc.Decode(sig, readOnlyBytes(s))
-	}
 	if err != nil {
-		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The header, payload, or signature could not be decoded.")
+		return nil, errTokenEncoding
+	}
+	np, err := enc.Decode(buf[nh:], readOnlyBytes(p))
+	if err != nil {
+		return nil, errTokenEncoding
+	}
+	d := new(decodedJWT)
+	sig := d.sig[:]
+	if n := enc.DecodedLen(len(s)); n > len(sig) {
+		sig = make([]byte, n)
+	}
+	ns, err := enc.Decode(sig, readOnlyBytes(s))
+	if err != nil {
+		return nil, errTokenEncoding
 	}
 	// buf is never written again: the decoded strings may share it.
 	decoded := unsafe.String(unsafe.SliceData(buf), nh+np)
-	t := &JWT{Signature: sig[:ns], signingInput: signingInput, raw: token}
-	st := new(tokenStore)
-	if err := t.Header.decode(decoded[:nh], st); err != nil {
-		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The header could not be decoded.")
+	t := &d.JWT
+	t.Signature, t.signingInput, t.raw = sig[:ns:ns], signingInput, token
+	if err := t.Header.decode(decoded[:nh], &d.store); err != nil {
+		return nil, errTokenHeader
 	}
-	if err := t.Claims.decode(decoded[nh:], st); err != nil {
-		return nil, tokenError(ReasonTokenInvalid, "Invalid JWT form. The payload could not be decoded: "+err.Error())
+	if err := t.Claims.decode(decoded[nh:], &d.store); err != nil {
+		return nil, payloadError(err)
 	}
 	return t, nil
 }

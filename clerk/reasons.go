@@ -60,13 +60,20 @@ const (
 )
 
 // TokenError is a verification failure with Clerk's reason and a message for
-// logs. The message never contains the token.
+// logs. The message never contains the token. The errors this package
+// returns may be shared values (fixedTokenError): do not modify them.
 type TokenError struct {
 	Reason  Reason
 	Message string
+
+	// text is Error's result, when made in advance (fixedTokenError).
+	text string
 }
 
 func (e *TokenError) Error() string {
+	if e.text != "" {
+		return e.text
+	}
 	if e.Message == "" {
 		return string(e.Reason)
 	}
@@ -74,6 +81,16 @@ func (e *TokenError) Error() string {
 }
 
 func tokenError(r Reason, msg string) error { return &TokenError{Reason: r, Message: msg} }
+
+// fixedTokenError makes an error to be returned as is every time, its text
+// included: refusing a token then allocates nothing, not even when the
+// caller logs err.Error(). Callers must not modify such an error; none of
+// this package's callers do.
+func fixedTokenError(r Reason, msg string) *TokenError {
+	e := &TokenError{Reason: r, Message: msg}
+	e.text = e.Error()
+	return e
+}
 
 // ReasonOf returns the Clerk reason carried by err, or "unexpected-error".
 func ReasonOf(err error) Reason {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"strings"
@@ -296,4 +297,27 @@ func TestTokenCacheEntrySize(t *testing.T) {
 		t.Fatalf("%.1f objects per entry, want 4", objects)
 	}
 	runtime.KeepAlive(cache)
+}
+
+// BenchmarkTokenCacheAddFull is the insert of a never-seen token into a
+// full cache: an eviction (a sample of four) and an insert.
+func BenchmarkTokenCacheAddFull(b *testing.B) {
+	c := newTokenCache(10000)
+	entries := make([]*cachedToken, 1024)
+	for i := range entries {
+		entries[i] = expiringAt(float64(1e9 + i))
+	}
+	for i := range 20000 {
+		k := sha256.Sum256([]byte(fmt.Sprint(i)))
+		c.add(&k, entries[i%len(entries)])
+	}
+	var k tokenKey // a new key each time: the counter in its first bytes picks the shard
+	copy(k[8:], "never-seen-token-key")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		binary.LittleEndian.PutUint64(k[:8], uint64(i)*0x9E3779B97F4A7C15)
+		c.add(&k, entries[i%len(entries)])
+		i++
+	}
 }
