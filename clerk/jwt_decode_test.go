@@ -113,6 +113,37 @@ func checkDecodeMatchesReference(t *testing.T, v *Verifier, token string) {
 	sameDecode(t, "DecodeJWT", token, got, err, want, wantErr)
 	got, err = v.Decode(token)
 	sameDecode(t, "Verifier.Decode", token, got, err, want, wantErr)
+	if wantErr == nil && !mayBeCached(token) {
+		t.Fatalf("mayBeCached(%q) = false for a token that decodes: it would never hit the cache", token)
+	}
+}
+
+func TestMayBeCached(t *testing.T) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	header := b64([]byte(`{"alg":"RS256"}`))
+	tests := []struct {
+		name  string
+		token string
+		want  bool
+	}{
+		{"session token", decodeTestTokens(t)[0], true},
+		{"no dot", "sk_live_0123456789abcdef", false},
+		{"payload of random bytes", header + "." + b64([]byte("\x93\x01binary")) + ".sig", false},
+		{"header of random bytes", b64([]byte("\x00\x01")) + "." + b64([]byte(`{"sub":"u"}`)) + ".sig", false},
+		{"payload that is a JSON array", header + "." + b64([]byte(`["x"]`)) + ".sig", false},
+		{"payload led by JSON white space", header + "." + b64([]byte(" \t{}")) + ".sig", true},
+		{"payload led by a newline", header + "." + b64([]byte("\n{}")) + ".sig", true},
+		{"payload of one character: unsure", header + ".e.sig", true},
+		{"payload led by a character the decoder skips: unsure", header + ".\r\n" + b64([]byte("xx")) + ".sig", true},
+		{"empty parts: unsure", "..", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mayBeCached(tt.token); got != tt.want {
+				t.Fatalf("mayBeCached(%q) = %v, want %v", tt.token, got, tt.want)
+			}
+		})
+	}
 }
 
 func sameDecode(t *testing.T, name, token string, got *JWT, err error, want *JWT, wantErr error) {
