@@ -94,6 +94,9 @@ func fixedTokenError(r Reason, msg string) *TokenError {
 
 // ReasonOf returns the Clerk reason carried by err, or "unexpected-error".
 func ReasonOf(err error) Reason {
+	if te, ok := err.(*TokenError); ok { // the usual case, without errors.As's reflection
+		return te.Reason
+	}
 	var te *TokenError
 	if errors.As(err, &te) {
 		return te.Reason
