@@ -17,10 +17,10 @@ const (
 	// memory (heap, stacks, runtime structures; not the mapped binary).
 	minMemoryLimit = 64 << 20
 	// Heap bytes one cache entry holds at most (clerk's
-	// TestTokenCacheEntrySize bounds a token entry at 1.4 KiB; a user's
-	// memberships are a few hundred bytes), doubled below for the
-	// collector's headroom over the live heap.
-	tokenEntryBytes      = 1536
+	// TestTokenCacheEntrySize bounds a token entry at 700 bytes, plus its
+	// map slot; a user's memberships are a few hundred bytes), doubled
+	// below for the collector's headroom over the live heap.
+	tokenEntryBytes      = 768
 	membershipEntryBytes = 1024
 	cacheHeadroomBytes   = 16 << 20
 )

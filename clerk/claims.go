@@ -77,10 +77,9 @@ type ActiveOrganization struct {
 
 // tokenStore holds the values behind the pointer fields of one token's
 // header and claims, so that they cost no allocation of their own: it
-// lives in the decoded token's allocation (decodedJWT), and a cached
-// token's copy in the cache entry's (cachedToken), so that the cache does
-// not keep the token's signature alive. The rare "act" (impersonation)
-// has its own allocation, to keep every other token small.
+// lives in the decoded token's allocation (decodedJWT, or decodedEntry for
+// a token-cache hit). The rare "act" (impersonation) has its own
+// allocation, to keep every other token small.
 type tokenStore struct {
 	typ, cat      string
 	exp, nbf, iat float64
@@ -254,18 +253,22 @@ func (c *Claims) ActiveOrganization() (*ActiveOrganization, error) {
 	return c.activeOrganization()
 }
 
-// memoizeActiveOrganization computes ActiveOrganization once, into m and
-// org (which a cached token holds inline). The permissions slice is clipped
-// so that a caller's append copies it rather than writing into the shared
-// array.
-func (c *Claims) memoizeActiveOrganization(m *activeOrgResult, org *ActiveOrganization) {
-	ok, err := c.fillActiveOrganization(org)
-	*m = activeOrgResult{err: err}
+// memoizeActiveOrganization computes ActiveOrganization once, for a token
+// verified on this request: the engine reads it next, and the token cache
+// encodes it. The permissions slice is clipped so that a caller's append
+// copies it rather than writing into the shared array.
+func (c *Claims) memoizeActiveOrganization() {
+	m := new(struct {
+		result activeOrgResult
+		org    ActiveOrganization
+	})
+	ok, err := c.fillActiveOrganization(&m.org)
+	m.result.err = err
 	if ok {
-		org.Permissions = slices.Clip(org.Permissions)
-		m.org = org
+		m.org.Permissions = slices.Clip(m.org.Permissions)
+		m.result.org = &m.org
 	}
-	c.activeOrg = m
+	c.activeOrg = &m.result
 }
 
 func (c *Claims) activeOrganization() (*ActiveOrganization, error) {

@@ -88,7 +88,7 @@ func badBase64URLLength(s string) bool {
 // decodedJWT is one allocation for what DecodeJWT returns besides the
 // decoded JSON: the JWT, the values behind its pointer fields, and the
 // signature of the usual 2048-bit RSA key. Nothing else keeps it: the
-// token cache copies what it needs (newCachedToken).
+// token cache encodes what it needs (encodeTokenEntry).
 type decodedJWT struct {
 	JWT
 	store tokenStore

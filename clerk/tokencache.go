@@ -13,8 +13,9 @@ import (
 //
 // What makes it safe:
 //   - The key is the SHA-256 of the exact token string, never the token.
-//     Entries hold the decoded header and claims only, not the signature or
-//     the signing input, so the cache holds nothing that could be replayed.
+//     Entries hold the header's and claims' values only, not the signature
+//     or the signing input, so the cache holds nothing that could be
+//     replayed.
 //     A hit means these very bytes were verified before (collisions are out
 //     of reach for SHA-256, unlike a 64-bit hash).
 //   - Only tokens that passed every check (signature and claims) are
@@ -29,20 +30,19 @@ import (
 //     5-minute JWKS cache would accept it, so nothing is lost.
 //   - Bounded: at most size entries (each shard holds size/shards, rounded
 //     up), evicting on insert; the victim is the soonest-expiring of a few
-//     entries sampled at random. An entry of a typical token (v2, active
-//     organization) is about 1.3 KiB of heap in four objects (cachedToken):
-//     the decoded header and claims with their pointer fields' values and
-//     the active organization inline, the decoded JSON buffer their strings
-//     share, the permission names and their slice. Few objects matter as
-//     much as few bytes: the collector marks every cached object on every
-//     cycle, and a full cache of seven-object entries cost ~10% of the CPU
-//     in marking under load. The default 10,000 entries
-//     (TOKEN_CACHE_SIZE) thus bound the cache at about 13 MiB of live heap
-//     (the process's soft memory limit, main's gc.go, allows for twice the
-//     full caches; see bench/README.md) however many distinct tokens arrive, garbage or
-//     valid. Only valid tokens get in, so filling it takes that many fresh
-//     sessions, or one session's token with its signature's "=" padding
-//     varied, which only evicts others' entries (they re-verify). Clerk
+//     entries sampled at random. An entry is the token's header, claims and
+//     active organization encoded in one string (tokenentry.go), about
+//     0.5 KiB for a typical token (v2, active organization), which a hit
+//     decodes into a fresh JWT. One pointer per entry, to memory the
+//     collector does not scan: a full cache of decoded tokens (~30 pointers
+//     each) cost ~8 ms of marking per collection and ~9% of throughput.
+//     The default 10,000 entries (TOKEN_CACHE_SIZE) thus bound the cache at
+//     about 6 MiB of live heap (the process's soft memory limit, main's
+//     gc.go, allows for twice the full caches; see bench/README.md) however
+//     many distinct tokens arrive, garbage or valid. Only valid tokens get
+//     in, so filling it takes that many fresh sessions, or one session's
+//     token with its signature's "=" padding varied, which only evicts
+//     others' entries (they re-verify). Clerk
 //     refreshes a session's token every ~50 s, so 10,000 entries hold the
 //     current tokens of about 10,000 active sessions.
 //   - Sharded by hash, one lock per shard: requests for different tokens
@@ -51,6 +51,7 @@ type tokenCache struct {
 	shards   []tokenShard
 	mask     uint64
 	perShard int
+	owner    *Verifier // marks the tokens it returns as verified by it
 }
 
 type tokenKey = [sha256.Size]byte
@@ -70,55 +71,23 @@ type tokenShard struct {
 	_ [64]byte
 }
 
-// cacheSlot is a map value: the entry, and its expiry beside it so that
-// choosing an eviction victim reads the map only.
+// cacheSlot is a map value: the encoded entry (tokenentry.go: one pointer
+// to memory the collector does not scan), and its expiry beside it so
+// that choosing an eviction victim reads the map only.
 type cacheSlot struct {
-	exp float64
-	t   *cachedToken
-}
-
-// cachedToken is a verified token as the cache holds it: a copy of the
-// decoded header and claims without signature or signing input (nothing
-// that could be replayed), with the values behind their pointer fields and
-// the memoized active organization in the same allocation.
-type cachedToken struct {
-	JWT
-	store  tokenStore
-	org    activeOrgResult
-	active ActiveOrganization
-}
-
-// newCachedToken copies a token that passed every check for the cache of v.
-func newCachedToken(t *JWT, v *Verifier) *cachedToken {
-	c := &cachedToken{JWT: JWT{Header: t.Header, Claims: t.Claims, key: t.key, hashed: true, cachedBy: v}}
-	h, cl, st := &c.Header, &c.Claims, &c.store
-	inline(&h.Typ, &st.typ)
-	inline(&h.Cat, &st.cat)
-	inline(&cl.Expiry, &st.exp)
-	inline(&cl.NotBefore, &st.nbf)
-	inline(&cl.IssuedAt, &st.iat)
-	inline(&cl.Org, &st.org)
-	cl.memoizeActiveOrganization(&c.org, &c.active)
-	return c
-}
-
-// inline points *p, when set, at dst holding a copy of its value.
-func inline[T any](p **T, dst *T) {
-	if *p != nil {
-		*dst = **p
-		*p = dst
-	}
+	exp   float64
+	entry string
 }
 
 // evictionSample is how many entries an eviction looks at.
 const evictionSample = 4
 
-func newTokenCache(size int) *tokenCache {
+func newTokenCache(size int, owner *Verifier) *tokenCache {
 	n := 64
 	for n > 1 && size/n < 16 {
 		n /= 2
 	}
-	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n}
+	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n, owner: owner}
 	for i := range c.shards {
 		c.shards[i].m = make(map[tokenKey]cacheSlot)
 	}
@@ -131,7 +100,7 @@ func (c *tokenCache) shard(k *tokenKey) *tokenShard {
 	return &c.shards[i&c.mask]
 }
 
-// get returns the cached token for k, or nil.
+// get returns the cached token for k, decoded afresh, or nil.
 func (c *tokenCache) get(k *tokenKey) *JWT {
 	s := c.shard(k)
 	s.mu.RLock()
@@ -140,11 +109,17 @@ func (c *tokenCache) get(k *tokenKey) *JWT {
 	if !ok {
 		return nil
 	}
-	return &slot.t.JWT
+	t := decodeTokenEntry(slot.entry)
+	if t == nil {
+		return nil
+	}
+	t.key, t.hashed, t.cachedBy = *k, true, c.owner
+	return t
 }
 
-// add stores a verified token, evicting when the shard is full.
-func (c *tokenCache) add(k *tokenKey, t *cachedToken) {
+// add stores a verified token's entry (encodeTokenEntry), evicting when the
+// shard is full.
+func (c *tokenCache) add(k *tokenKey, entry string) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -154,7 +129,7 @@ func (c *tokenCache) add(k *tokenKey, t *cachedToken) {
 	if len(s.m) >= c.perShard {
 		s.evictOne()
 	}
-	s.m[*k] = cacheSlot{exp: *t.Claims.Expiry, t: t}
+	s.m[*k] = cacheSlot{exp: entryExpiry(entry), entry: entry}
 }
 
 // evictOne drops the soonest-expiring of a few entries; map iteration

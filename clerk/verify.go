@@ -62,7 +62,7 @@ func NewVerifier(keys KeySource, opts VerifyOptions) *Verifier {
 	}
 	v := &Verifier{keys: keys, opts: opts}
 	if opts.TokenCacheSize > 0 {
-		v.cache = newTokenCache(opts.TokenCacheSize)
+		v.cache = newTokenCache(opts.TokenCacheSize, v)
 	}
 	return v
 }
@@ -181,10 +181,8 @@ func (v *Verifier) VerifyDecoded(ctx context.Context, t *JWT) error {
 	}
 	if v.cache != nil && t.hashed {
 		// Only now, with signature and claims good.
-		c := newCachedToken(t, v)
-		v.cache.add(&t.key, c)
-		// The caller reads the organization next: computed once, here.
-		t.Claims.activeOrg = c.Claims.activeOrg
+		t.Claims.memoizeActiveOrganization()
+		v.cache.add(&t.key, encodeTokenEntry(t))
 	}
 	return nil
 }
