@@ -320,3 +320,34 @@ func BenchmarkTokenCacheAddFull(b *testing.B) {
 		i++
 	}
 }
+
+// TestTokenCacheHotEntryFollowsTheMap: a shard's last hit is returned
+// again without decoding, and never outlives its map entry.
+func TestTokenCacheHotEntryFollowsTheMap(t *testing.T) {
+	c := newTokenCache(1, nil)
+	c = &tokenCache{shards: c.shards, mask: 0, perShard: 2} // one shard of two
+	a, b, n := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b")), sha256.Sum256([]byte("new"))
+	c.add(&a, expiringAt(10))
+	c.add(&b, expiringAt(20))
+	first := c.get(&a)
+	if first == nil || c.get(&a) != first {
+		t.Fatal("a repeated hit decoded the entry again")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { c.get(&a) }); allocs != 0 {
+		t.Fatalf("a repeated hit costs %v allocations", allocs)
+	}
+	if c.get(&b) == first {
+		t.Fatal("another key got the hot entry")
+	}
+	c.get(&a)
+	c.remove(&a)
+	if c.get(&a) != nil {
+		t.Fatal("a removed entry is still returned")
+	}
+	c.add(&a, expiringAt(10))
+	c.get(&a)
+	c.add(&n, expiringAt(30)) // full: evicts a, the soonest expiring
+	if c.get(&a) != nil {
+		t.Fatal("an evicted entry is still returned")
+	}
+}
