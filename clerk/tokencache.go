@@ -16,9 +16,8 @@ import (
 //   - The key is the SHA-256 of the exact token string, never the token.
 //     Entries hold the header's and claims' values only, not the signature
 //     or the signing input, so the cache holds nothing that could be
-//     replayed.
-//     A hit means these very bytes were verified before (collisions are out
-//     of reach for SHA-256, unlike a 64-bit hash).
+//     replayed. A hit means these very bytes were verified before
+//     (collisions are out of reach for SHA-256, unlike a 64-bit hash).
 //   - Only tokens that passed every check (signature and claims) are
 //     stored. Failures are never cached: a forged token pays for its RSA
 //     verification every time, and cannot ride on anything cached.
@@ -36,18 +35,18 @@ import (
 //     0.5 KiB for a typical token (v2, active organization), which a hit
 //     decodes into a fresh JWT (each shard keeps its last hit decoded, so
 //     a token presented again and again costs no decoding). One pointer
-//     per entry, to memory the
-//     collector does not scan: a full cache of decoded tokens (~30 pointers
-//     each) cost ~8 ms of marking per collection and ~9% of throughput.
-//     The default 10,000 entries (TOKEN_CACHE_SIZE) thus bound the cache at
-//     about 6 MiB of live heap (the process's soft memory limit, main's
-//     gc.go, allows for twice the full caches; see bench/README.md) however
-//     many distinct tokens arrive, garbage or valid. Only valid tokens get
-//     in, so filling it takes that many fresh sessions, or one session's
-//     token with its signature's "=" padding varied, which only evicts
-//     others' entries (they re-verify). Clerk
-//     refreshes a session's token every ~50 s, so 10,000 entries hold the
-//     current tokens of about 10,000 active sessions.
+//     per entry, to memory the collector does not scan: a full cache of
+//     decoded tokens (~30 pointers each) cost ~8 ms of marking per
+//     collection and ~9% of throughput. The default 10,000 entries
+//     (TOKEN_CACHE_SIZE) thus bound the cache at about 6 MiB of live heap
+//     (the process's soft memory limit, main's gc.go, allows for twice the
+//     full caches; see bench/README.md) however many distinct tokens
+//     arrive, garbage or valid. Only valid tokens get in, so filling it
+//     takes that many fresh sessions, or one session's token with its
+//     signature's "=" padding varied, which only evicts others' entries
+//     (they re-verify). Clerk refreshes a session's token every ~50 s, so
+//     10,000 entries hold the current tokens of about 10,000 active
+//     sessions.
 //   - Sharded by hash, one lock per shard: requests for different tokens
 //     rarely meet on a lock, and a hit takes only a read lock.
 type tokenCache struct {
