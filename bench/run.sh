@@ -85,16 +85,27 @@ scenario() {
 
 echo "running (each scenario ${DURATION} at $CONNS connections, after a ceiling run)…" >&2
 fa=/forward-auth
-# ceiling runs the bare handler just before a scenario: the machine is
-# shared, so each scenario is compared with the ceiling measured next to it.
-ceiling() { scenario "bare net/http (ceiling)" "$bare_pid" reset 200 / -d "$DURATION"; }
-ceiling; scenario "valid token, repeated" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat
-ceiling; scenario "cookie, suffixed variants" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat -mode cookie -suffix "$BENCH_COOKIE_SUFFIX" -client-uat "$BENCH_CLIENT_UAT"
-ceiling; scenario "org rule (active org)" "$service_pid" reset 200 "$fa?org=acme&role=org:admin" -d "$DURATION" -tokens repeat
-ceiling; scenario "never-seen valid tokens" "$service_pid" reset 200 $fa -d "$DURATION" -tokens unique -n 200000
-ceiling; scenario "garbage tokens" "$service_pid" reset 401 $fa -d "$DURATION" -tokens garbage
-ceiling; scenario "bad signatures" "$service_pid" reset 401 $fa -d "$DURATION" -tokens badsig
-ceiling; scenario "flood: ${FLOOD_GARBAGE} garbage" "$service_pid" reset 401 $fa -d 120s -tokens garbage -n "$FLOOD_GARBAGE" -start 100000000
+# ceiling runs the bare handler just before a scenario, with the same
+# requests (its token source and mode; the bare handler reads none of it,
+# but net/http parses every header): the machine is shared, so each
+# scenario is compared with the ceiling measured next to it, on the same
+# bytes.
+ceiling() { scenario "bare net/http (ceiling)" "$bare_pid" reset 200 / -d "$DURATION" "$@"; }
+cookie=(-mode cookie -suffix "$BENCH_COOKIE_SUFFIX" -client-uat "$BENCH_CLIENT_UAT")
+ceiling -tokens repeat
+scenario "valid token, repeated" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat
+ceiling -tokens repeat "${cookie[@]}"
+scenario "cookie, suffixed variants" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat "${cookie[@]}"
+ceiling -tokens repeat
+scenario "org rule (active org)" "$service_pid" reset 200 "$fa?org=acme&role=org:admin" -d "$DURATION" -tokens repeat
+ceiling -tokens unique
+scenario "never-seen valid tokens" "$service_pid" reset 200 $fa -d "$DURATION" -tokens unique -n 200000
+ceiling -tokens garbage
+scenario "garbage tokens" "$service_pid" reset 401 $fa -d "$DURATION" -tokens garbage
+ceiling -tokens badsig
+scenario "bad signatures" "$service_pid" reset 401 $fa -d "$DURATION" -tokens badsig
+ceiling -tokens garbage
+scenario "flood: ${FLOOD_GARBAGE} garbage" "$service_pid" reset 401 $fa -d 120s -tokens garbage -n "$FLOOD_GARBAGE" -start 100000000
 scenario "flood: then ${FLOOD_VALID} valid" "$service_pid" keep 200 $fa -d 60s -tokens unique -n "$FLOOD_VALID" -start 200000
 
 echo
