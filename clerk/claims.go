@@ -95,95 +95,77 @@ func (c *Claims) decode(payload string, st *tokenStore) error {
 	*c = Claims{}
 	r := jsonReader{s: payload}
 	m, err := r.members(1)
-	if err != nil {
-		return err
-	}
-	for {
-		key, more, err := r.next(&m)
-		if !more {
-			return err
-		}
-		start := r.i
-		switch key {
+	for err == nil && r.member(&m, &err) {
+		switch m.key {
 		case "iss":
-			c.Issuer, err = r.stringValue(key)
+			c.Issuer, err = r.stringValue(m.key)
 		case "sub":
-			c.Subject, err = r.stringValue(key)
+			c.Subject, err = r.stringValue(m.key)
 		case "sid":
-			c.SessionID, err = r.stringValue(key)
+			c.SessionID, err = r.stringValue(m.key)
 		case "azp":
-			c.AuthorizedParty, err = r.stringValue(key)
+			c.AuthorizedParty, err = r.stringValue(m.key)
 		case "exp":
-			c.Expiry, err = r.numberValue(key, &st.exp)
+			c.Expiry, err = r.numberValue(m.key, &st.exp)
 		case "nbf":
-			c.NotBefore, err = r.numberValue(key, &st.nbf)
+			c.NotBefore, err = r.numberValue(m.key, &st.nbf)
 		case "iat":
-			c.IssuedAt, err = r.numberValue(key, &st.iat)
+			c.IssuedAt, err = r.numberValue(m.key, &st.iat)
 		case "sts":
-			c.Status, err = r.stringValue(key)
+			c.Status, err = r.stringValue(m.key)
 		case "act":
 			c.Actor = nil
 			var ok bool
-			if ok, err = r.objectValue(key); ok {
+			if ok, err = r.objectValue(m.key); ok {
 				c.Actor = new(Actor) // a repeated key replaces, as in JSON.parse
 				err = c.Actor.decode(&r)
 			}
 		case "v":
 			c.Version, err = r.raw(1)
 		case "org_id":
-			c.OrgID, err = r.stringValue(key)
+			c.OrgID, err = r.stringValue(m.key)
 		case "org_slug":
-			c.OrgSlug, err = r.stringValue(key)
+			c.OrgSlug, err = r.stringValue(m.key)
 		case "org_role":
-			c.OrgRole, err = r.stringValue(key)
+			c.OrgRole, err = r.stringValue(m.key)
 		case "org_permissions":
-			c.OrgPermissions, err = r.stringsValue(key)
+			c.OrgPermissions, err = r.stringsValue(m.key)
 		case "o":
 			c.Org = nil
 			var ok bool
-			if ok, err = r.objectValue(key); ok {
+			if ok, err = r.objectValue(m.key); ok {
 				st.org = OrgClaim{} // a repeated key replaces, as in JSON.parse
 				c.Org = &st.org
 				err = st.org.decode(&r)
 			}
 		case "fea":
-			c.Features, err = r.stringValue(key)
+			c.Features, err = r.stringValue(m.key)
 		default:
 			err = r.skip(m.depth)
 		}
-		if err = r.settle(&m, key, start, err); err != nil {
-			return err
-		}
+		err = r.settle(&m, err)
 	}
+	return err
 }
 
 func (a *Actor) decode(r *jsonReader) error {
 	m, err := r.members(2)
-	if err != nil {
-		return err
-	}
-	for {
-		key, more, err := r.next(&m)
-		if !more {
-			return err
-		}
-		start := r.i
-		switch key {
+	for err == nil && r.member(&m, &err) {
+		switch m.key {
 		case "sub":
-			a.Subject, err = r.stringValue(key)
+			a.Subject, err = r.stringValue(m.key)
 		case "iss":
-			a.Issuer, err = r.stringValue(key)
+			a.Issuer, err = r.stringValue(m.key)
 		case "sid":
-			a.SessionID, err = r.stringValue(key)
+			a.SessionID, err = r.stringValue(m.key)
 		case "type":
-			a.Type, err = r.stringValue(key)
+			a.Type, err = r.stringValue(m.key)
 		default:
 			err = r.skip(m.depth)
 		}
-		if err = r.settle(&m, key, start, err); err != nil {
-			return err
-		}
+		err = r.settle(&m, err)
 	}
+	return err
 }
 
 // decode reads the keys with a switch, not a loop over a table of keys and
@@ -191,33 +173,24 @@ func (a *Actor) decode(r *jsonReader) error {
 // memequal per candidate, which showed in DecodeJWT's time.
 func (o *OrgClaim) decode(r *jsonReader) error {
 	m, err := r.members(2)
-	if err != nil {
-		return err
-	}
-	for {
-		key, more, err := r.next(&m)
-		if !more {
-			return err
-		}
-		start := r.i
-		switch key {
+	for err == nil && r.member(&m, &err) {
+		switch m.key {
 		case "id":
-			o.ID, err = r.stringValue(key)
+			o.ID, err = r.stringValue(m.key)
 		case "slg":
-			o.Slug, err = r.stringValue(key)
+			o.Slug, err = r.stringValue(m.key)
 		case "rol":
-			o.Role, err = r.stringValue(key)
+			o.Role, err = r.stringValue(m.key)
 		case "per":
-			o.Permissions, err = r.stringValue(key)
+			o.Permissions, err = r.stringValue(m.key)
 		case "fpm":
-			o.FeaturePermissionMap, err = r.stringValue(key)
+			o.FeaturePermissionMap, err = r.stringValue(m.key)
 		default:
 			err = r.skip(m.depth)
 		}
-		if err = r.settle(&m, key, start, err); err != nil {
-			return err
-		}
+		err = r.settle(&m, err)
 	}
+	return err
 }
 
 // IsV2 reports a v2 session token: "v" is a JSON number equal to 2, which

@@ -129,6 +129,10 @@ type members struct {
 	depth    int  // the object's own nesting level; 0 in skipContainer
 	first    bool // no member read yet
 	skipKeys bool // validate keys without decoding them (key is "")
+	// key and start are the member being read (member) and where its
+	// value begins.
+	key   string
+	start int
 	// pending are known keys whose latest value had the wrong type (see
 	// settle); nil unless the token is malformed.
 	pending []pendingTypeError
@@ -140,7 +144,8 @@ type members struct {
 // replaces it: such a value is skipped (still validated) and its error kept
 // under the key until the object closes (next returns it then). Any other
 // error fails at once.
-func (r *jsonReader) settle(m *members, key string, start int, err error) error {
+func (r *jsonReader) settle(m *members, err error) error {
+	key, start := m.key, m.start
 	if err == nil {
 		if len(m.pending) > 0 {
 			m.pending = slices.DeleteFunc(m.pending, func(p pendingTypeError) bool { return p.key == key })
@@ -158,6 +163,26 @@ func (r *jsonReader) settle(m *members, key string, start int, err error) error 
 	m.pending = slices.DeleteFunc(m.pending, func(p pendingTypeError) bool { return p.key == key })
 	m.pending = append(m.pending, pendingTypeError{key: key, err: te})
 	return nil
+}
+
+// member moves to the value of the object's next member (m.key); it is
+// false after the closing brace or on an error, which it leaves in *err.
+// A decoder reads an object as
+//
+//	m, err := r.members(depth)
+//	for err == nil && r.member(&m, &err) {
+//		switch m.key { … default: err = r.skip(m.depth) }
+//		err = r.settle(&m, err)
+//	}
+//	return err
+func (r *jsonReader) member(m *members, err *error) bool {
+	key, more, nextErr := r.next(m)
+	if !more {
+		*err = nextErr
+		return false
+	}
+	m.key, m.start = key, r.i
+	return true
 }
 
 // members opens the object at the cursor.

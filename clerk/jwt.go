@@ -167,31 +167,22 @@ func (h *JWTHeader) decode(header string, st *tokenStore) error {
 	*h = JWTHeader{}
 	r := jsonReader{s: header}
 	m, err := r.members(1)
-	if err != nil {
-		return err
-	}
-	for {
-		key, more, err := r.next(&m)
-		if !more {
-			return err
-		}
-		start := r.i
-		switch key {
+	for err == nil && r.member(&m, &err) {
+		switch m.key {
 		case "alg":
-			h.Alg, err = r.stringValue(key)
+			h.Alg, err = r.stringValue(m.key)
 		case "kid":
-			h.Kid, err = r.stringValue(key)
+			h.Kid, err = r.stringValue(m.key)
 		case "typ":
-			h.Typ, err = r.optStringValue(key, &st.typ)
+			h.Typ, err = r.optStringValue(m.key, &st.typ)
 		case "cat":
-			h.Cat, err = r.optStringValue(key, &st.cat)
+			h.Cat, err = r.optStringValue(m.key, &st.cat)
 		default:
 			err = r.skip(m.depth)
 		}
-		if err = r.settle(&m, key, start, err); err != nil {
-			return err
-		}
+		err = r.settle(&m, err)
 	}
+	return err
 }
 
 // IsMachineJWT reports the machine tokens @clerk/backend recognises by shape:
