@@ -31,25 +31,38 @@ type gcSettings struct {
 	limit   int64 // 0: leave GOMEMLIMIT alone
 }
 
-// defaultGC picks the collector settings: none when the operator set GOGC
-// or GOMEMLIMIT (their choice wins), otherwise GOGC=400 with a soft memory
-// limit of twice what full caches hold (at least 64 MiB), so that a
-// larger cache raises the limit instead of making the collector run flat
-// out near it.
+// defaultGC picks the collector settings, each on its own: GOGC=400 unless
+// the operator set GOGC, and unless they set GOMEMLIMIT a soft memory limit
+// of twice what full caches hold (at least 64 MiB), so that a larger cache
+// raises the limit instead of making the collector run flat out near it.
+// Each is independent because deployments set one without the other: the
+// Helm chart sets GOMEMLIMIT from the container's memory limit, which must
+// not bring back Go's GOGC=100 (a collection every few MiB of requests).
 func defaultGC(cfg *Config, getenv func(string) string) gcSettings {
-	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
-		return gcSettings{}
+	var s gcSettings
+	if getenv("GOGC") == "" {
+		s.percent = defaultGCPercent
 	}
-	caches := int64(max(cfg.TokenCacheSize, 0))*tokenEntryBytes + int64(max(cfg.MembershipCacheSize, 0))*membershipEntryBytes
-	return gcSettings{percent: defaultGCPercent, limit: max(minMemoryLimit, 2*caches+cacheHeadroomBytes)}
+	if getenv("GOMEMLIMIT") == "" {
+		caches := int64(max(cfg.TokenCacheSize, 0))*tokenEntryBytes + int64(max(cfg.MembershipCacheSize, 0))*membershipEntryBytes
+		s.limit = max(minMemoryLimit, 2*caches+cacheHeadroomBytes)
+	}
+	return s
 }
 
-// apply sets the collector and logs what it chose.
+// apply sets what defaultGC chose and logs it.
 func (s gcSettings) apply(logger *slog.Logger) {
 	if s.percent == 0 && s.limit == 0 {
 		return
 	}
-	debug.SetGCPercent(s.percent)
-	debug.SetMemoryLimit(s.limit)
-	logger.Info("garbage collector", "gogc", s.percent, "gomemlimit_mib", s.limit>>20)
+	var attrs []any
+	if s.percent != 0 {
+		debug.SetGCPercent(s.percent)
+		attrs = append(attrs, "gogc", s.percent)
+	}
+	if s.limit != 0 {
+		debug.SetMemoryLimit(s.limit)
+		attrs = append(attrs, "gomemlimit_mib", s.limit>>20)
+	}
+	logger.Info("garbage collector", attrs...)
 }
