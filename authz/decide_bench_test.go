@@ -23,7 +23,7 @@ type benchEngine struct {
 	suffix string
 }
 
-func newBenchEngine(b *testing.B, cacheSize int) *benchEngine {
+func newBenchEngine(b testing.TB, cacheSize int) *benchEngine {
 	b.Helper()
 	env := authztest.New(b, authztest.Options{
 		Fake:       clerktest.Options{Production: true},
@@ -111,4 +111,41 @@ func BenchmarkDecide(b *testing.B) {
 			return r
 		})
 	})
+}
+
+// TestDecideRepeatedTokenAllocatesNothing pins what the hot path is built
+// for: a token the cache holds is decided without one allocation, by
+// header, by suffixed cookies, and under an organization rule answered
+// from the token (its memoized organization is shared, not copied).
+func TestDecideRepeatedTokenAllocatesNothing(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	e := newBenchEngine(t, 1000)
+	token := e.token("user_1")
+	iat := fmt.Sprint(time.Now().Unix() - 60)
+	orgRule, err := authz.ParseRuleQuery(url.Values{"org": {"acme"}, "role": {"org:admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := "__client_uat=" + iat + "; __client_uat_" + e.suffix + "=" + iat +
+		"; __session=" + token + "; __session_" + e.suffix + "=" + token
+	for _, tt := range []struct {
+		name string
+		r    *authz.Request
+	}{
+		{"bearer", benchRequest(nil, "Authorization", "Bearer "+token)},
+		{"suffixed cookies", benchRequest(nil, "Cookie", cookie)},
+		{"org rule from the token", benchRequest(orgRule, "Authorization", "Bearer "+token)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			if d := e.engine.Decide(ctx, tt.r); d.Outcome != authz.Allow || d.Identity.OrgRole != "org:admin" {
+				t.Fatalf("first decision %+v, want an allow with the organization", d)
+			}
+			if n := testing.AllocsPerRun(100, func() { e.engine.Decide(ctx, tt.r) }); n != 0 {
+				t.Fatalf("a repeated token costs %v allocations, want 0", n)
+			}
+		})
+	}
 }

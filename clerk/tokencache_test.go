@@ -351,3 +351,30 @@ func TestTokenCacheHotEntryFollowsTheMap(t *testing.T) {
 		t.Fatal("an evicted entry is still returned")
 	}
 }
+
+// TestVerifiedTokenOrganizationIsComputedOnce: verifying a token the cache
+// did not hold computes its organization once, for the cache entry and for
+// the caller reading it next.
+func TestVerifiedTokenOrganizationIsComputedOnce(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	e := newCacheEnv(t, 100)
+	token := e.token(func(c clerktest.Claims) {
+		c.WithOrg("org_1", "acme", "admin", "o:invoices", "read,manage", "3")
+	})
+	tok, err := e.v.Decode(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.v.VerifyDecoded(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	var org *ActiveOrganization
+	if n := testing.AllocsPerRun(10, func() { org, err = tok.Claims.ActiveOrganization() }); n != 0 {
+		t.Fatalf("the organization was computed again (%v allocations)", n)
+	}
+	if err != nil || org == nil || org.Role != "org:admin" || len(org.Permissions) != 2 {
+		t.Fatalf("organization %+v, %v", org, err)
+	}
+}
