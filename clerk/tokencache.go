@@ -31,17 +31,21 @@ import (
 //   - Bounded: at most size entries (each shard holds size/shards, rounded
 //     up), evicting on insert; the victim is the soonest-expiring of a few
 //     entries sampled at random. An entry is the token's header, claims and
-//     active organization encoded in one string (tokenentry.go), about
-//     0.5 KiB for a typical token (v2, active organization), which a hit
-//     decodes into a fresh JWT (each shard keeps its last hit decoded, so
-//     a token presented again and again costs no decoding). One pointer
-//     per entry, to memory the collector does not scan: a full cache of
-//     decoded tokens (~30 pointers each) cost ~8 ms of marking per
-//     collection and ~9% of throughput. The default 10,000 entries
-//     (TOKEN_CACHE_SIZE) thus bound the cache at about 6 MiB of live heap
-//     (the process's soft memory limit, main's gc.go, allows for twice the
-//     full caches; see bench/README.md) however many distinct tokens
-//     arrive, garbage or valid. Only valid tokens get in, so filling it
+//     active organization encoded as bytes (tokenentry.go), about 0.5 KiB
+//     for a typical token (v2, active organization), which a hit decodes
+//     into a fresh JWT (each shard keeps its last hit decoded, so a token
+//     presented again and again costs no decoding).
+//   - No pointer per entry, so a full cache costs the collector nothing:
+//     a shard's entries sit back to back in one byte slice (arena) and its
+//     map holds offsets. The collector marks every pointer of the heap on
+//     every cycle: a full cache of decoded tokens (~30 pointers each) cost
+//     ~8 ms of marking per collection and ~9% of throughput, and one
+//     string per entry still added ~0.3 ms to the p99 at 32 connections
+//     (bench/README.md). An arena holds at most a quarter more than its
+//     entries did at most (compact), so the default 10,000 entries
+//     (TOKEN_CACHE_SIZE) bound the cache at about 7 MiB of heap (the
+//     process's soft memory limit, main's gc.go, allows for twice the full
+//     caches) however many distinct tokens arrive, garbage or valid. Only valid tokens get in, so filling it
 //     takes that many fresh sessions, or one session's token with its
 //     signature's "=" padding varied, which only evicts others' entries
 //     (they re-verify). Clerk refreshes a session's token every ~50 s, so
@@ -67,7 +71,13 @@ func hashToken(token string) tokenKey {
 
 type tokenShard struct {
 	mu sync.RWMutex
-	m  map[tokenKey]cacheSlot
+	m  map[tokenKey]cacheSlot // no pointers: the collector skips it
+	// arena holds the entries m points at, back to back. Bytes are only
+	// appended, and a hit copies its entry out before decoding, so no
+	// decoded token points into it: a decoded token's strings never pin a
+	// whole arena, and compact may drop the old one.
+	arena []byte
+	dead  int // bytes of arena no entry of m uses any more
 	// hot is the shard's last decoded hit, returned as is while the same
 	// token keeps coming (a page load, an API client): no decode and no
 	// allocation. One per shard, so the collector marks at most 64.
@@ -77,13 +87,16 @@ type tokenShard struct {
 	_ [64]byte
 }
 
-// cacheSlot is a map value: the encoded entry (tokenentry.go: one pointer
-// to memory the collector does not scan), and its expiry beside it so
-// that choosing an eviction victim reads the map only.
+// cacheSlot is a map value: where the encoded entry (tokenentry.go) sits in
+// the shard's arena, and its expiry beside it so that choosing an eviction
+// victim reads the map only.
 type cacheSlot struct {
-	exp   float64
-	entry string
+	exp      float64
+	off, len uint32
 }
+
+// minArena is a shard arena's smallest capacity: a few typical entries.
+const minArena = 4 << 10
 
 // evictionSample is how many entries an eviction looks at.
 const evictionSample = 4
@@ -114,11 +127,15 @@ func (c *tokenCache) get(k *tokenKey) *JWT {
 	}
 	s.mu.RLock()
 	slot, ok := s.m[*k]
+	var entry string
+	if ok {
+		entry = string(s.arena[slot.off : slot.off+slot.len])
+	}
 	s.mu.RUnlock()
 	if !ok {
 		return nil
 	}
-	t := decodeTokenEntry(slot.entry)
+	t := decodeTokenEntry(entry)
 	if t == nil {
 		return nil
 	}
@@ -139,7 +156,31 @@ func (c *tokenCache) add(k *tokenKey, entry string) {
 	if len(s.m) >= c.perShard {
 		s.evictOne()
 	}
-	s.m[*k] = cacheSlot{exp: entryExpiry(entry), entry: entry}
+	if len(s.arena)+len(entry) > cap(s.arena) {
+		s.compact(len(entry))
+	}
+	off := len(s.arena)
+	s.arena = append(s.arena, entry...)
+	s.m[*k] = cacheSlot{exp: entryExpiry(entry), off: uint32(off), len: uint32(len(entry))}
+}
+
+// compact moves the live entries to a new arena with room for need more
+// bytes and a quarter of the live ones. Dead bytes are dropped, so an arena
+// never holds more than a quarter over the most its entries held (plus one
+// entry), and copying is amortized: each compaction follows at least a
+// quarter of the live bytes' worth of inserts. The old arena is left to
+// the collector: hits copy their entry out under the read lock, so nothing
+// else points into it.
+func (s *tokenShard) compact(need int) {
+	live := len(s.arena) - s.dead
+	arena := make([]byte, 0, max(live+live/4+need, minArena))
+	for k, slot := range s.m {
+		off := len(arena)
+		arena = append(arena, s.arena[slot.off:slot.off+slot.len]...)
+		slot.off = uint32(off)
+		s.m[k] = slot
+	}
+	s.arena, s.dead = arena, 0
 }
 
 // evictOne drops the soonest-expiring of a few entries; map iteration
@@ -163,7 +204,10 @@ func (s *tokenShard) evictOne() {
 
 // delete drops k from the shard (its lock held).
 func (s *tokenShard) delete(k *tokenKey) {
-	delete(s.m, *k)
+	if slot, ok := s.m[*k]; ok {
+		s.dead += int(slot.len)
+		delete(s.m, *k)
+	}
 	if t := s.hot.Load(); t != nil && t.key == *k {
 		s.hot.Store(nil)
 	}
