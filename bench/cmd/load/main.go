@@ -139,8 +139,8 @@ func (r *result) String() string {
 		codes = append(codes, fmt.Sprintf("%d:%d", code, n))
 	}
 	slices.Sort(codes)
-	return fmt.Sprintf("requests=%d seconds=%.2f rps=%.0f p50_us=%.0f p99_us=%.0f statuses=%s unexpected=%d errors=%d",
-		r.requests, r.elapsed.Seconds(), float64(r.requests)/r.elapsed.Seconds(), pct(0.50), pct(0.99),
+	return fmt.Sprintf("requests=%d seconds=%.2f rps=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f statuses=%s unexpected=%d errors=%d",
+		r.requests, r.elapsed.Seconds(), float64(r.requests)/r.elapsed.Seconds(), pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1),
 		strings.Join(codes, ","), r.unexpected, r.errors)
 }
 
