@@ -100,6 +100,10 @@ ceiling -tokens repeat
 scenario "org rule (active org)" "$service_pid" reset 200 "$fa?org=acme&role=org:admin" -d "$DURATION" -tokens repeat
 ceiling -tokens unique
 scenario "never-seen valid tokens" "$service_pid" reset 200 $fa -d "$DURATION" -tokens unique -n 200000
+# The never-seen run left the token cache full, as it is in production
+# most of the time (tokens rotate every ~50 s; entries stay until evicted).
+ceiling -tokens repeat
+scenario "repeated, full token cache" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat
 ceiling -tokens garbage
 scenario "garbage tokens" "$service_pid" reset 401 $fa -d "$DURATION" -tokens garbage
 ceiling -tokens badsig
@@ -111,34 +115,36 @@ scenario "flood: then ${FLOOD_VALID} valid" "$service_pid" keep 200 $fa -d 60s -
 echo
 echo "$(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(go version | awk '{print $3}'), ${server_cpu[*]:-unpinned}"
 # The ceiling rows are folded into one (median req/s of the runs, the
-# worst p99, the peak RSS); each scenario's ratio is to the ceiling run
-# just before it, shown in the "bare req/s" column.
+# worst p99 and p99.9, the peak RSS); each scenario's ratio is to the
+# ceiling run just before it, shown with that run's p99 in the "bare req/s"
+# and "bare p99 µs" columns.
 awk -F'|' '
 function field(s, k,   m) { if (match(s, k "=[^ ]*")) return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1); return "" }
-function row(name, rps, ceil, p50, p99, rss, cpu, n, bad) {
-	return sprintf("| %-32s | %8s | %10s | %5.2f | %7s | %7s | %8s | %7s | %9s |%s", name, rps, ceil, rps / ceil, p50, p99, rss, cpu, n, bad)
+function row(name, rps, ceil, p50, p99, cp99, p999, rss, cpu, n, bad) {
+	return sprintf("| %-32s | %8s | %10s | %5.2f | %7s | %7s | %11s | %8s | %8s | %7s | %9s |%s", name, rps, ceil, rps / ceil, p50, p99, cp99, p999, rss, cpu, n, bad)
 }
 {
 	rps = field($2, "rps")
 	bad = field($2, "unexpected") + field($2, "errors")
 	note = (bad > 0 ? " " bad " unexpected: " field($2, "statuses") : "")
 	if ($1 ~ /^bare/) {
-		ceiling = rps; nb++; bare[nb] = rps
+		ceiling = rps; ceilp99 = field($2, "p99_us"); nb++; bare[nb] = rps
 		if (field($2, "p99_us") + 0 > bp99) bp99 = field($2, "p99_us") + 0
+		if (field($2, "p999_us") + 0 > bp999) bp999 = field($2, "p999_us") + 0
 		bp50 += field($2, "p50_us"); if (field($3, "rss_mib") + 0 > brss) brss = field($3, "rss_mib") + 0
 		bcpu += field($3, "cpu"); bn += field($2, "requests"); bbad = bbad note
 		next
 	}
-	rows[++nr] = row($1, rps, ceiling, field($2, "p50_us"), field($2, "p99_us"), field($3, "rss_mib"), field($3, "cpu"), field($2, "requests"), note)
+	rows[++nr] = row($1, rps, ceiling, field($2, "p50_us"), field($2, "p99_us"), ceilp99, field($2, "p999_us"), field($3, "rss_mib"), field($3, "cpu"), field($2, "requests"), note)
 }
 END {
 	n = nb # sort the ceiling runs (insertion sort: mawk has no asort)
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && bare[j - 1] + 0 > bare[j] + 0; j--) { t = bare[j]; bare[j] = bare[j - 1]; bare[j - 1] = t }
 	med = (n % 2 ? bare[(n + 1) / 2] : int((bare[n / 2] + bare[n / 2 + 1]) / 2))
-	print row("bare net/http (ceiling), " n " runs", med, med, int(bp50 / n), bp99, brss, int(bcpu / n), bn, bbad)
+	print row("bare net/http (ceiling), " n " runs", med, med, int(bp50 / n), bp99, bp99, bp999, brss, int(bcpu / n), bn, bbad)
 	for (i = 1; i <= nr; i++) print rows[i]
 }' "$results" | {
-	printf "| %-32s | %8s | %10s | %5s | %7s | %7s | %8s | %7s | %9s |\n" scenario "req/s" "bare req/s" "×bare" "p50 µs" "p99 µs" "peak MiB" "srv CPU%" requests
-	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..34})" "----------" "------------" "-------" "---------" "---------" "----------" "----------" "-----------"
+	printf "| %-32s | %8s | %10s | %5s | %7s | %7s | %11s | %8s | %8s | %7s | %9s |\n" scenario "req/s" "bare req/s" "×bare" "p50 µs" "p99 µs" "bare p99 µs" "p99.9 µs" "peak MiB" "srv CPU%" requests
+	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..34})" "----------" "------------" "-------" "---------" "---------" "-------------" "----------" "----------" "----------" "-----------"
 	cat
 }
