@@ -255,7 +255,8 @@ func TestUsesSuffixedCookies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &authContext{cookies: clerk.ParseCookies([]string{tt.cookie})}
-			got := env.engine.usesSuffixedCookies(c, env.engine.readSessionCookies(c))
+			f := env.engine.readCookies(c)
+			got := env.engine.usesSuffixedCookies(c, &f)
 			if got != tt.want {
 				t.Fatalf("usesSuffixedCookies = %v, want %v", got, tt.want)
 			}

@@ -60,8 +60,8 @@ func (c *authContext) decode(v *clerk.Verifier, token string) (*clerk.JWT, error
 func (e *Engine) newAuthContext(r *Request) authContext {
 	c := authContext{req: r, cookies: clerk.ParseCookies(r.Header.Values("Cookie"))}
 	c.tokenInHeader = parseAuthorization(r.Header.Get("Authorization"))
-	f := e.readSessionCookies(&c)
-	c.suffixed = e.usesSuffixedCookies(&c, f)
+	f := e.readCookies(&c)
+	c.suffixed = e.usesSuffixedCookies(&c, &f)
 	// The chosen family's values were read above: no second lookup.
 	if c.suffixed {
 		c.sessionCookie, c.clientUAT = f.suffixedSession, parseIntLikeJS(f.suffixedUAT)
@@ -74,16 +74,14 @@ func (e *Engine) newAuthContext(r *Request) authContext {
 		q = r.URL.Query()
 	}
 	if !e.cfg.PublishableKey.Production {
-		// The SDK reads the dev-browser token on every instance but only
-		// development ones use it: production skips a Cookie header scan.
-		devBrowser := clerk.CookieDevBrowser
+		devBrowser := f.devBrowser
 		if c.suffixed {
-			devBrowser = e.names.devBrowser
+			devBrowser = f.suffixedDevBrowser
 		}
-		c.devBrowser = firstNonEmpty(q.Get(clerk.CookieDevBrowser), c.cookies.Value(devBrowser))
+		c.devBrowser = firstNonEmpty(q.Get(clerk.CookieDevBrowser), devBrowser)
 	}
-	c.handshakeToken = firstNonEmpty(q.Get(clerk.CookieHandshake), c.cookies.Value(clerk.CookieHandshake))
-	c.handshakeNonce = firstNonEmpty(q.Get(clerk.CookieHandshakeNonce), c.cookies.Value(clerk.CookieHandshakeNonce))
+	c.handshakeToken = firstNonEmpty(q.Get(clerk.CookieHandshake), f.handshake)
+	c.handshakeNonce = firstNonEmpty(q.Get(clerk.CookieHandshakeNonce), f.handshakeNonce)
 	return c
 }
 
@@ -96,20 +94,49 @@ func (c *authContext) redirectCount() float64 {
 	return parseNumberLikeJS(c.cookies.Value(clerk.CookieRedirectCount))
 }
 
-// sessionCookies are the four cookies the family choice reads.
-type sessionCookies struct {
-	uat, suffixedUAT         string
-	hasUAT, hasSuffixedUAT   bool
-	session, suffixedSession string
+// requestCookies are the cookies every decision reads: the two families'
+// session and __client_uat cookies, the handshake's, and on development
+// instances the dev-browser token's.
+type requestCookies struct {
+	uat, suffixedUAT               string
+	hasUAT, hasSuffixedUAT         bool
+	session, suffixedSession       string
+	handshake, handshakeNonce      string
+	devBrowser, suffixedDevBrowser string
 }
 
-func (e *Engine) readSessionCookies(c *authContext) sessionCookies {
-	var f sessionCookies
-	f.suffixedUAT, f.hasSuffixedUAT = c.cookies.Get(e.names.clientUAT)
-	f.uat, f.hasUAT = c.cookies.Get(clerk.CookieClientUAT)
-	f.suffixedSession = c.cookies.Value(e.names.session)
-	f.session = c.cookies.Value(clerk.CookieSession)
-	return f
+// The names readCookies looks up, at these indexes of suffixedNames.read.
+const (
+	readSuffixedUAT = iota
+	readUAT
+	readSuffixedSession
+	readSession
+	readHandshake
+	readHandshakeNonce
+	readDevBrowser // the rest on development instances only
+	readSuffixedDevBrowser
+	readCookieCount
+)
+
+// readCookies finds them in one pass over the Cookie header: it carries the
+// session token twice on browsers (~2 KiB), and was scanned once per name.
+// The SDK reads the dev-browser token on every instance but only
+// development ones use it, so production instances do not look for it.
+func (e *Engine) readCookies(c *authContext) requestCookies {
+	var v [readCookieCount]string
+	var found [readCookieCount]bool
+	n := readCookieCount
+	if e.cfg.PublishableKey.Production {
+		n = readDevBrowser
+	}
+	c.cookies.GetAll(e.names.read[:n], v[:n], found[:n])
+	return requestCookies{
+		uat: v[readUAT], suffixedUAT: v[readSuffixedUAT],
+		hasUAT: found[readUAT], hasSuffixedUAT: found[readSuffixedUAT],
+		session: v[readSession], suffixedSession: v[readSuffixedSession],
+		handshake: v[readHandshake], handshakeNonce: v[readHandshakeNonce],
+		devBrowser: v[readDevBrowser], suffixedDevBrowser: v[readSuffixedDevBrowser],
+	}
 }
 
 // sessionToken is the token a handshake carries to FAPI: cookie, else header.
@@ -135,7 +162,7 @@ func parseAuthorization(h string) string {
 
 // usesSuffixedCookies is the SDK's eight-step choice between __session and
 // __session_<suffix> (docs/clerk-protocol.md §2.1).
-func (e *Engine) usesSuffixedCookies(c *authContext, f sessionCookies) bool {
+func (e *Engine) usesSuffixedCookies(c *authContext, f *requestCookies) bool {
 	suffixedUAT, clientUAT := f.suffixedUAT, f.uat
 	suffixedSession, session := f.suffixedSession, f.session
 	hasSuffixedUAT := f.hasSuffixedUAT && suffixedUAT != ""

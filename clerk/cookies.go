@@ -51,6 +51,31 @@ func (c Cookies) Get(name string) (string, bool) {
 	return "", false
 }
 
+// GetAll is Get for several names in one pass over the header: values[i]
+// and found[i] become what Get(names[i]) returns. A browser's Cookie header
+// carries the session token twice (~2 KiB) and a request reads six names,
+// so one scan instead of six. values and found must be as long as names
+// and start zero.
+func (c Cookies) GetAll(names, values []string, found []bool) {
+	left := len(names)
+	s := c.header
+	for len(s) > 0 && left > 0 {
+		var pair string
+		pair, s, _ = strings.Cut(s, ";")
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok {
+			continue
+		}
+		k = trimSpaceTab(k)
+		for i, name := range names {
+			if !found[i] && k == name {
+				values[i], found[i] = decodeCookieValue(trimSpaceTab(v)), true
+				left--
+			}
+		}
+	}
+}
+
 // Value returns the first cookie named name, or "".
 func (c Cookies) Value(name string) string {
 	v, _ := c.Get(name)

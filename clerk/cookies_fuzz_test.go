@@ -50,6 +50,16 @@ func FuzzCookies(f *testing.F) {
 		if c.Value(name) != got {
 			t.Fatal("Value disagrees with Get")
 		}
+		// GetAll agrees with Get for each name, the same name twice and
+		// names around it included.
+		names := []string{"__session", name, "__client_uat", name, ""}
+		values, found := make([]string, len(names)), make([]bool, len(names))
+		c.GetAll(names, values, found)
+		for i, n := range names {
+			if v, ok := c.Get(n); values[i] != v || found[i] != ok {
+				t.Fatalf("GetAll(%q) on %q = %q, %v; Get %q, %v", n, header, values[i], found[i], v, ok)
+			}
+		}
 		if ok && strings.ContainsAny(name, ";=") {
 			t.Fatalf("found a cookie named %q", name)
 		}

@@ -312,7 +312,7 @@ func TestTokenCacheArenaStaysCompact(t *testing.T) {
 	maxEntry, maxLive := 0, 0
 	for i := range 5000 {
 		sub := strings.Repeat("u", i%700) // entries from ~40 bytes to ~750
-		exp := float64(1e9 + i%97)         // evictions hit old and new entries
+		exp := float64(1e9 + i%97)        // evictions hit old and new entries
 		entry := encodeTokenEntry(&JWT{Claims: Claims{Expiry: &exp, Subject: sub}})
 		maxEntry = max(maxEntry, len(entry))
 		k := sha256.Sum256([]byte(fmt.Sprint(i)))
