@@ -4,7 +4,7 @@
 # scenario for a bounded time (or request count) and prints requests/s,
 # p50/p99 latency, peak RSS and the ratio to the ceiling. See README.md.
 #
-#   bench/run.sh                 # all scenarios, ~3 minutes
+#   bench/run.sh                 # all scenarios, ~5 minutes
 #   DURATION=5s CONNS=32 bench/run.sh
 set -euo pipefail
 
@@ -83,31 +83,35 @@ scenario() {
 	echo "$name|$out|rss_mib=$(hwm "$pid") cpu=$cpu" >>"$results"
 }
 
-echo "running (each scenario ${DURATION} at $CONNS connections, after a ceiling run)…" >&2
+echo "running (each scenario ${DURATION} at $CONNS connections, between two ceiling runs)…" >&2
 fa=/forward-auth
-# ceiling runs the bare handler just before a scenario, with the same
-# requests (its token source and mode; the bare handler reads none of it,
-# but net/http parses every header): the machine is shared, so each
-# scenario is compared with the ceiling measured next to it, on the same
-# bytes.
+# ceiling runs the bare handler with a scenario's requests (its token
+# source and mode; the bare handler reads none of it, but net/http parses
+# every header). The machine is shared and its speed drifts by several
+# percent from one minute to the next, so measure runs each scenario
+# between two ceiling runs with the same requests, and its ratio is to
+# their mean.
 ceiling() { scenario "bare net/http (ceiling)" "$bare_pid" reset 200 / -d "$DURATION" "$@"; }
+# measure NAME EXPECT URLPATH LOAD-ARGS…
+measure() {
+	local name=$1 expect=$2 path=$3
+	shift 3
+	ceiling "$@"
+	scenario "$name" "$service_pid" reset "$expect" "$path" -d "$DURATION" "$@"
+	ceiling "$@"
+}
 cookie=(-mode cookie -suffix "$BENCH_COOKIE_SUFFIX" -client-uat "$BENCH_CLIENT_UAT")
-ceiling -tokens repeat
-scenario "valid token, repeated" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat
-ceiling -tokens repeat "${cookie[@]}"
-scenario "cookie, suffixed variants" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat "${cookie[@]}"
-ceiling -tokens repeat
-scenario "org rule (active org)" "$service_pid" reset 200 "$fa?org=acme&role=org:admin" -d "$DURATION" -tokens repeat
-ceiling -tokens unique
-scenario "never-seen valid tokens" "$service_pid" reset 200 $fa -d "$DURATION" -tokens unique -n 200000
+measure "valid token, repeated" 200 $fa -tokens repeat
+measure "cookie, suffixed variants" 200 $fa -tokens repeat "${cookie[@]}"
+measure "org rule (active org)" 200 "$fa?org=acme&role=org:admin" -tokens repeat
+measure "never-seen valid tokens" 200 $fa -tokens unique -n 200000
 # The never-seen run left the token cache full, as it is in production
 # most of the time (tokens rotate every ~50 s; entries stay until evicted).
-ceiling -tokens repeat
-scenario "repeated, full token cache" "$service_pid" reset 200 $fa -d "$DURATION" -tokens repeat
-ceiling -tokens garbage
-scenario "garbage tokens" "$service_pid" reset 401 $fa -d "$DURATION" -tokens garbage
-ceiling -tokens badsig
-scenario "bad signatures" "$service_pid" reset 401 $fa -d "$DURATION" -tokens badsig
+measure "repeated, full token cache" 200 $fa -tokens repeat
+measure "garbage tokens" 401 $fa -tokens garbage
+measure "bad signatures" 401 $fa -tokens badsig
+# The flood's two phases run back to back (the peak RSS spans both), after
+# one ceiling run.
 ceiling -tokens garbage
 scenario "flood: ${FLOOD_GARBAGE} garbage" "$service_pid" reset 401 $fa -d 120s -tokens garbage -n "$FLOOD_GARBAGE" -start 100000000
 scenario "flood: then ${FLOOD_VALID} valid" "$service_pid" keep 200 $fa -d 60s -tokens unique -n "$FLOOD_VALID" -start 200000
@@ -115,9 +119,9 @@ scenario "flood: then ${FLOOD_VALID} valid" "$service_pid" keep 200 $fa -d 60s -
 echo
 echo "$(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(go version | awk '{print $3}'), ${server_cpu[*]:-unpinned}"
 # The ceiling rows are folded into one (median req/s of the runs, the
-# worst p99 and p99.9, the peak RSS); each scenario's ratio is to the
-# ceiling run just before it, shown with that run's p99 in the "bare req/s"
-# and "bare p99 µs" columns.
+# worst p99 and p99.9, the peak RSS). Each scenario's ratio is to the mean
+# of the ceiling runs around it (the one before only, for the flood), shown
+# with their mean p99 in the "bare req/s" and "bare p99 µs" columns.
 awk -F'|' '
 function field(s, k,   m) { if (match(s, k "=[^ ]*")) return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1); return "" }
 function row(name, rps, ceil, p50, p99, cp99, p999, rss, cpu, n, bad) {
@@ -128,21 +132,29 @@ function row(name, rps, ceil, p50, p99, cp99, p999, rss, cpu, n, bad) {
 	bad = field($2, "unexpected") + field($2, "errors")
 	note = (bad > 0 ? " " bad " unexpected: " field($2, "statuses") : "")
 	if ($1 ~ /^bare/) {
-		ceiling = rps; ceilp99 = field($2, "p99_us"); nb++; bare[nb] = rps
+		if (last == "scenario" && !after[nr]) { after[nr] = rps; afterp99[nr] = field($2, "p99_us") }
+		ceiling = rps; ceilp99 = field($2, "p99_us"); nb++; bare[nb] = rps; last = "bare"
 		if (field($2, "p99_us") + 0 > bp99) bp99 = field($2, "p99_us") + 0
 		if (field($2, "p999_us") + 0 > bp999) bp999 = field($2, "p999_us") + 0
 		bp50 += field($2, "p50_us"); if (field($3, "rss_mib") + 0 > brss) brss = field($3, "rss_mib") + 0
 		bcpu += field($3, "cpu"); bn += field($2, "requests"); bbad = bbad note
 		next
 	}
-	rows[++nr] = row($1, rps, ceiling, field($2, "p50_us"), field($2, "p99_us"), ceilp99, field($2, "p999_us"), field($3, "rss_mib"), field($3, "cpu"), field($2, "requests"), note)
+	nr++; last = "scenario"
+	name[nr] = $1; srps[nr] = rps; before[nr] = ceiling; beforep99[nr] = ceilp99
+	rest[nr] = field($2, "p50_us") SUBSEP field($2, "p99_us") SUBSEP field($2, "p999_us") SUBSEP field($3, "rss_mib") SUBSEP field($3, "cpu") SUBSEP field($2, "requests") SUBSEP note
 }
 END {
 	n = nb # sort the ceiling runs (insertion sort: mawk has no asort)
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && bare[j - 1] + 0 > bare[j] + 0; j--) { t = bare[j]; bare[j] = bare[j - 1]; bare[j - 1] = t }
 	med = (n % 2 ? bare[(n + 1) / 2] : int((bare[n / 2] + bare[n / 2 + 1]) / 2))
 	print row("bare net/http (ceiling), " n " runs", med, med, int(bp50 / n), bp99, bp99, bp999, brss, int(bcpu / n), bn, bbad)
-	for (i = 1; i <= nr; i++) print rows[i]
+	for (i = 1; i <= nr; i++) {
+		split(rest[i], f, SUBSEP)
+		c = before[i]; cp = beforep99[i]
+		if (after[i]) { c = int((before[i] + after[i]) / 2); cp = int((beforep99[i] + afterp99[i]) / 2) }
+		print row(name[i], srps[i], c, f[1], f[2], cp, f[3], f[4], f[5], f[6], f[7])
+	}
 }' "$results" | {
 	printf "| %-32s | %8s | %10s | %5s | %7s | %7s | %11s | %8s | %8s | %7s | %9s |\n" scenario "req/s" "bare req/s" "×bare" "p50 µs" "p99 µs" "bare p99 µs" "p99.9 µs" "peak MiB" "srv CPU%" requests
 	printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..34})" "----------" "------------" "-------" "---------" "---------" "-------------" "----------" "----------" "----------" "-----------"
