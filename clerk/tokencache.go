@@ -45,12 +45,12 @@ import (
 //     entries did at most (compact), so the default 10,000 entries
 //     (TOKEN_CACHE_SIZE) bound the cache at about 7 MiB of heap (the
 //     process's soft memory limit, main's gc.go, allows for twice the full
-//     caches) however many distinct tokens arrive, garbage or valid. Only valid tokens get in, so filling it
-//     takes that many fresh sessions, or one session's token with its
-//     signature's "=" padding varied, which only evicts others' entries
-//     (they re-verify). Clerk refreshes a session's token every ~50 s, so
-//     10,000 entries hold the current tokens of about 10,000 active
-//     sessions.
+//     caches) however many distinct tokens arrive, garbage or valid. Only
+//     valid tokens get in, so filling it takes that many fresh sessions,
+//     or one session's token with its signature's "=" padding varied,
+//     which only evicts others' entries (they re-verify). Clerk refreshes
+//     a session's token every ~50 s, so 10,000 entries hold the current
+//     tokens of about 10,000 active sessions.
 //   - Sharded by hash, one lock per shard: requests for different tokens
 //     rarely meet on a lock, and a hit takes only a read lock.
 type tokenCache struct {
