@@ -17,9 +17,9 @@ const (
 	// memory (heap, stacks, runtime structures; not the mapped binary).
 	minMemoryLimit = 64 << 20
 	// Heap bytes one cache entry holds at most (clerk's
-	// TestTokenCacheEntrySize bounds a token entry at 700 bytes, plus its
-	// map slot; a user's memberships are a few hundred bytes), doubled
-	// below for the collector's headroom over the live heap.
+	// TestTokenCacheEntrySize bounds a token entry at 700 bytes, its arena
+	// headroom and map slot included; a user's memberships are a few hundred
+	// bytes), doubled below for the collector's headroom over the live heap.
 	tokenEntryBytes      = 768
 	membershipEntryBytes = 1024
 	cacheHeadroomBytes   = 16 << 20
