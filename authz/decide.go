@@ -124,32 +124,28 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 func (e *Engine) now() time.Time { return e.cfg.Now() }
 
 // suffixedNames are the instance's suffixed cookie names, built once
-// rather than concatenated on every request, and the names readCookies
-// looks up.
+// rather than concatenated on every request: __refresh_<suffix>, and the
+// names readCookies looks up (both families).
 type suffixedNames struct {
-	session, clientUAT, refresh, devBrowser string
-	read                                    [readCookieCount]string
+	refresh string
+	read    [readCookieCount]string
 }
 
 func newSuffixedNames(suffix string) suffixedNames {
 	s := func(name string) string { return name + "_" + suffix }
-	n := suffixedNames{
-		session:    s(clerk.CookieSession),
-		clientUAT:  s(clerk.CookieClientUAT),
-		refresh:    s(clerk.CookieRefresh),
-		devBrowser: s(clerk.CookieDevBrowser),
+	return suffixedNames{
+		refresh: s(clerk.CookieRefresh),
+		read: [readCookieCount]string{
+			readSuffixedUAT:        s(clerk.CookieClientUAT),
+			readUAT:                clerk.CookieClientUAT,
+			readSuffixedSession:    s(clerk.CookieSession),
+			readSession:            clerk.CookieSession,
+			readHandshake:          clerk.CookieHandshake,
+			readHandshakeNonce:     clerk.CookieHandshakeNonce,
+			readDevBrowser:         clerk.CookieDevBrowser,
+			readSuffixedDevBrowser: s(clerk.CookieDevBrowser),
+		},
 	}
-	n.read = [readCookieCount]string{
-		readSuffixedUAT:        n.clientUAT,
-		readUAT:                clerk.CookieClientUAT,
-		readSuffixedSession:    n.session,
-		readSession:            clerk.CookieSession,
-		readHandshake:          clerk.CookieHandshake,
-		readHandshakeNonce:     clerk.CookieHandshakeNonce,
-		readDevBrowser:         clerk.CookieDevBrowser,
-		readSuffixedDevBrowser: n.devBrowser,
-	}
-	return n
 }
 
 // Ready reports whether the engine can verify tokens (keys loaded).

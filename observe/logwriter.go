@@ -24,8 +24,7 @@ type LogWriter struct {
 	w        io.Writer
 	buf      []byte
 	interval time.Duration
-	timer    *time.Timer
-	armed    bool
+	timer    *time.Timer // armed by the first line into an empty buffer
 }
 
 // logWriterBufferSize is the batch size: a full buffer is written at once.
@@ -37,7 +36,7 @@ func NewLogWriter(w io.Writer, interval time.Duration) *LogWriter {
 	lw := &LogWriter{w: w, interval: interval}
 	if interval > 0 {
 		lw.buf = make([]byte, 0, logWriterBufferSize)
-		lw.timer = time.AfterFunc(time.Hour, lw.timerFlush)
+		lw.timer = time.AfterFunc(time.Hour, lw.Flush)
 		lw.timer.Stop()
 	}
 	return lw
@@ -59,11 +58,10 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 	}
-	l.buf = append(l.buf, p...)
-	if !l.armed {
-		l.armed = true
+	if len(l.buf) == 0 {
 		l.timer.Reset(l.interval)
 	}
+	l.buf = append(l.buf, p...)
 	return len(p), nil
 }
 
@@ -71,13 +69,6 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 func (l *LogWriter) Flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.flushLocked()
-}
-
-func (l *LogWriter) timerFlush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.armed = false
 	l.flushLocked()
 }
 
