@@ -22,11 +22,7 @@ type testEnv struct {
 // authz/authztest (it imports authz), hence this local twin.
 func newFakeClerk(t testing.TB, o clerktest.Options) (*clerktest.Server, clerk.PublishableKey, *clerk.API) {
 	t.Helper()
-	fake, err := clerktest.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := clerktest.Start(t, o)
 	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
 	if err != nil {
 		t.Fatal(err)

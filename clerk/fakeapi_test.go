@@ -17,11 +17,7 @@ func newFakeAPI(t *testing.T) (*clerktest.Server, *clerk.API) {
 // newFakeAPIWith is newFakeAPI for a fake configured by o.
 func newFakeAPIWith(t *testing.T, o clerktest.Options) (*clerktest.Server, *clerk.API) {
 	t.Helper()
-	fake, err := clerktest.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := clerktest.Start(t, o)
 	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
 	if err != nil {
 		t.Fatal(err)

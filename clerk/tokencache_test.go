@@ -36,11 +36,7 @@ type cacheEnv struct {
 
 func newCacheEnv(t *testing.T, size int) *cacheEnv {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := clerktest.Start(t, clerktest.Options{Production: true})
 	static, err := NewStaticKeys(fake.Key().PublicKeyPEM())
 	if err != nil {
 		t.Fatal(err)

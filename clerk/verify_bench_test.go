@@ -20,11 +20,7 @@ type benchKeys struct {
 
 func newBenchKeys(b *testing.B) *benchKeys {
 	b.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(fake.Close)
+	fake := clerktest.Start(b, clerktest.Options{Production: true})
 	keys, err := clerk.NewStaticKeys(fake.Key().PublicKeyPEM())
 	if err != nil {
 		b.Fatal(err)

@@ -20,12 +20,7 @@ import (
 
 func newFake(t *testing.T) *clerktest.Server {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	return fake
+	return clerktest.Start(t, clerktest.Options{Production: true})
 }
 
 func remoteKeys(t *testing.T, fake *clerktest.Server, secret string, opts clerk.RemoteKeysOptions) *clerk.RemoteKeys {

@@ -79,11 +79,7 @@ func startService(t *testing.T, extraEnv ...string) *service {
 	if serviceBuildErr != nil {
 		t.Fatal(serviceBuildErr)
 	}
-	fake, err := clerktest.New(clerktest.Options{Production: true})
-	if err != nil {
-		t.Fatalf("fake clerk: %v", err)
-	}
-	t.Cleanup(fake.Close)
+	fake := clerktest.Start(t, clerktest.Options{Production: true})
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env := []string{
 		"CLERK_API_URL=" + fake.URL,
@@ -104,7 +100,7 @@ func startService(t *testing.T, extraEnv ...string) *service {
 	p := startProcess(t, "clerk-forward-auth", env, serviceBin)
 	s := &service{URL: "http://" + addr, Addr: addr, Fake: fake, proc: p}
 	client := &http.Client{Timeout: time.Second}
-	err = waitFor(20*time.Second, func() error {
+	err := waitFor(20*time.Second, func() error {
 		if p.exited() {
 			return errPermanent{fmt.Errorf("exited: %v", p.err)}
 		}

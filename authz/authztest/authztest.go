@@ -70,11 +70,7 @@ type Env struct {
 // verifier and an engine to it. Any setup error fails the test.
 func New(t testing.TB, o Options) *Env {
 	t.Helper()
-	fake, err := clerktest.New(o.Fake)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := clerktest.Start(t, o.Fake)
 	pk, err := clerk.ParsePublishableKey(fake.PublishableKey)
 	if err != nil {
 		t.Fatal(err)

@@ -19,11 +19,7 @@ type fapiEnv struct {
 
 func newFAPIEnv(t *testing.T, production bool) *fapiEnv {
 	t.Helper()
-	fake, err := clerktest.New(clerktest.Options{Production: production})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
+	fake := clerktest.Start(t, clerktest.Options{Production: production})
 	api, err := clerk.NewAPI(fake.URL, "v1", fake.SecretKey, "test", nil)
 	if err != nil {
 		t.Fatal(err)

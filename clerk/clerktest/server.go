@@ -85,6 +85,26 @@ func (k *SigningKey) PublicKeyPEM() string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
+// TB is the part of testing.TB that Start uses (this package is also
+// built into the service's demo mode, which must not import testing).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+// Start is New for a test or benchmark: a failure to start fails it, and
+// the server is closed when it ends.
+func Start(t TB, opts Options) *Server {
+	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal("clerktest: ", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 // New starts a fake instance on loopback.
 func New(opts Options) (*Server, error) {
 	host := opts.FAPIHost

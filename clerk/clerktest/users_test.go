@@ -38,12 +38,7 @@ func errorCode(body map[string]any) string {
 
 func newFake(t *testing.T, opts Options) *Server {
 	t.Helper()
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return Start(t, opts)
 }
 
 func TestUserEndpointAnswersInClerksShape(t *testing.T) {
