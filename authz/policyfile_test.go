@@ -269,6 +269,19 @@ func TestParseRuleQueryRefusesWhatItDoesNotUnderstand(t *testing.T) {
 		{"permission=invoices:read", "error"},
 		{"permission=org:invoices", "error"},
 		{"redirect=https://evil.test", "error"},
+		{"org=" + strings.Repeat("a", 128), "org=" + strings.Repeat("a", 128)},
+		{"org=" + strings.Repeat("a", 129), "error"},
+		{"org=Org_2-X", "org=Org_2-X"},
+		{"role=" + strings.Repeat("a", 64), "role=org:" + strings.Repeat("a", 64)},
+		{"role=org:" + strings.Repeat("a", 65), "error"},
+		{"role=org:", "error"},
+		{"role=org", "role=org:org"},
+		{"role=org:org:admin", "error"},
+		{"permission=org:a_1:b-2", "permission=org:a_1:b-2"},
+		{"permission=org::read", "error"},
+		{"permission=org:invoices:", "error"},
+		{"permission=org:invoices:read:x", "error"},
+		{"permission=org:" + strings.Repeat("a", 65) + ":read", "error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
