@@ -3,6 +3,7 @@ module github.com/clerk-forward-auth/clerk-forward-auth
 go 1.26.8
 
 require (
+	filippo.io/bigmod v0.1.0
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7

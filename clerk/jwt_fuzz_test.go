@@ -52,7 +52,11 @@ func FuzzDecodeJWT(f *testing.F) {
 	f.Add(validInput + ".")
 	f.Add(valid + "=")
 	f.Add(strings.Repeat("A", maxTokenLength+1))
-	verifier := NewVerifier(&StaticKeys{key: &key.PublicKey}, VerifyOptions{})
+	prepared, err := NewPublicKey(&key.PublicKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	verifier := NewVerifier(&StaticKeys{key: prepared}, VerifyOptions{})
 	f.Fuzz(func(t *testing.T, token string) {
 		tok, err := DecodeJWT(token)
 		if err != nil {

@@ -22,14 +22,14 @@ type KeySource interface {
 	// Key returns the key for kid. Errors are *TokenError with Clerk's jwk-*
 	// reasons; IsKeyUnavailable tells a missing key set (fail closed, 503)
 	// from a token naming a key we do not have (signed out).
-	Key(ctx context.Context, kid string) (*rsa.PublicKey, error)
+	Key(ctx context.Context, kid string) (*PublicKey, error)
 	// Ready reports whether keys are loaded.
 	Ready() bool
 }
 
 // StaticKeys is the networkless key from CLERK_JWT_KEY. As in @clerk/backend,
 // the token's kid is not compared.
-type StaticKeys struct{ key *rsa.PublicKey }
+type StaticKeys struct{ key *PublicKey }
 
 // NewStaticKeys parses a PEM "PUBLIC KEY" (PKIX) or its bare base64 body, as
 // Clerk's dashboard shows it. Anything but an RSA public key is an error.
@@ -59,11 +59,15 @@ func NewStaticKeys(pemOrBase64 string) (*StaticKeys, error) {
 	if rsaKey.N.BitLen() < 2048 {
 		return nil, errors.New("RSA key shorter than 2048 bits")
 	}
-	return &StaticKeys{key: rsaKey}, nil
+	key, err := NewPublicKey(rsaKey)
+	if err != nil {
+		return nil, err
+	}
+	return &StaticKeys{key: key}, nil
 }
 
 // Key implements KeySource.
-func (s *StaticKeys) Key(context.Context, string) (*rsa.PublicKey, error) { return s.key, nil }
+func (s *StaticKeys) Key(context.Context, string) (*PublicKey, error) { return s.key, nil }
 
 // Ready implements KeySource.
 func (s *StaticKeys) Ready() bool { return true }
@@ -95,7 +99,7 @@ type RemoteKeys struct {
 }
 
 type keySet struct {
-	keys      map[string]*rsa.PublicKey
+	keys      map[string]*PublicKey
 	fetchedAt time.Time
 }
 
@@ -118,7 +122,7 @@ func NewRemoteKeys(api *API, opts RemoteKeysOptions) *RemoteKeys {
 func (r *RemoteKeys) Ready() bool { return r.set.Load() != nil }
 
 // Key implements KeySource.
-func (r *RemoteKeys) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (r *RemoteKeys) Key(ctx context.Context, kid string) (*PublicKey, error) {
 	set := r.set.Load()
 	now := r.opts.Now()
 	if set != nil {
@@ -213,7 +217,7 @@ func (r *RemoteKeys) fetch(ctx context.Context) (*keySet, error) {
 	if err != nil {
 		return nil, tokenError(ReasonJWKRemoteInvalid, "JWKS does not parse: "+err.Error())
 	}
-	keys := make(map[string]*rsa.PublicKey, parsed.Len())
+	keys := make(map[string]*PublicKey, parsed.Len())
 	for i := 0; i < parsed.Len(); i++ {
 		k, _ := parsed.Key(i)
 		if k.KeyType() != "RSA" {
@@ -226,7 +230,13 @@ func (r *RemoteKeys) fetch(ctx context.Context) (*keySet, error) {
 		if err := k.Raw(&pub); err != nil {
 			continue
 		}
-		keys[k.KeyID()] = &pub
+		// A key crypto/rsa could not verify with either: as unusable as
+		// one that does not parse.
+		prepared, err := NewPublicKey(&pub)
+		if err != nil {
+			continue
+		}
+		keys[k.KeyID()] = prepared
 	}
 	if len(keys) == 0 {
 		return nil, tokenError(ReasonJWKRemoteFailedToLoad, "the JWKS endpoint did not contain any RS256 signing keys")

@@ -2,7 +2,6 @@ package clerk
 
 import (
 	"context"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -22,7 +21,7 @@ type countingKeys struct {
 	lookups atomic.Int64
 }
 
-func (k *countingKeys) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (k *countingKeys) Key(ctx context.Context, kid string) (*PublicKey, error) {
 	k.lookups.Add(1)
 	return k.KeySource.Key(ctx, kid)
 }

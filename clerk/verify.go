@@ -2,8 +2,6 @@ package clerk
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
 	"crypto/sha256"
 	"math"
 	"slices"
@@ -199,7 +197,7 @@ func (v *Verifier) checkCached(t, c *JWT) error {
 }
 
 // VerifySignature checks typ, alg and the RS256 signature.
-func (v *Verifier) VerifySignature(t *JWT, key *rsa.PublicKey) error {
+func (v *Verifier) VerifySignature(t *JWT, key *PublicKey) error {
 	if t.Header.Typ != nil && *t.Header.Typ != "JWT" {
 		return errTokenType
 	}
@@ -216,7 +214,7 @@ func (v *Verifier) VerifySignature(t *JWT, key *rsa.PublicKey) error {
 		return errSignature
 	}
 	digest := sha256.Sum256([]byte(t.signingInput))
-	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], t.Signature); err != nil {
+	if !key.verifySHA256(&digest, t.Signature) {
 		return errSignature
 	}
 	return nil
