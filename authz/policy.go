@@ -47,7 +47,7 @@ func isPermissionKey(s string) bool {
 
 // isKeyPart reports whether s is 1 to 64 of a-z, 0-9, '_' and '-'. Loops
 // rather than regexps: compiled {1,64} repetitions keep ~90 KiB on the
-// heap for the process's life, which every garbage collection cycle scans.
+// heap for the process's life, which every garbage collection cycle marks.
 func isKeyPart(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false

@@ -230,8 +230,9 @@ func (r *RemoteKeys) fetch(ctx context.Context) (*keySet, error) {
 		if err := k.Raw(&pub); err != nil {
 			continue
 		}
-		// A key crypto/rsa could not verify with either: as unusable as
-		// one that does not parse.
+		// A key NewPublicKey refuses (crypto/rsa would not verify with it
+		// either) is skipped like one that does not parse: a token naming
+		// it is jwk-kid-mismatch.
 		prepared, err := NewPublicKey(&pub)
 		if err != nil {
 			continue

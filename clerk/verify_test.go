@@ -1,11 +1,13 @@
 package clerk_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -183,6 +185,16 @@ func TestRemoteKeysFailures(t *testing.T) {
 			return f.SecretKey
 		}, clerk.ReasonJWKRemoteInvalid},
 		{"JWKS is empty", func(f *clerktest.Server) string { f.SetJWKSResponse(200, `{"keys":[]}`); return f.SecretKey }, clerk.ReasonJWKRemoteFailedToLoad},
+		// Keys crypto/rsa refuses to verify with are skipped like keys that
+		// do not parse (clerk.NewPublicKey).
+		{"JWKS key with an even modulus", func(f *clerktest.Server) string {
+			f.SetJWKSResponse(200, jwksWithRSAKey(append(bytes.Repeat([]byte{0xff}, 255), 0xfe), "AQAB"))
+			return f.SecretKey
+		}, clerk.ReasonJWKRemoteFailedToLoad},
+		{"JWKS key with exponent 1", func(f *clerktest.Server) string {
+			f.SetJWKSResponse(200, jwksWithRSAKey(bytes.Repeat([]byte{0xff}, 256), "AQ"))
+			return f.SecretKey
+		}, clerk.ReasonJWKRemoteFailedToLoad},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,4 +256,10 @@ func TestStaticKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// jwksWithRSAKey is a JWKS holding one RS256 key of modulus n and
+// base64url exponent e.
+func jwksWithRSAKey(n []byte, e string) string {
+	return fmt.Sprintf(`{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"ins_test","n":%q,"e":%q}]}`, base64.RawURLEncoding.EncodeToString(n), e)
 }
