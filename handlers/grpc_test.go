@@ -85,10 +85,16 @@ type grpcEnv struct {
 const grpcTestParty = "https://app.example.test"
 
 func newGRPCEnv(t testing.TB, trusted []netip.Prefix) *grpcEnv {
+	return newGRPCEnvWithCache(t, trusted, 0)
+}
+
+// newGRPCEnvWithCache is newGRPCEnv with a verified-token cache of
+// tokenCacheSize entries (0: none, every check verifies).
+func newGRPCEnvWithCache(t testing.TB, trusted []netip.Prefix, tokenCacheSize int) *grpcEnv {
 	t.Helper()
 	env := authztest.New(t, authztest.Options{
 		Fake:   clerktest.Options{Production: true},
-		Verify: clerk.VerifyOptions{AuthorizedParties: []string{grpcTestParty}},
+		Verify: clerk.VerifyOptions{AuthorizedParties: []string{grpcTestParty}, TokenCacheSize: tokenCacheSize},
 		Engine: authz.Options{Policy: grpcRoutePolicy{}},
 		Log:    true,
 	})
@@ -707,10 +713,10 @@ func TestGRPCPanicIsInternalError(t *testing.T) {
 	}
 }
 
-// BenchmarkGRPCCheck is one allowed check over a loopback gRPC connection,
-// keys loaded.
+// BenchmarkGRPCCheck is one allowed check over a loopback gRPC connection
+// (client included), keys loaded and the token cache on, as in production.
 func BenchmarkGRPCCheck(b *testing.B) {
-	e := newGRPCEnv(b, nil)
+	e := newGRPCEnvWithCache(b, nil, 10000)
 	req := envoyCheck("GET", "/dashboard?tab=1", []string{"Authorization", "Bearer " + e.fake.Sign(e.fake.SessionClaims("user_1"))}, nil)
 	ctx := context.Background()
 	if _, err := e.client.Check(ctx, req); err != nil {
