@@ -4,7 +4,7 @@
 # scenario for a bounded time (or request count) and prints requests/s,
 # p50/p99 latency, peak RSS and the ratio to the ceiling. See README.md.
 #
-#   bench/run.sh                 # all scenarios, ~5 minutes
+#   bench/run.sh                 # all scenarios, ~6 minutes
 #   DURATION=5s CONNS=32 bench/run.sh
 set -euo pipefail
 
@@ -104,6 +104,13 @@ cookie=(-mode cookie -suffix "$BENCH_COOKIE_SUFFIX" -client-uat "$BENCH_CLIENT_U
 measure "valid token, repeated" 200 $fa -tokens repeat
 measure "cookie, suffixed variants" 200 $fa -tokens repeat "${cookie[@]}"
 measure "org rule (active org)" 200 "$fa?org=acme&role=org:admin" -tokens repeat
+# A rule naming an organization the token does not carry: each decision
+# reads the user's memberships from the membership cache (the Backend API
+# behind it), warmed by one request first (entries stay fresh 30 s, stale
+# but served for 2 minutes more).
+org_rule="$fa?org=beta&role=org:member"
+"${load_cpu[@]}" "$work/load" -url "http://$BENCH_SERVICE_ADDR$org_rule" -c 1 -n 1 -expect 200 -token-file "$work/tokens.txt" -tokens repeat >/dev/null
+measure "org rule, membership cache" 200 "$org_rule" -tokens repeat
 measure "never-seen valid tokens" 200 $fa -tokens unique -n 200000
 # The never-seen run left the token cache full, as it is in production
 # most of the time (tokens rotate every ~50 s; entries stay until evicted).

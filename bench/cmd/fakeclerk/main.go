@@ -57,6 +57,10 @@ func run(out string, n int, ttl time.Duration) error {
 	defer fake.Close()
 
 	tokens := mint(fake, n, ttl)
+	// The first token's user is also a member of a second organization,
+	// which its token does not carry: a rule naming it is answered from the
+	// Backend API's memberships through the service's membership cache.
+	fake.AddMembership(benchUser(0), benchBetaOrgID, "beta", "org:member", "org:reports:read")
 	if err := checkVariant(fake, tokens[0]); err != nil {
 		return err
 	}
@@ -95,6 +99,13 @@ func run(out string, n int, ttl time.Duration) error {
 	return nil
 }
 
+// benchBetaOrgID is the organization the first user belongs to through
+// the Backend API only.
+const benchBetaOrgID = "org_2benchbetaorganization000001"
+
+// benchUser is the id of the i-th minted token's user.
+func benchUser(i int) string { return fmt.Sprintf("user_bench%021d", i) }
+
 // mint signs n tokens for distinct users and sessions, on every core.
 func mint(fake *clerktest.Server, n int, ttl time.Duration) []string {
 	tokens := make([]string, n)
@@ -105,7 +116,7 @@ func mint(fake *clerktest.Server, n int, ttl time.Duration) []string {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				c := fake.SessionClaims(fmt.Sprintf("user_bench%021d", i))
+				c := fake.SessionClaims(benchUser(i))
 				now := time.Now()
 				c["iat"], c["nbf"], c["exp"] = now.Unix(), now.Unix()-5, now.Add(ttl).Unix()
 				c.WithOrg("org_2benchacmeorganization00001", "acme", "admin", "o:invoices,o:reports,u:profile", "read,manage", "3,1")
