@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,8 @@ const maxBackoff = time.Minute
 
 // Options configure a Cache.
 type Options[K comparable, V any] struct {
-	// Size bounds the number of entries (least recently used go first).
+	// Size bounds the number of entries (least recently used go first,
+	// within their shard when the cache is sharded).
 	Size int
 	// TTL is how long an answer is served without asking again.
 	TTL time.Duration
@@ -68,17 +70,41 @@ type call[V any] struct {
 	err  error
 }
 
+// Sharding. A cache of fewer than minShardEntries×2 entries is one exact
+// LRU; a larger one is split into up to maxShards LRUs by a hash of the
+// key, each with its own lock and counters, so lookups on different cores
+// do not queue on one mutex or bounce one cache line. BenchmarkGetHitParallel
+// (64 cached users in random order): one lock, 70 ns a lookup on one core
+// and 90–95 on two, worse with every core added; sharded, 91 on one (more
+// memory touched, and the hash) and 71 on two. Eviction is then
+// least-recently-used within a shard; the shards' sizes add up to Size
+// exactly.
+const (
+	maxShards       = 32
+	minShardEntries = 256
+)
+
 // Cache is safe for concurrent use.
 type Cache[K comparable, V any] struct {
-	opts Options[K, V]
+	opts    Options[K, V]
+	seed    maphash.Seed
+	shards  []shard[K, V]
+	backoff atomic.Pointer[backoff] // nil or a past time: loads allowed
+}
 
-	mu           sync.Mutex
-	lru          *simplelru.LRU[K, *entry[V]]
-	inflight     map[K]*call[V]
-	blockedUntil time.Time
-	blockedBy    error
+// backoff is a wait the remote API asked for; it stops loads for every key.
+type backoff struct {
+	until time.Time
+	by    error
+}
+
+type shard[K comparable, V any] struct {
+	mu       sync.Mutex
+	lru      *simplelru.LRU[K, *entry[V]]
+	inflight map[K]*call[V]
 
 	hits, misses, stale, evictions, coalesced, loadErrors, backoffs atomic.Uint64
+	_                                                               [64]byte // the next shard's lock and counters on another cache line
 }
 
 // New builds a cache. Size must be positive and Load set.
@@ -101,11 +127,28 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l, err := simplelru.NewLRU[K, *entry[V]](opts.Size, nil)
-	if err != nil {
-		return nil, fmt.Errorf("lru: %w", err)
+	n := min(maxShards, max(1, opts.Size/minShardEntries))
+	c := &Cache[K, V]{opts: opts, seed: maphash.MakeSeed(), shards: make([]shard[K, V], n)}
+	for i := range c.shards {
+		size := opts.Size / n
+		if i < opts.Size%n {
+			size++
+		}
+		l, err := simplelru.NewLRU[K, *entry[V]](size, nil)
+		if err != nil {
+			return nil, fmt.Errorf("lru: %w", err)
+		}
+		c.shards[i].lru, c.shards[i].inflight = l, map[K]*call[V]{}
 	}
-	return &Cache[K, V]{opts: opts, lru: l, inflight: map[K]*call[V]{}}, nil
+	return c, nil
+}
+
+// shard is key's shard.
+func (c *Cache[K, V]) shard(key K) *shard[K, V] {
+	if len(c.shards) == 1 {
+		return &c.shards[0]
+	}
+	return &c.shards[maphash.Comparable(c.seed, key)%uint64(len(c.shards))]
 }
 
 // Get returns the value for key: a fresh entry, else the result of one
@@ -113,40 +156,40 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 // else the error.
 func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	now := c.opts.Now()
-	c.mu.Lock()
-	e, ok := c.lru.Get(key)
+	s := c.shard(key)
+	s.mu.Lock()
+	e, ok := s.lru.Get(key)
 	if ok && now.Before(e.freshUntil) {
-		c.mu.Unlock()
-		c.hits.Add(1)
+		s.mu.Unlock()
+		s.hits.Add(1)
 		return e.value, nil
 	}
 	if ok && !now.Before(e.staleUntil) {
-		c.lru.Remove(key) // past any use
+		s.lru.Remove(key) // past any use
 		e, ok = nil, false
 	}
-	c.misses.Add(1)
-	if now.Before(c.blockedUntil) {
+	s.misses.Add(1)
+	if b := c.backoff.Load(); b != nil && now.Before(b.until) {
 		// The API asked us to wait: no call, stale or nothing.
-		blockedBy := c.blockedBy
-		c.mu.Unlock()
+		s.mu.Unlock()
 		if ok {
-			c.stale.Add(1)
+			s.stale.Add(1)
 			return e.value, nil
 		}
 		var zero V
-		return zero, fmt.Errorf("%w: %w", ErrBackoff, blockedBy)
+		return zero, fmt.Errorf("%w: %w", ErrBackoff, b.by)
 	}
-	cl, joined := c.inflight[key]
+	cl, joined := s.inflight[key]
 	if !joined {
 		cl = &call[V]{done: make(chan struct{})}
-		c.inflight[key] = cl
+		s.inflight[key] = cl
 	}
-	c.mu.Unlock()
+	s.mu.Unlock()
 
 	if joined {
-		c.coalesced.Add(1)
+		s.coalesced.Add(1)
 	} else {
-		go c.load(context.WithoutCancel(ctx), key, cl)
+		go c.load(context.WithoutCancel(ctx), s, key, cl)
 	}
 	select {
 	case <-cl.done:
@@ -158,17 +201,17 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		return cl.val, nil
 	}
 	if ok && c.opts.Now().Before(e.staleUntil) {
-		c.stale.Add(1)
+		s.stale.Add(1)
 		return e.value, nil
 	}
 	var zero V
 	return zero, cl.err
 }
 
-// load runs Load once for every caller waiting on cl and stores the result.
-// It runs on its own goroutine so a caller that gives up does not cancel
-// the others' answer.
-func (c *Cache[K, V]) load(ctx context.Context, key K, cl *call[V]) {
+// load runs Load once for every caller waiting on cl and stores the result
+// in key's shard s. It runs on its own goroutine so a caller that gives up
+// does not cancel the others' answer.
+func (c *Cache[K, V]) load(ctx context.Context, s *shard[K, V], key K, cl *call[V]) {
 	defer close(cl.done)
 	func() {
 		defer func() {
@@ -179,17 +222,15 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, cl *call[V]) {
 		cl.val, cl.err = c.opts.Load(ctx, key)
 	}()
 	now := c.opts.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.inflight, key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inflight, key)
 	if cl.err != nil {
-		c.loadErrors.Add(1)
+		s.loadErrors.Add(1)
 		if c.opts.RetryAfter != nil {
 			if wait := min(c.opts.RetryAfter(cl.err), maxBackoff); wait > 0 {
-				c.backoffs.Add(1)
-				if until := now.Add(wait); until.After(c.blockedUntil) {
-					c.blockedUntil, c.blockedBy = until, cl.err
-				}
+				s.backoffs.Add(1)
+				c.backOff(now.Add(wait), cl.err)
 			}
 		}
 		return
@@ -199,35 +240,58 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, cl *call[V]) {
 		ttl = c.opts.NegativeTTL
 	}
 	fresh := now.Add(ttl)
-	if c.lru.Add(key, &entry[V]{value: cl.val, freshUntil: fresh, staleUntil: fresh.Add(c.opts.StaleWindow)}) {
-		c.evictions.Add(1)
+	if s.lru.Add(key, &entry[V]{value: cl.val, freshUntil: fresh, staleUntil: fresh.Add(c.opts.StaleWindow)}) {
+		s.evictions.Add(1)
+	}
+}
+
+// backOff stops loads until until, unless a later back-off is in place.
+func (c *Cache[K, V]) backOff(until time.Time, by error) {
+	next := &backoff{until: until, by: by}
+	for {
+		cur := c.backoff.Load()
+		if cur != nil && !until.After(cur.until) {
+			return
+		}
+		if c.backoff.CompareAndSwap(cur, next) {
+			return
+		}
 	}
 }
 
 // Delete forgets key (e.g. on a "membership removed" webhook).
 func (c *Cache[K, V]) Delete(key K) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lru.Remove(key)
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lru.Remove(key)
 }
 
 // Len is the number of entries held.
 func (c *Cache[K, V]) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += s.lru.Len()
+		s.mu.Unlock()
+	}
+	return n
 }
 
-// Stats returns the counters.
+// Stats returns the counters, summed over the shards.
 func (c *Cache[K, V]) Stats() Stats {
-	return Stats{
-		Hits:              c.hits.Load(),
-		Misses:            c.misses.Load(),
-		StaleServes:       c.stale.Load(),
-		Evictions:         c.evictions.Load(),
-		CoalescedWaits:    c.coalesced.Load(),
-		LoaderErrors:      c.loadErrors.Load(),
-		RateLimitBackoffs: c.backoffs.Load(),
-		Entries:           c.Len(),
+	var st Stats
+	for i := range c.shards {
+		s := &c.shards[i]
+		st.Hits += s.hits.Load()
+		st.Misses += s.misses.Load()
+		st.StaleServes += s.stale.Load()
+		st.Evictions += s.evictions.Load()
+		st.CoalescedWaits += s.coalesced.Load()
+		st.LoaderErrors += s.loadErrors.Load()
+		st.RateLimitBackoffs += s.backoffs.Load()
 	}
+	st.Entries = c.Len()
+	return st
 }

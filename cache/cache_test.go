@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,8 +76,15 @@ func retryAfter(err error) time.Duration {
 
 func newTestCache(t *testing.T, src *source, clk *clock) *Cache[string, string] {
 	t.Helper()
+	return newTestCacheOfSize(t, src, clk, 100)
+}
+
+// newTestCacheOfSize is newTestCache holding size entries: from 512 on, in
+// shards.
+func newTestCacheOfSize(t *testing.T, src *source, clk *clock, size int) *Cache[string, string] {
+	t.Helper()
 	c, err := New(Options[string, string]{
-		Size: 100, TTL: 30 * time.Second, NegativeTTL: 10 * time.Second, StaleWindow: 2 * time.Minute,
+		Size: size, TTL: 30 * time.Second, NegativeTTL: 10 * time.Second, StaleWindow: 2 * time.Minute,
 		Load: src.load, IsNegative: func(v string) bool { return v == "" }, RetryAfter: retryAfter, Now: clk.Now,
 	})
 	if err != nil {
@@ -216,8 +224,20 @@ func TestStaleEntryIsServedWhileLoadFailsWithinTheWindow(t *testing.T) {
 }
 
 func TestRetryAfterStopsEveryLoadUntilItPasses(t *testing.T) {
+	for _, size := range []int{100, 10_000} {
+		t.Run(fmt.Sprintf("size %d", size), func(t *testing.T) { testRetryAfterStopsEveryLoad(t, size) })
+	}
+}
+
+func testRetryAfterStopsEveryLoad(t *testing.T, size int) {
 	src, clk := &source{}, newClock()
-	c := newTestCache(t, src, clk)
+	c := newTestCacheOfSize(t, src, clk, size)
+	// The second key lives in another shard when there are several: the
+	// back-off is the instance's, not a shard's.
+	other := "user_2"
+	for i := 3; len(c.shards) > 1 && c.shard(other) == c.shard("user_1"); i++ {
+		other = fmt.Sprintf("user_%d", i)
+	}
 	mustGet(t, c, "user_1", "value-of-user_1")
 	clk.Advance(31 * time.Second)
 	src.fail(&rateLimited{wait: 10 * time.Second})
@@ -228,7 +248,7 @@ func TestRetryAfterStopsEveryLoadUntilItPasses(t *testing.T) {
 	src.fail(nil)
 	clk.Advance(9 * time.Second)
 	mustGet(t, c, "user_1", "value-of-user_1") // stale, no call
-	_, err := c.Get(context.Background(), "user_2")
+	_, err := c.Get(context.Background(), other)
 	if !errors.Is(err, ErrBackoff) {
 		t.Fatalf("uncached key during back-off: err %v, want ErrBackoff", err)
 	}
@@ -236,7 +256,7 @@ func TestRetryAfterStopsEveryLoadUntilItPasses(t *testing.T) {
 		t.Fatalf("%d loads during the back-off, want none after the 429", n-2)
 	}
 	clk.Advance(time.Second)
-	mustGet(t, c, "user_2", "value-of-user_2")
+	mustGet(t, c, other, "value-of-"+other)
 	if n := src.calls.Load(); n != 3 {
 		t.Fatalf("after Retry-After: %d loads, want 3", n)
 	}
@@ -256,8 +276,14 @@ func TestRetryAfterIsBounded(t *testing.T) {
 }
 
 func TestSizeBoundHoldsUnderManyDistinctKeys(t *testing.T) {
+	for _, size := range []int{1000, 10_000} {
+		t.Run(fmt.Sprintf("size %d", size), func(t *testing.T) { testSizeBound(t, size) })
+	}
+}
+
+func testSizeBound(t *testing.T, size int) {
 	src, clk := &source{}, newClock()
-	c, err := New(Options[string, string]{Size: 1000, TTL: time.Minute, Load: src.load, Now: clk.Now})
+	c, err := New(Options[string, string]{Size: size, TTL: time.Minute, Load: src.load, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,12 +291,12 @@ func TestSizeBoundHoldsUnderManyDistinctKeys(t *testing.T) {
 	for i := range users {
 		key := fmt.Sprintf("user_%d", i)
 		mustGet(t, c, key, "value-of-"+key)
-		if c.Len() > 1000 {
-			t.Fatalf("after %d users: %d entries, bound 1000", i+1, c.Len())
+		if i%97 == 0 && c.Len() > size {
+			t.Fatalf("after %d users: %d entries, bound %d", i+1, c.Len(), size)
 		}
 	}
-	if s := c.Stats(); s.Entries != 1000 || s.Evictions != users-1000 {
-		t.Fatalf("stats %+v, want 1000 entries and %d evictions", s, users-1000)
+	if s := c.Stats(); s.Entries != size || s.Evictions != uint64(users-size) {
+		t.Fatalf("stats %+v, want %d entries and %d evictions", s, size, users-size)
 	}
 	mustGet(t, c, "user_99999", "value-of-user_99999") // the newest survive
 	if n := src.calls.Load(); n != users {
@@ -312,4 +338,54 @@ func TestNewRefusesUnboundedOrUselessCaches(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+func TestLargeCachesAreShardedAndSmallOnesAreOneLRU(t *testing.T) {
+	for size, want := range map[int]int{1: 1, 100: 1, 511: 1, 512: 2, 1000: 3, 10_000: 32, 1_000_000: 32} {
+		c, err := New(Options[string, string]{Size: size, TTL: time.Minute, Load: (&source{}).load})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for i := range c.shards {
+			// An LRU's capacity: how many adds before the first eviction.
+			l := c.shards[i].lru
+			for n := 0; !l.Add(fmt.Sprint(n), nil); n++ {
+				total++
+			}
+		}
+		if len(c.shards) != want || total != size {
+			t.Errorf("size %d: %d shards holding %d, want %d holding %d", size, len(c.shards), total, want, size)
+		}
+	}
+}
+
+// BenchmarkGetHitParallel: every core looking up cached keys (64 users),
+// as org rules do under load; run with -cpu 1,2,… to see it scale.
+func BenchmarkGetHitParallel(b *testing.B) {
+	c, err := New(Options[string, string]{Size: 10_000, TTL: time.Hour, Load: (&source{}).load})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("user_%d", i)
+		if _, err := c.Get(context.Background(), keys[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var goroutines atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		// Each goroutine picks keys in its own random order: walking the
+		// list in step, they would keep wanting the same shard at once.
+		r := rand.New(rand.NewPCG(uint64(goroutines.Add(1)), 0))
+		for pb.Next() {
+			if _, err := c.Get(ctx, keys[r.IntN(len(keys))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

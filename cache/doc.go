@@ -21,4 +21,8 @@
 //   - Back-off: a Load error that carries a Retry-After (429) stops every
 //     Load, for every key, until it passes; the rate limit is per instance.
 //   - Counters for metrics (Stats), updated atomically.
+//   - Shards: from 512 entries on, the cache is up to 32 LRUs chosen by a
+//     hash of the key, each with its own lock and counters, so cores do
+//     not queue on one mutex (eviction is then least-recently-used within
+//     a shard; the shards hold Size entries in all).
 package cache
