@@ -3,6 +3,10 @@
 // X-Auth-* headers, Cache-Control and an X-Request-Id of the same length),
 // and does nothing else. Whatever the service adds on top of
 // this is the cost of authentication.
+//
+// -busy makes each request first spin for that long, to see what latency a
+// handler doing that much work gets on this machine (bench/README.md,
+// "A handler that only burns our CPU has our p99"); run.sh does not use it.
 package main
 
 import (
@@ -14,8 +18,13 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18081", "listen address (loopback only)")
+	busy := flag.Duration("busy", 0, "spin this long in each request before answering (a stand-in for a handler's work)")
 	flag.Parse()
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if *busy > 0 {
+			for start := time.Now(); time.Since(start) < *busy; {
+			}
+		}
 		hdr := w.Header()
 		hdr.Set("Cache-Control", "no-store")
 		hdr.Set("X-Auth-User-Id", "user_2abcdefghijklmnopqrstuvwxy")
