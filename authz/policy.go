@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 )
@@ -45,20 +46,10 @@ func isPermissionKey(s string) bool {
 	return ok && isKeyPart(feature) && isKeyPart(permission)
 }
 
-// isKeyPart reports whether s is 1 to 64 of a-z, 0-9, '_' and '-'. Loops
-// rather than regexps: compiled {1,64} repetitions keep ~90 KiB on the
-// heap for the process's life, which every garbage collection cycle marks.
+// isKeyPart reports whether s is 1 to 64 of a-z, 0-9, '_' and '-': a
+// lower-case Clerk identifier of at most 64 bytes.
 func isKeyPart(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return len(s) <= 64 && clerk.IsIdentifier(s) && !strings.ContainsFunc(s, unicode.IsUpper)
 }
 
 // NormalizeRole adds the single "org:" prefix Clerk's has() compares with.

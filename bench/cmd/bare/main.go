@@ -6,7 +6,7 @@
 //
 // -busy makes each request first spin for that long, to see what latency a
 // handler doing that much work gets on this machine (bench/README.md,
-// "A handler that only burns our CPU has our p99"); run.sh does not use it.
+// "A bare handler doing as much work"); run.sh does not use it.
 package main
 
 import (
