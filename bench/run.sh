@@ -175,9 +175,15 @@ END {
 	verdict("repeated token >= 0.8x the ceiling", sprintf("%.2fx", at_ratio[rep]), at_ratio[rep] >= 0.8)
 	if (conns == 32) verdict("p99 < 2 ms at 32 connections (repeated token)", sprintf("%d us (the ceiling beside it: %d us, %s)", at_p99[rep], at_cp99[rep], at_cp99[rep] < 2000 ? "under 2 ms" : "over 2 ms too"), at_p99[rep] < 2000)
 	else verdict("p99 < 2 ms at 32 connections (repeated token)", "not measured: CONNS=" conns, -1)
-	verdict("never-seen valid tokens >= 0.3x", sprintf("%.2fx", at_ratio["never-seen valid tokens"]), at_ratio["never-seen valid tokens"] >= 0.3)
-	verdict("garbage tokens >= 0.8x", sprintf("%.2fx (the flood: %.2fx)", at_ratio["garbage tokens"], at_ratio[flood_garbage]), at_ratio["garbage tokens"] >= 0.8 && at_ratio[flood_garbage] >= 0.8)
-	verdict("bad signatures no slower than never-seen valid tokens", sprintf("%d vs %d req/s", at_rps["bad signatures"], at_rps["never-seen valid tokens"]), at_rps["bad signatures"] >= at_rps["never-seen valid tokens"])
+	# The flood, a memory test, has one ceiling run before it only (its
+	# ratios drift more with the machine): shown beside the scenarios
+	# measured between two ceiling runs, not judged.
+	verdict("never-seen valid tokens >= 0.3x", sprintf("%.2fx (the flood: %.2fx)", at_ratio["never-seen valid tokens"], at_ratio[flood_valid]), at_ratio["never-seen valid tokens"] >= 0.3)
+	verdict("garbage tokens >= 0.8x", sprintf("%.2fx (the flood: %.2fx)", at_ratio["garbage tokens"], at_ratio[flood_garbage]), at_ratio["garbage tokens"] >= 0.8)
+	# Judged on the ratios: each is to the ceiling runs around it, which
+	# takes out the drift of the machine between the two scenarios.
+	bad = "bad signatures"; ns = "never-seen valid tokens"
+	verdict("bad signatures no slower than never-seen valid tokens", sprintf("%d vs %d req/s (%.2fx vs %.2fx)", at_rps[bad], at_rps[ns], at_ratio[bad], at_ratio[ns]), at_ratio[bad] >= at_ratio[ns])
 	verdict("flood peak RSS < 100 MiB", sprintf("%d MiB", at_rss[flood_valid]), at_rss[flood_valid] < 100)
 }
 function verdict(target, measured, met) {
