@@ -130,7 +130,7 @@ echo "$(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo
 # worst p99 and p99.9, the peak RSS). Each scenario's ratio is to the mean
 # of the ceiling runs around it (the one before only, for the flood), shown
 # with their mean p99 in the "bare req/s" and "bare p99 µs" columns.
-awk -F'|' -v conns="$CONNS" '
+awk -F'|' -v conns="$CONNS" -v flood_g="$FLOOD_GARBAGE" -v flood_v="$FLOOD_VALID" '
 function field(s, k,   m) { if (match(s, k "=[^ ]*")) return substr(s, RSTART + length(k) + 1, RLENGTH - length(k) - 1); return "" }
 function row(name, rps, ceil, p50, p99, cp99, p999, rss, cpu, n, bad) {
 	return sprintf("| %-32s | %8s | %10s | %5.2f | %7s | %7s | %11s | %8s | %8s | %7s | %9s |%s", name, rps, ceil, rps / ceil, p50, p99, cp99, p999, rss, cpu, n, bad)
@@ -182,9 +182,9 @@ END {
 	verdict("garbage tokens >= 0.8x", sprintf("%.2fx (the flood: %.2fx)", at_ratio["garbage tokens"], at_ratio[flood_garbage]), at_ratio["garbage tokens"] >= 0.8)
 	# Judged on the ratios: each is to the ceiling runs around it, which
 	# takes out the drift of the machine between the two scenarios.
-	bad = "bad signatures"; ns = "never-seen valid tokens"
-	verdict("bad signatures no slower than never-seen valid tokens", sprintf("%d vs %d req/s (%.2fx vs %.2fx)", at_rps[bad], at_rps[ns], at_ratio[bad], at_ratio[ns]), at_ratio[bad] >= at_ratio[ns])
-	verdict("flood peak RSS < 100 MiB", sprintf("%d MiB", at_rss[flood_valid]), at_rss[flood_valid] < 100)
+	badsig = "bad signatures"; ns = "never-seen valid tokens"
+	verdict("bad signatures no slower than never-seen valid tokens", sprintf("%d vs %d req/s (%.2fx vs %.2fx)", at_rps[badsig], at_rps[ns], at_ratio[badsig], at_ratio[ns]), at_ratio[badsig] >= at_ratio[ns])
+	verdict("flood peak RSS < 100 MiB", sprintf("%d MiB (%d garbage, then %d valid)", at_rss[flood_valid], flood_g, flood_v), at_rss[flood_valid] < 100)
 }
 function verdict(target, measured, met) {
 	printf "target: %-54s %-58s %s\n", target, measured, met < 0 ? "-" : met ? "met" : "NOT MET"
