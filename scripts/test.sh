@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and vet, the unit tests, the
-# Helm chart tests, short fuzz runs, and the end-to-end tests against the
-# real NGINX, Caddy and Traefik binaries (installed or built when missing).
+# Helm chart tests, short fuzz runs, a smoke run of the load benchmark, and
+# the end-to-end tests against the real NGINX, Caddy and Traefik binaries
+# (installed or built when missing).
 #
 #   scripts/test.sh            everything
 #   SKIP_E2E=1 scripts/test.sh everything but the proxy end-to-end tests
@@ -35,6 +36,19 @@ fi
 if [ -f scripts/fuzz.sh ]; then
   step "fuzz targets (short, bounded)"
   bash scripts/fuzz.sh "${FUZZ_TIME:-5s}"
+fi
+
+step "load benchmark, smoke run (1 s scenarios; checks that it runs, not its numbers)"
+# The one-command benchmark (bench/run.sh) is checked here so it cannot
+# rot: every scenario row and every target line present, and no request
+# answered with a status the scenario does not expect.
+bench_out=$(DURATION=1s FLOOD_GARBAGE=5000 FLOOD_VALID=1000 MINT=200 bash bench/run.sh 2>/dev/null)
+echo "$bench_out"
+rows=$(grep -c '^| [a-z]' <<<"$bench_out" || true)
+targets=$(grep -c '^target: ' <<<"$bench_out" || true)
+if [ "$rows" -ne 12 ] || [ "$targets" -ne 6 ] || grep -q 'unexpected:' <<<"$bench_out"; then
+  echo "bench/run.sh: expected 12 rows (the header, the ceiling and ten scenarios), 6 target lines and no unexpected statuses; got $rows rows, $targets target lines"
+  exit 1
 fi
 
 if [ "${SKIP_E2E:-}" != "1" ] && [ -f integrations/run-e2e.sh ]; then
