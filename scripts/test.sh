@@ -42,7 +42,7 @@ step "load benchmark, smoke run (1 s scenarios; checks that it runs, not its num
 # The one-command benchmark (bench/run.sh) is checked here so it cannot
 # rot: every scenario row and every target line present, and no request
 # answered with a status the scenario does not expect.
-bench_out=$(DURATION=1s FLOOD_GARBAGE=5000 FLOOD_VALID=1000 MINT=200 bash bench/run.sh 2>/dev/null)
+bench_out=$(DURATION=1s FLOOD_GARBAGE=5000 FLOOD_VALID=1000 MINT=200 bash bench/run.sh)
 echo "$bench_out"
 rows=$(grep -c '^| [a-z]' <<<"$bench_out" || true)
 targets=$(grep -c '^target: ' <<<"$bench_out" || true)
