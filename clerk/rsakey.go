@@ -87,5 +87,8 @@ func (k *PublicKey) verifySHA256(digest *[32]byte, sig []byte) bool {
 	}
 	em := bigmod.NewNat().ExpShortVarTime(s, k.e, k.modulus).Bytes(k.modulus)
 	n := len(k.encodedPrefix)
+	// bigmod documents em as the modulus's size, which the length check
+	// above made n+32; the check repeats that so a dependency that broke
+	// it would fail the signature instead of panicking on em[:n].
 	return len(em) == n+len(digest) && bytes.Equal(em[:n], k.encodedPrefix) && bytes.Equal(em[n:], digest[:])
 }
