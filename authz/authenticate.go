@@ -22,12 +22,11 @@ type authState struct {
 	status  authStatus
 	reason  clerk.Reason
 	message string
-	token   *clerk.JWT // signedIn
+	session *clerk.Session // signedIn
 	// handshake: the redirect and its cookies; also the cookies a completed
 	// handshake sets (with status signedIn or signedOut).
 	location   string
 	setCookies []string
-	noStore    bool
 }
 
 func out(reason clerk.Reason, msg string) authState {
@@ -45,17 +44,24 @@ func (e *Engine) authenticate(ctx context.Context, c *authContext) authState {
 }
 
 func (e *Engine) authenticateHeader(ctx context.Context, c *authContext) authState {
-	t, err := c.decode(e.verifier, c.tokenInHeader)
-	if err == nil && (t.IsMachineJWT() || t.HasNonSessionCategory()) {
-		return out(clerk.ReasonTokenTypeMismatch, "machine or non-session token presented as a session")
-	}
-	if err == nil {
-		err = e.verifier.VerifyDecoded(ctx, t)
-	}
+	s, err := e.verifySession(ctx, c.inspect(e.verifier, c.tokenInHeader))
 	if err != nil {
 		return e.tokenError(ctx, c, err)
 	}
-	return authState{status: signedIn, token: t}
+	return authState{status: signedIn, session: s}
+}
+
+// verifySession finishes what inspect began: a token verified before
+// (the token cache) has had its times checked; any other is refused if it
+// is not a session token, then verified.
+func (e *Engine) verifySession(ctx context.Context, t *seenToken) (*clerk.Session, error) {
+	if t.session != nil || t.err != nil {
+		return t.session, t.err
+	}
+	if err := t.jwt.CheckSessionType(); err != nil {
+		return nil, err
+	}
+	return e.verifier.Verify(ctx, t.jwt)
 }
 
 func (e *Engine) authenticateCookie(ctx context.Context, c *authContext) authState {
@@ -95,24 +101,29 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	case hasActiveClient && !hasSession:
 		return e.maybeHandshake(c, clerk.ReasonClientUATWithoutSessionToken, "")
 	}
-	t, err := c.decode(e.verifier, c.sessionCookie)
-	if err != nil {
-		return e.tokenError(ctx, c, err)
+	t := c.inspect(e.verifier, c.sessionCookie)
+	if t.decodeFailed() {
+		return e.tokenError(ctx, c, t.err)
 	}
-	if t.IsMachineJWT() || t.HasNonSessionCategory() {
-		return out(clerk.ReasonTokenTypeMismatch, "machine or non-session token presented as a session")
+	if t.jwt != nil {
+		if err := t.jwt.CheckSessionType(); err != nil {
+			return e.tokenError(ctx, c, err)
+		}
 	}
-	// Checked on the unverified token, as the SDK does (errata 9).
-	if t.Claims.IssuedAt != nil && *t.Claims.IssuedAt < float64(c.clientUAT) {
+	// The SDK compares iat with __client_uat on the token before verifying
+	// it (tokens/request.ts), so an expired token issued before the last
+	// sign-in hand-shakes for that reason, not for its expiry.
+	if iat, ok := t.issuedAt(); ok && iat < float64(c.clientUAT) {
 		return e.maybeHandshake(c, clerk.ReasonSessionTokenIATBeforeClientUAT, "")
 	}
-	if err := e.verifier.VerifyDecoded(ctx, t); err != nil {
+	s, err := e.verifySession(ctx, t)
+	if err != nil {
 		return e.tokenError(ctx, c, err)
 	}
 	if e.needsCrossOriginSync(c) {
 		return e.maybeHandshake(c, clerk.ReasonPrimaryDomainCrossOriginSync, "Cross-origin request from satellite domain requires handshake")
 	}
-	return authState{status: signedIn, token: t}
+	return authState{status: signedIn, session: s}
 }
 
 // tokenError is handleSessionTokenError: an expired token may be refreshed

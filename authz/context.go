@@ -25,33 +25,82 @@ type authContext struct {
 	handshakeNonce string
 	suffixed       bool
 
-	// decoded remembers the tokens this request has decoded: clerk-js
-	// writes one token to both __session and __session_<suffix>, and the
-	// cookie choice and the cookie flow both read it, so the same string
-	// would otherwise be hashed and looked up three times.
-	decoded  [2]decodedToken
-	ndecoded int
+	// seen remembers the tokens this request has inspected (at most
+	// three: both session cookies and the header's): clerk-js writes one
+	// token to both __session and __session_<suffix>, and the cookie
+	// choice and the cookie flow both read it, so the same string would
+	// otherwise be hashed and looked up three times.
+	seen  [3]seenToken
+	nseen int
 }
 
-type decodedToken struct {
-	token string
-	jwt   *clerk.JWT
-	err   error
+// seenToken is what a request knows of one token before deciding on it:
+// either the Session of a token verified before (with err its clock
+// error, if any), or the token decoded but not verified (jwt), or the
+// decoding error (err, with neither).
+type seenToken struct {
+	token   string
+	session *clerk.Session
+	jwt     *clerk.JWT
+	err     error
 }
 
-// decode is Verifier.Decode, once per distinct token in the request.
-func (c *authContext) decode(v *clerk.Verifier, token string) (*clerk.JWT, error) {
-	for i := range c.ndecoded {
-		if d := &c.decoded[i]; d.token == token {
-			return d.jwt, d.err
+// inspect is Verifier.Lookup, then Decode on a miss, once per distinct
+// token in the request.
+func (c *authContext) inspect(v *clerk.Verifier, token string) *seenToken {
+	for i := range c.nseen {
+		if t := &c.seen[i]; t.token == token {
+			return t
 		}
 	}
-	t, err := v.Decode(token)
-	if c.ndecoded < len(c.decoded) {
-		c.decoded[c.ndecoded] = decodedToken{token: token, jwt: t, err: err}
-		c.ndecoded++
+	var t *seenToken
+	if c.nseen < len(c.seen) {
+		t = &c.seen[c.nseen]
+		c.nseen++
+	} else {
+		t = new(seenToken) // more tokens than a request can name: not remembered
 	}
-	return t, err
+	t.token = token
+	if t.session, t.err = v.Lookup(token); t.session == nil {
+		t.jwt, t.err = v.Decode(token)
+	}
+	return t
+}
+
+// decodeFailed reports a token that is not even a JWT.
+func (t *seenToken) decodeFailed() bool { return t.session == nil && t.jwt == nil }
+
+// The claims the cookie choice and the cookie flow read before
+// verification: from the session when verified before, else from the
+// decoded token; a token that did not decode has none.
+func (t *seenToken) issuer() string {
+	switch {
+	case t.session != nil:
+		return t.session.Issuer
+	case t.jwt != nil:
+		return t.jwt.Claims.Issuer
+	}
+	return ""
+}
+
+func (t *seenToken) issuedAt() (float64, bool) {
+	switch {
+	case t.session != nil:
+		return t.session.IssuedAt, t.session.HasIssuedAt
+	case t.jwt != nil && t.jwt.Claims.IssuedAt != nil:
+		return *t.jwt.Claims.IssuedAt, true
+	}
+	return 0, false
+}
+
+func (t *seenToken) expiry() (float64, bool) {
+	switch {
+	case t.session != nil:
+		return t.session.Expiry, true
+	case t.jwt != nil && t.jwt.Claims.Expiry != nil:
+		return *t.jwt.Claims.Expiry, true
+	}
+	return 0, false
 }
 
 // newAuthContext returns the context by value: callers keep it on their
@@ -144,6 +193,40 @@ func (c *authContext) sessionToken() string {
 	return firstNonEmpty(c.sessionCookie, c.tokenInHeader)
 }
 
+// ambiguousCredentials describes why a request's credentials cannot be
+// read one way only, or returns "": more than one Authorization header
+// (a singleton field), one holding a Bearer token and a comma (Bearer
+// tokens have no comma: it is two headers that a proxy merged, as Envoy
+// does), or Cookie headers that disagree on a session cookie (HTTP/2 may
+// split one Cookie header into several, so several alone are fine).
+func ambiguousCredentials(r *Request, names *suffixedNames) string {
+	switch auth := r.Header.Values("Authorization"); {
+	case len(auth) > 1:
+		return "more than one Authorization header"
+	case len(auth) == 1 && strings.Contains(auth[0], ",") && strings.Contains(auth[0], "Bearer "):
+		return "an Authorization header holding more than one credential"
+	}
+	headers := r.Header.Values("Cookie")
+	if len(headers) < 2 {
+		return ""
+	}
+	for _, name := range [...]string{names.read[readSession], names.read[readSuffixedSession]} {
+		first, found := "", false
+		for _, h := range headers {
+			v, ok := clerk.ParseCookies([]string{h}).Get(name)
+			if !ok {
+				continue
+			}
+			if !found {
+				first, found = v, true
+			} else if v != first {
+				return "Cookie headers with different " + name + " values"
+			}
+		}
+	}
+	return ""
+}
+
 // parseAuthorization mirrors parseAuthorizationHeader: split on single
 // spaces and keep two fields; a lone value is the token itself; only the
 // exact scheme "Bearer" yields the second field; other schemes yield none.
@@ -168,13 +251,14 @@ func (e *Engine) usesSuffixedCookies(c *authContext, f *requestCookies) bool {
 	hasSuffixedUAT := f.hasSuffixedUAT && suffixedUAT != ""
 	hasUAT := f.hasUAT && clientUAT != ""
 
-	var sessionJWT, suffixedJWT *clerk.JWT
+	var sessionToken, suffixedToken *seenToken
 	if session != "" {
-		sessionJWT, _ = c.decode(e.verifier, session)
-		if sessionJWT == nil || sessionJWT.Claims.Issuer == "" {
+		sessionToken = c.inspect(e.verifier, session)
+		iss := sessionToken.issuer()
+		if iss == "" {
 			return false // 1
 		}
-		if strings.TrimPrefix(strings.TrimPrefix(sessionJWT.Claims.Issuer, "https://"), "http://") != e.cfg.PublishableKey.FAPIHost {
+		if strings.TrimPrefix(strings.TrimPrefix(iss, "https://"), "http://") != e.cfg.PublishableKey.FAPIHost {
 			return true // 2: another instance's cookie on the same domain
 		}
 	}
@@ -182,9 +266,9 @@ func (e *Engine) usesSuffixedCookies(c *authContext, f *requestCookies) bool {
 		return false // 3
 	}
 	if suffixedSession != "" {
-		suffixedJWT, _ = c.decode(e.verifier, suffixedSession)
+		suffixedToken = c.inspect(e.verifier, suffixedSession)
 	}
-	sessionIat, suffixedIat := iatOf(sessionJWT), iatOf(suffixedJWT)
+	sessionIat, suffixedIat := iatOf(sessionToken), iatOf(suffixedToken)
 	// "absent" is not "0": a missing cookie compares unequal to "0".
 	suffixedUATIsZero := hasSuffixedUAT && suffixedUAT == "0"
 	uatIsZero := hasUAT && clientUAT == "0"
@@ -194,7 +278,7 @@ func (e *Engine) usesSuffixedCookies(c *authContext, f *requestCookies) bool {
 	if suffixedUATIsZero && !uatIsZero {
 		return false // 5
 	}
-	if !e.cfg.PublishableKey.Production && !suffixedUATIsZero && uatIsZero && expired(suffixedJWT, e.now()) {
+	if !e.cfg.PublishableKey.Production && !suffixedUATIsZero && uatIsZero && expired(suffixedToken, e.now()) {
 		return false // 6
 	}
 	if !hasSuffixedUAT && suffixedSession != "" {
@@ -203,17 +287,23 @@ func (e *Engine) usesSuffixedCookies(c *authContext, f *requestCookies) bool {
 	return true // 8
 }
 
-func iatOf(t *clerk.JWT) float64 {
-	if t == nil || t.Claims.IssuedAt == nil {
+// iatOf is a cookie's token's iat, 0 when absent or not decodable.
+func iatOf(t *seenToken) float64 {
+	if t == nil {
 		return 0
 	}
-	return *t.Claims.IssuedAt
+	iat, _ := t.issuedAt()
+	return iat
 }
 
 // expired is the SDK's sessionExpired: exp <= now in whole seconds; a token
 // that does not decode is not "expired".
-func expired(t *clerk.JWT, now time.Time) bool {
-	return t != nil && t.Claims.Expiry != nil && *t.Claims.Expiry <= float64(now.Unix())
+func expired(t *seenToken, now time.Time) bool {
+	if t == nil {
+		return false
+	}
+	exp, ok := t.expiry()
+	return ok && exp <= float64(now.Unix())
 }
 
 // parseIntLikeJS is Number.parseInt(s) || 0: optional sign and leading

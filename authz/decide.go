@@ -171,22 +171,27 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 	if rule == nil {
 		rule = &Rule{}
 	}
+	if msg := ambiguousCredentials(r, &e.names); msg != "" {
+		// Which one would the app's own Clerk SDK read? Answering for
+		// either would let a client pick the identity the app sees.
+		return Decision{Outcome: Unauthenticated, Reason: clerk.ReasonTokenInvalid, Message: msg}
+	}
 	c := e.newAuthContext(r)
 	st := e.authenticate(ctx, &c)
 	switch st.status {
 	case keysUnavailable:
 		return Decision{Outcome: Unavailable, Reason: st.reason, Message: st.message}
 	case handshake:
-		return Decision{Outcome: Handshake, Reason: st.reason, Message: st.message, Location: st.location, SetCookies: st.setCookies, NoStore: st.noStore}
+		return Decision{Outcome: Handshake, Reason: st.reason, Message: st.message, Location: st.location, SetCookies: st.setCookies}
 	case signedIn:
-		if st.token.Claims.Pending() {
+		if st.session.Pending() {
 			// Cookies a refresh or handshake set still go to the browser.
 			cookies := st.setCookies
 			st = out(ReasonSessionPending, "session has pending tasks")
 			st.setCookies = cookies
 			return e.signedOut(r, rule, st, "/tasks")
 		}
-		d := e.authorize(ctx, rule, &st.token.Claims)
+		d := e.authorize(ctx, rule, st.session)
 		d.SetCookies = append(st.setCookies, d.SetCookies...)
 		return d
 	}
@@ -239,16 +244,13 @@ func trimSlash(p string) string {
 }
 
 // authorize applies the rule to a verified session.
-func (e *Engine) authorize(ctx context.Context, rule *Rule, claims *clerk.Claims) Decision {
-	id := Identity{UserID: claims.Subject, SessionID: claims.SessionID}
-	if claims.Actor != nil {
-		id.ActorID = claims.Actor.Subject
-	}
-	active, err := claims.ActiveOrganization()
-	if err != nil {
+func (e *Engine) authorize(ctx context.Context, rule *Rule, s *clerk.Session) Decision {
+	id := Identity{UserID: s.Subject, SessionID: s.SessionID, ActorID: s.ActorID}
+	if s.OrgError != nil {
 		// The SDK throws while parsing a malformed "fea" (errata 4).
-		return Decision{Outcome: Unauthenticated, Reason: clerk.ReasonUnexpectedError, Message: err.Error()}
+		return Decision{Outcome: Unauthenticated, Reason: clerk.ReasonUnexpectedError, Message: s.OrgError.Error()}
 	}
+	active := s.Org
 	if active != nil {
 		id.OrgID, id.OrgSlug, id.OrgRole, id.OrgPermissions = active.ID, active.Slug, active.Role, active.Permissions
 	}
@@ -266,7 +268,7 @@ func (e *Engine) authorize(ctx context.Context, rule *Rule, claims *clerk.Claims
 	}
 	var first Membership
 	for i, org := range rule.Orgs {
-		m, ok, err := e.membership(ctx, claims.Subject, org, active)
+		m, ok, err := e.membership(ctx, s.Subject, org, active)
 		if err != nil {
 			return Decision{Outcome: Unavailable, Reason: ReasonMembershipLookup, Message: err.Error(), Identity: id}
 		}

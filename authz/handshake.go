@@ -28,7 +28,6 @@ func (e *Engine) maybeHandshake(c *authContext, reason clerk.Reason, msg string)
 		message:    msg,
 		location:   e.handshakeURL(c, reason),
 		setCookies: []string{redirectCountCookie(count + 1)},
-		noStore:    true,
 	}
 }
 

@@ -38,7 +38,7 @@ const (
 type hsResult struct {
 	kind    hsKind
 	cookies []string
-	token   *clerk.JWT
+	session *clerk.Session
 	reason  clerk.Reason
 	message string
 }
@@ -90,15 +90,15 @@ func (e *Engine) resolveHandshake(ctx context.Context, c *authContext) (authStat
 		cookies = append(cookies, redirectCountCookie(count+1))
 	}
 	msg := "handshake completed: signed in"
-	if res.token == nil {
+	if res.session == nil {
 		msg = "handshake completed: signed out"
 	}
-	return authState{status: handshake, reason: res.reason, message: msg, location: back.String(), setCookies: cookies, noStore: true}, true
+	return authState{status: handshake, reason: res.reason, message: msg, location: back.String(), setCookies: cookies}, true
 }
 
 func (r hsResult) state() authState {
-	if r.token != nil {
-		return authState{status: signedIn, token: r.token}
+	if r.session != nil {
+		return authState{status: signedIn, session: r.session}
 	}
 	return out(r.reason, r.message)
 }
@@ -118,7 +118,7 @@ func (e *Engine) CompleteHandshake(ctx context.Context, r *Request, target *url.
 	c := e.newAuthContext(r)
 	back := *target
 	back.RawQuery = removeQueryParams(back.RawQuery, handshakeParams...)
-	d := Decision{Outcome: Handshake, Location: back.String(), NoStore: true}
+	d := Decision{Outcome: Handshake, Location: back.String()}
 	if c.handshakeNonce == "" && c.handshakeToken == "" {
 		d.Message = "callback without handshake parameters"
 		return d
@@ -130,7 +130,7 @@ func (e *Engine) CompleteHandshake(ctx context.Context, r *Request, target *url.
 	case hsDone:
 		d.SetCookies = res.cookies
 		d.Reason, d.Message = res.reason, "handshake completed: signed in"
-		if res.token == nil {
+		if res.session == nil {
 			d.Message = "handshake completed: signed out"
 		}
 	default:
@@ -174,10 +174,10 @@ func (e *Engine) handshakeCookies(ctx context.Context, c *authContext) hsResult 
 	if sessionToken == "" {
 		return hsResult{kind: hsDone, cookies: directives, reason: clerk.ReasonSessionTokenMissing}
 	}
-	t, err := e.verifyHandshakeSession(ctx, e.verifier, sessionToken)
+	s, err := e.verifier.VerifySessionToken(ctx, sessionToken)
 	if err != nil && dev && isClockError(err) {
 		e.log.Warn("Clerk: Clock skew detected. This usually means that your system clock is inaccurate. Clerk will attempt to account for the clock skew in development.", "reason", string(clerk.ReasonOf(err)))
-		t, err = e.verifyHandshakeSession(ctx, e.verifier.WithClockSkew(devClockSkew), sessionToken)
+		s, err = e.verifier.WithClockSkew(devClockSkew).VerifySessionToken(ctx, sessionToken)
 	}
 	if err != nil {
 		if clerk.IsKeyUnavailable(err) {
@@ -188,21 +188,7 @@ func (e *Engine) handshakeCookies(ctx context.Context, c *authContext) hsResult 
 		e.log.Warn("Clerk: unable to resolve handshake: the session token it carries does not verify", "reason", string(clerk.ReasonOf(err)), "error", err.Error())
 		return hsResult{kind: hsFailed, reason: clerk.ReasonOf(err), message: err.Error()}
 	}
-	return hsResult{kind: hsDone, cookies: directives, token: t}
-}
-
-func (e *Engine) verifyHandshakeSession(ctx context.Context, v *clerk.Verifier, token string) (*clerk.JWT, error) {
-	t, err := clerk.DecodeJWT(token)
-	if err != nil {
-		return nil, err
-	}
-	if t.IsMachineJWT() || t.HasNonSessionCategory() {
-		return nil, &clerk.TokenError{Reason: clerk.ReasonTokenTypeMismatch, Message: "handshake carries a machine or non-session token"}
-	}
-	if err := v.VerifyDecoded(ctx, t); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return hsResult{kind: hsDone, cookies: directives, session: s}
 }
 
 func isClockError(err error) bool {

@@ -63,6 +63,4 @@ type Decision struct {
 	Location string
 	// SetCookies are Set-Cookie values, in order.
 	SetCookies []string
-	// NoStore asks for Cache-Control: no-store (handshake replies).
-	NoStore bool
 }

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-
+	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 )
 
@@ -92,9 +90,9 @@ func (e *Engine) refresh(ctx context.Context, c *authContext) (authState, clerk.
 				token = clerk.DirectiveValue(d)
 			}
 		}
-		t, err := e.verifyRefreshed(ctx, token)
+		s, err := e.verifier.VerifySessionToken(ctx, token)
 		if err == nil {
-			return authState{status: signedIn, token: t, setCookies: cookies, message: "session refreshed"}, ""
+			return authState{status: signedIn, session: s, setCookies: cookies, message: "session refreshed"}, ""
 		}
 		e.refreshes.forget(r)
 		if remembered && attempt == 0 {
@@ -105,22 +103,6 @@ func (e *Engine) refresh(ctx context.Context, c *authContext) (authState, clerk.
 		e.log.Warn("Clerk: unable to verify refreshed session token", "reason", string(clerk.ReasonOf(err)), "error", err.Error(), "session_id", r.SessionID)
 		return authState{}, clerk.RefreshInvalidSessionToken
 	}
-}
-
-// verifyRefreshed verifies the new session token like any other, and, as
-// for a handshake's, refuses machine and non-session tokens.
-func (e *Engine) verifyRefreshed(ctx context.Context, token string) (*clerk.JWT, error) {
-	t, err := e.verifier.Decode(token)
-	if err != nil {
-		return nil, err
-	}
-	if t.IsMachineJWT() || t.HasNonSessionCategory() {
-		return nil, &clerk.TokenError{Reason: clerk.ReasonTokenTypeMismatch, Message: "refresh answered a machine or non-session token"}
-	}
-	if err := e.verifier.VerifyDecoded(ctx, t); err != nil {
-		return nil, err
-	}
-	return t, nil
 }
 
 // requestHeaders is the SDK's request_headers: every header of the
@@ -156,28 +138,61 @@ func requestHeaders(h http.Header) map[string][]string {
 // keeps working until the refreshed token expires (60 s), exactly as a
 // token issued before the revocation does.
 //
-// Only successful answers are remembered, keyed by a SHA-256 of the
-// inputs, never the tokens themselves.
+// It is a cache.Cache: its single flight survives a refresher that panics
+// (the waiters get an error, the next request calls again), and only
+// successful answers are remembered, keyed by a SHA-256 of the inputs,
+// never the tokens themselves.
 type refreshGroup struct {
-	timeout time.Duration
-
-	mu       sync.Mutex
-	inflight map[[sha256.Size]byte]*refreshCall
-	answers  *simplelru.LRU[[sha256.Size]byte, []string]
+	answers *cache.Cache[[sha256.Size]byte, refreshAnswer]
 }
 
-type refreshCall struct {
-	done    chan struct{}
+// refreshAnswer is Clerk's cookies and when they were fetched, which tells
+// a caller whether it got a remembered answer or the call it waited for.
+type refreshAnswer struct {
 	cookies []string
-	sub     clerk.Reason
+	at      time.Time
 }
+
+// refreshCall is what the cache's Load needs beyond the key; it rides on
+// the context, which Load receives with the first caller's values.
+type refreshCall struct {
+	engine *Engine
+	req    clerk.RefreshRequest
+	header http.Header
+}
+
+type refreshCallKey struct{}
+
+// refreshAnswerTTL is a session token's lifetime: a remembered answer is
+// no use after its token has expired.
+const refreshAnswerTTL = time.Minute
 
 func newRefreshGroup(timeout time.Duration) *refreshGroup {
 	if timeout <= 0 {
 		timeout = DefaultRefreshTimeout
 	}
-	answers, _ := simplelru.NewLRU[[sha256.Size]byte, []string](refreshCacheSize, nil)
-	return &refreshGroup{timeout: timeout, inflight: map[[sha256.Size]byte]*refreshCall{}, answers: answers}
+	answers, err := cache.New(cache.Options[[sha256.Size]byte, refreshAnswer]{
+		Size: refreshCacheSize,
+		TTL:  refreshAnswerTTL,
+		Load: func(ctx context.Context, _ [sha256.Size]byte) (refreshAnswer, error) {
+			call := ctx.Value(refreshCallKey{}).(*refreshCall)
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			r := call.req
+			r.RequestHeaders = requestHeaders(call.header)
+			cookies, err := call.engine.refresher.RefreshSession(ctx, r)
+			if err != nil {
+				// Logged here, once per call, not by each waiter.
+				call.engine.log.Warn("Clerk: session refresh failed", "reason", string(refreshFailure(err)), "error", err.Error(), "session_id", r.SessionID)
+				return refreshAnswer{}, err
+			}
+			return refreshAnswer{cookies: cookies, at: time.Now()}, nil
+		},
+	})
+	if err != nil {
+		panic(err) // the options above are constants: cannot happen
+	}
+	return &refreshGroup{answers: answers}
 }
 
 func refreshKey(r clerk.RefreshRequest) [sha256.Size]byte {
@@ -197,56 +212,35 @@ func refreshKey(r clerk.RefreshRequest) [sha256.Size]byte {
 // do returns Clerk's cookies for r (remembered: from an earlier answer),
 // or the sub-reason of the failure.
 func (g *refreshGroup) do(ctx context.Context, e *Engine, r clerk.RefreshRequest, header http.Header) (cookies []string, remembered bool, sub clerk.Reason) {
-	key := refreshKey(r)
-	g.mu.Lock()
-	if cookies, ok := g.answers.Get(key); ok {
-		g.mu.Unlock()
-		return cookies, true, ""
+	start := time.Now()
+	ctx = context.WithValue(ctx, refreshCallKey{}, &refreshCall{engine: e, req: r, header: header})
+	answer, err := g.answers.Get(ctx, refreshKey(r))
+	if err == nil {
+		return answer.cookies, answer.at.Before(start), ""
 	}
-	if call, ok := g.inflight[key]; ok {
-		g.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.cookies, false, call.sub
-		case <-ctx.Done():
-			return nil, false, clerk.RefreshFetchError
-		}
+	var re *clerk.RefreshError
+	if errors.As(err, &re) {
+		return nil, false, re.Reason // logged by the call
 	}
-	call := &refreshCall{done: make(chan struct{})}
-	g.inflight[key] = call
-	g.mu.Unlock()
+	sub = refreshFailure(err) // the refresher panicked, or returned another error
+	if ctx.Err() != nil {
+		sub = clerk.RefreshFetchError // this request gave up waiting
+	}
+	e.log.Warn("Clerk: session refresh failed", "reason", string(sub), "error", err.Error(), "session_id", r.SessionID)
+	return nil, false, sub
+}
 
-	// The call is shared: it must not end with the first caller's request,
-	// only with its own deadline.
-	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
-	r.RequestHeaders = requestHeaders(header)
-	got, err := e.refresher.RefreshSession(callCtx, r)
-	cancel()
-	if err != nil {
-		call.sub = clerk.RefreshUnexpectedBAPIError
-		var re *clerk.RefreshError
-		if errors.As(err, &re) {
-			call.sub = re.Reason
-		}
-		e.log.Warn("Clerk: session refresh failed", "reason", string(call.sub), "error", err.Error(), "session_id", r.SessionID)
-	} else {
-		call.cookies = got
+// refreshFailure is the sub-reason of a refresher's error.
+func refreshFailure(err error) clerk.Reason {
+	var re *clerk.RefreshError
+	if errors.As(err, &re) {
+		return re.Reason
 	}
-
-	g.mu.Lock()
-	delete(g.inflight, key)
-	if call.sub == "" {
-		g.answers.Add(key, got)
-	}
-	g.mu.Unlock()
-	close(call.done)
-	return call.cookies, false, call.sub
+	return clerk.RefreshUnexpectedBAPIError
 }
 
 // forget drops a remembered answer whose token no longer verifies
 // (expired, or keys rotated away), so the next request refreshes again.
 func (g *refreshGroup) forget(r clerk.RefreshRequest) {
-	g.mu.Lock()
-	g.answers.Remove(refreshKey(r))
-	g.mu.Unlock()
+	g.answers.Delete(refreshKey(r))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,7 +372,7 @@ func (b *browserJar) request(e *refreshEnv, rawURL string) *Request {
 	for _, c := range b.jar.Cookies(u) {
 		pairs = append(pairs, c.Name+"="+c.Value)
 	}
-	r := browser(&Request{Endpoint: "test", Method: "GET", URL: u, Header: http.Header{}})
+	r := browser(&Request{Method: "GET", URL: u, Header: http.Header{}})
 	if len(pairs) > 0 {
 		r.Header.Set("Cookie", strings.Join(pairs, "; "))
 	}
@@ -499,4 +500,44 @@ func TestRequestHeadersAreSentAsTheSDKSendsThem(t *testing.T) {
 
 func newTextLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// panicOnce panics on its first refresh, then refreshes through the API.
+type panicOnce struct {
+	api   *clerk.API
+	calls atomic.Int32
+}
+
+func (p *panicOnce) RefreshSession(ctx context.Context, r clerk.RefreshRequest) ([]string, error) {
+	if p.calls.Add(1) == 1 {
+		panic("refresher bug")
+	}
+	return p.api.RefreshSession(ctx, r)
+}
+
+// TestRefreshSurvivesAPanickingRefresher: a refresher that panics fails
+// that refresh (handshake with unexpected-bapi-error, never an allow)
+// without wedging the session: the next request for it refreshes at once
+// rather than waiting on a call that will never finish.
+func TestRefreshSurvivesAPanickingRefresher(t *testing.T) {
+	p := &panicOnce{}
+	e := newRefreshEnv(t, true, Options{Refresher: p, RefreshTimeout: time.Minute})
+	p.api = e.api
+	request := func() Decision {
+		return e.engine.Decide(context.Background(), browser(req("GET", "Cookie", e.cookies(e.expired(nil)))))
+	}
+	d := request()
+	if d.Outcome != Handshake || d.Reason != "session-token-expired-refresh-unexpected-bapi-error" {
+		t.Fatalf("first request: %s %q, want a handshake for the failed refresh", d.Outcome, d.Reason)
+	}
+	done := make(chan Decision, 1)
+	go func() { done <- request() }()
+	select {
+	case d = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second refresh of the session is stuck behind the panicked one")
+	}
+	if d.Outcome != Allow || d.Identity.SessionID != e.session.SessionID {
+		t.Fatalf("second request: %s %q, want allow", d.Outcome, d.Reason)
+	}
 }

@@ -3,7 +3,6 @@ package clerk
 import (
 	"errors"
 	"math/big"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -38,15 +37,6 @@ type Claims struct {
 	// v2 organization and feature claims.
 	Org      *OrgClaim `json:"o"`
 	Features string    `json:"fea"`
-
-	// activeOrg is ActiveOrganization computed once, for tokens in the
-	// token cache (set before they are shared, never changed after).
-	activeOrg *activeOrgResult
-}
-
-type activeOrgResult struct {
-	org *ActiveOrganization
-	err error
 }
 
 // Actor is the impersonator of an impersonated session.
@@ -77,8 +67,7 @@ type ActiveOrganization struct {
 
 // tokenStore holds the values behind the pointer fields of one token's
 // header and claims, so that they cost no allocation of their own: it
-// lives in the decoded token's allocation (decodedJWT, or decodedEntry for
-// a token-cache hit). The rare "act" (impersonation) has its own
+// lives in the decoded token's allocation (decodedJWT). The rare "act" (impersonation) has its own
 // allocation, to keep every other token small.
 type tokenStore struct {
 	typ, cat      string
@@ -207,44 +196,12 @@ func (c *Claims) IsV2() bool {
 	return err == nil && f == 2
 }
 
-// Pending reports a session with unfinished tasks (sts: pending). Clerk's
-// SDK treats it as signed out for authorization.
-func (c *Claims) Pending() bool { return c.Status == "pending" }
-
 // ActiveOrganization maps v1 or v2 organization claims the way
 // @clerk/shared jwtPayloadParser does. It returns nil without an active
 // organization and an error for a malformed "fea" claim (fail closed, as the
-// SDK throws there).
-//
-// The result is read-only: for a token from the token cache it is the
-// memoized organization, shared by every request presenting that token
-// (its Permissions slice is clipped, so an append copies).
+// SDK throws there). Verifier.Verify computes it once per token, into the
+// Session.
 func (c *Claims) ActiveOrganization() (*ActiveOrganization, error) {
-	if m := c.activeOrg; m != nil {
-		return m.org, m.err
-	}
-	return c.activeOrganization()
-}
-
-// memoizeActiveOrganization computes ActiveOrganization once, for a token
-// verified on this request: the engine reads it next, and the token cache
-// encodes it. The permissions slice is clipped so that a caller's append
-// copies it rather than writing into the shared array.
-func (c *Claims) memoizeActiveOrganization() {
-	m := new(struct {
-		result activeOrgResult
-		org    ActiveOrganization
-	})
-	ok, err := c.fillActiveOrganization(&m.org)
-	m.result.err = err
-	if ok {
-		m.org.Permissions = slices.Clip(m.org.Permissions)
-		m.result.org = &m.org
-	}
-	c.activeOrg = &m.result
-}
-
-func (c *Claims) activeOrganization() (*ActiveOrganization, error) {
 	org := new(ActiveOrganization)
 	if ok, err := c.fillActiveOrganization(org); !ok {
 		return nil, err

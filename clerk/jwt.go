@@ -24,20 +24,14 @@ type JWTHeader struct {
 	Cat *string `json:"cat"`
 }
 
-// JWT is a decoded but not yet verified compact JWS.
+// JWT is a decoded but not yet verified compact JWS. DecodeJWT returns a
+// new one on every call; Verifier.Verify turns it into a Session.
 type JWT struct {
 	Header       JWTHeader
 	Claims       Claims
 	Signature    []byte
-	signingInput string
-
-	// For the token cache (tokencache.go): the token as presented, its
-	// SHA-256 once computed, and the verifier that verified and cached this
-	// decoded copy (nil for a freshly decoded token).
-	raw      string
-	key      tokenKey
-	hashed   bool
-	cachedBy *Verifier
+	signingInput string // header.payload, as signed
+	raw          string // the token as presented: the token cache's key
 }
 
 // maxTokenLength bounds the work an attacker can make us do; Clerk session
@@ -87,8 +81,7 @@ func badBase64URLLength(s string) bool {
 
 // decodedJWT is one allocation for what DecodeJWT returns besides the
 // decoded JSON: the JWT, the values behind its pointer fields, and the
-// signature of the usual 2048-bit RSA key. Nothing else keeps it: the
-// token cache encodes what it needs (encodeTokenEntry).
+// signature of the usual 2048-bit RSA key.
 type decodedJWT struct {
 	JWT
 	store tokenStore
@@ -183,6 +176,19 @@ func (h *JWTHeader) decode(header string, st *tokenStore) error {
 		err = r.settle(&m, err)
 	}
 	return err
+}
+
+// errTypeMismatch is CheckSessionType's error, a shared value.
+var errTypeMismatch = fixedTokenError(ReasonTokenTypeMismatch, "machine or non-session token presented as a session")
+
+// CheckSessionType refuses, with token-type-mismatch, a token that is not
+// a session token by shape (IsMachineJWT, HasNonSessionCategory), as the
+// SDK does before verifying a session token.
+func (t *JWT) CheckSessionType() error {
+	if t.IsMachineJWT() || t.HasNonSessionCategory() {
+		return errTypeMismatch
+	}
+	return nil
 }
 
 // IsMachineJWT reports the machine tokens @clerk/backend recognises by shape:

@@ -7,57 +7,50 @@ import (
 	"unsafe"
 )
 
-// tokenCache remembers the session tokens a Verifier has fully verified, so
-// that a session presenting the same token again (every request of a page
-// load, for the token's 60-second life) costs a SHA-256 and a map lookup
-// instead of JSON decoding and an RSA verification.
+// tokenCache remembers the sessions of the tokens a Verifier has fully
+// verified, so that a session presenting the same token again (every
+// request of a page load, for the token's 60-second life) costs a SHA-256
+// and a map lookup instead of JSON decoding and an RSA verification.
 //
 // What makes it safe:
 //   - The key is the SHA-256 of the exact token string, never the token.
-//     Entries hold the header's and claims' values only, not the signature
-//     or the signing input, so the cache holds nothing that could be
-//     replayed. A hit means these very bytes were verified before
-//     (collisions are out of reach for SHA-256, unlike a 64-bit hash).
+//     Entries hold the Session only (session.go), not the signature or the
+//     signing input, so the cache holds nothing that could be replayed. A
+//     hit means these very bytes were verified before (collisions are out
+//     of reach for SHA-256, unlike a 64-bit hash).
 //   - Only tokens that passed every check (signature and claims) are
 //     stored. Failures are never cached: a forged token pays for its RSA
 //     verification every time, and cannot ride on anything cached.
-//   - A hit is not a pass: the claims are checked again against the clock
-//     on every hit (exp, nbf, iat with the same clock skew), so expiry is
-//     exact to the millisecond, as without the cache.
+//   - A hit is not a pass: Verifier.Lookup checks the session's times
+//     against the clock on every hit (exp, nbf, iat with the same clock
+//     skew), so expiry is exact to the millisecond, as without the cache.
 //   - The signing key is not looked up again on a hit. If Clerk rotates its
 //     keys, a token verified with the old key stays valid until its own exp
 //     (60 s for session tokens). That is the same window in which the SDK's
 //     5-minute JWKS cache would accept it, so nothing is lost.
 //   - Bounded: at most size entries (each shard holds size/shards, rounded
 //     up), evicting on insert; the victim is the soonest-expiring of a few
-//     entries sampled at random. An entry is the token's header, claims and
-//     active organization encoded as bytes (tokenentry.go), about 0.5 KiB
-//     for a typical token (v2, active organization), which a hit decodes
-//     into a fresh JWT (each shard keeps its last hit decoded, so a token
-//     presented again and again costs no decoding).
+//     entries sampled at random. Only valid tokens get in, so filling it
+//     takes that many fresh sessions, or one session's token with its
+//     signature's "=" padding varied, which only evicts others' entries
+//     (they re-verify). Clerk refreshes a session's token every ~50 s, so
+//     the default 10,000 entries (TOKEN_CACHE_SIZE) hold the current tokens
+//     of about 10,000 active sessions.
 //   - No pointer per entry, so a full cache costs the collector nothing:
-//     a shard's entries sit back to back in one byte slice (arena) and its
-//     map holds offsets. The collector marks every pointer of the heap on
-//     every cycle: a full cache of decoded tokens (~30 pointers each) cost
-//     ~8 ms of marking per collection and ~9% of throughput, and one
-//     string per entry still added ~0.3 ms to the p99 at 32 connections
-//     (bench/README.md). An arena holds at most a quarter more than its
-//     entries did at most (compact), so the default 10,000 entries
-//     (TOKEN_CACHE_SIZE) bound the cache at about 7 MiB of heap (the
-//     process's soft memory limit, main's gc.go, allows for twice the full
-//     caches) however many distinct tokens arrive, garbage or valid. Only
-//     valid tokens get in, so filling it takes that many fresh sessions,
-//     or one session's token with its signature's "=" padding varied,
-//     which only evicts others' entries (they re-verify). Clerk refreshes
-//     a session's token every ~50 s, so 10,000 entries hold the current
-//     tokens of about 10,000 active sessions.
+//     the collector marks every pointer of the heap on every cycle, and a
+//     full cache of decoded sessions (a dozen pointers each) is marked again
+//     and again for as long as it stays full. A shard's encoded sessions sit
+//     back to back in one byte slice (arena) and its map holds offsets; a
+//     hit decodes its entry into a fresh Session, and each shard keeps its
+//     last hit decoded (hot), so a token presented again and again costs no
+//     decoding. An arena holds at most a quarter more than its entries did
+//     at most (compact), which main's soft memory limit (gc.go) allows for.
 //   - Sharded by hash, one lock per shard: requests for different tokens
 //     rarely meet on a lock, and a hit takes only a read lock.
 type tokenCache struct {
 	shards   []tokenShard
 	mask     uint64
 	perShard int
-	owner    *Verifier // marks the tokens it returns as verified by it
 }
 
 type tokenKey = [sha256.Size]byte
@@ -74,20 +67,20 @@ type tokenShard struct {
 	m  map[tokenKey]cacheSlot // no pointers: the collector skips it
 	// arena holds the entries m points at, back to back. Bytes are only
 	// appended, and a hit copies its entry out before decoding, so no
-	// decoded token points into it: a decoded token's strings never pin a
+	// decoded session points into it: a session's strings never pin a
 	// whole arena, and compact may drop the old one.
 	arena []byte
 	dead  int // bytes of arena no entry of m uses any more
 	// hot is the shard's last decoded hit, returned as is while the same
 	// token keeps coming (a page load, an API client): no decode and no
 	// allocation. One per shard, so the collector marks at most 64.
-	hot atomic.Pointer[JWT]
+	hot atomic.Pointer[decodedSession]
 	// Keep each shard's lock on its own cache line: cores hitting
 	// neighbouring shards must not invalidate each other's lines.
 	_ [64]byte
 }
 
-// cacheSlot is a map value: where the encoded entry (tokenentry.go) sits in
+// cacheSlot is a map value: where the encoded session (session.go) sits in
 // the shard's arena, and its expiry beside it so that choosing an eviction
 // victim reads the map only.
 type cacheSlot struct {
@@ -101,12 +94,12 @@ const minArena = 4 << 10
 // evictionSample is how many entries an eviction looks at.
 const evictionSample = 4
 
-func newTokenCache(size int, owner *Verifier) *tokenCache {
+func newTokenCache(size int) *tokenCache {
 	n := 64
 	for n > 1 && size/n < 16 {
 		n /= 2
 	}
-	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n, owner: owner}
+	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n}
 	for i := range c.shards {
 		c.shards[i].m = make(map[tokenKey]cacheSlot)
 	}
@@ -119,34 +112,32 @@ func (c *tokenCache) shard(k *tokenKey) *tokenShard {
 	return &c.shards[i&c.mask]
 }
 
-// get returns the cached token for k, or nil.
-func (c *tokenCache) get(k *tokenKey) *JWT {
+// get returns the cached session for k, or nil.
+func (c *tokenCache) get(k *tokenKey) *Session {
 	s := c.shard(k)
-	if t := s.hot.Load(); t != nil && t.key == *k {
-		return t
+	if h := s.hot.Load(); h != nil && h.key == *k {
+		return &h.Session
 	}
 	s.mu.RLock()
 	slot, ok := s.m[*k]
-	var entry string
+	var d *decodedSession
 	if ok {
-		entry = string(s.arena[slot.off : slot.off+slot.len])
+		// Decoded under the read lock: decodeSession copies the bytes
+		// first, and compact replaces the arena only under the write lock.
+		d = decodeSession(s.arena[slot.off : slot.off+slot.len])
 	}
 	s.mu.RUnlock()
-	if !ok {
+	if d == nil {
 		return nil
 	}
-	t := decodeTokenEntry(entry)
-	if t == nil {
-		return nil
-	}
-	t.key, t.hashed, t.cachedBy = *k, true, c.owner
-	s.hot.Store(t)
-	return t
+	d.key = *k
+	s.hot.Store(d)
+	return &d.Session
 }
 
-// add stores a verified token's entry (encodeTokenEntry), evicting when the
-// shard is full.
-func (c *tokenCache) add(k *tokenKey, entry string) {
+// add stores a verified token's session, evicting when the shard is full.
+func (c *tokenCache) add(k *tokenKey, session *Session) {
+	entry := encodeSession(session)
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,7 +152,7 @@ func (c *tokenCache) add(k *tokenKey, entry string) {
 	}
 	off := len(s.arena)
 	s.arena = append(s.arena, entry...)
-	s.m[*k] = cacheSlot{exp: entryExpiry(entry), off: uint32(off), len: uint32(len(entry))}
+	s.m[*k] = cacheSlot{exp: session.Expiry, off: uint32(off), len: uint32(len(entry))}
 }
 
 // compact moves the live entries to a new arena with room for need more
@@ -208,7 +199,7 @@ func (s *tokenShard) delete(k *tokenKey) {
 		s.dead += int(slot.len)
 		delete(s.m, *k)
 	}
-	if t := s.hot.Load(); t != nil && t.key == *k {
+	if h := s.hot.Load(); h != nil && h.key == *k {
 		s.hot.Store(nil)
 	}
 }

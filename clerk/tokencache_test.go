@@ -1,6 +1,7 @@
 package clerk
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -53,31 +54,38 @@ func (e *cacheEnv) token(mod func(clerktest.Claims)) string {
 	return e.fake.Sign(c)
 }
 
-// verify runs the engine's sequence: decode, then verify.
-func (e *cacheEnv) verify(token string, decode func(string) (*JWT, error)) error {
-	t, err := decode(token)
+// verify is Lookup, then Decode and Verify on a miss.
+func (e *cacheEnv) verify(token string) error {
+	_, err := e.v.VerifyToken(context.Background(), token)
+	return err
+}
+
+// verifyFresh skips the cache's answer: Decode and Verify.
+func (e *cacheEnv) verifyFresh(token string) error {
+	t, err := e.v.Decode(token)
 	if err != nil {
 		return err
 	}
-	return e.v.VerifyDecoded(context.Background(), t)
+	_, err = e.v.Verify(context.Background(), t)
+	return err
 }
 
 func TestTokenCacheSkipsSignatureForAVerifiedToken(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		size   int
-		decode func(*Verifier) func(string) (*JWT, error)
+		verify func(*cacheEnv) func(string) error
 		want   int64 // key lookups for three verifications
 	}{
-		{"Decode then VerifyDecoded", 100, func(v *Verifier) func(string) (*JWT, error) { return v.Decode }, 1},
-		{"DecodeJWT then VerifyDecoded", 100, func(*Verifier) func(string) (*JWT, error) { return DecodeJWT }, 1},
-		{"cache disabled", 0, func(v *Verifier) func(string) (*JWT, error) { return v.Decode }, 3},
+		{"Lookup, then Decode and Verify on a miss", 100, func(e *cacheEnv) func(string) error { return e.verify }, 1},
+		{"Decode and Verify every time", 100, func(e *cacheEnv) func(string) error { return e.verifyFresh }, 3},
+		{"cache disabled", 0, func(e *cacheEnv) func(string) error { return e.verify }, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newCacheEnv(t, tc.size)
 			token := e.token(nil)
 			for i := 0; i < 3; i++ {
-				if err := e.verify(token, tc.decode(e.v)); err != nil {
+				if err := tc.verify(e)(token); err != nil {
 					t.Fatalf("verification %d: %v", i, err)
 				}
 			}
@@ -92,18 +100,21 @@ func TestTokenCacheHitStillChecksTheClock(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	exp := e.now.Add(30 * time.Second)
 	token := e.token(func(c clerktest.Claims) { c["exp"] = exp.Unix() })
-	if err := e.verify(token, e.v.Decode); err != nil {
+	if err := e.verify(token); err != nil {
 		t.Fatal(err)
 	}
 	// Still valid within the 5 s skew after exp, expired from exp+skew on:
 	// exactly as without the cache.
 	e.now = time.Unix(exp.Unix(), 0).Add(DefaultClockSkew - time.Millisecond)
-	if err := e.verify(token, e.v.Decode); err != nil {
+	if err := e.verify(token); err != nil {
 		t.Fatalf("within skew: %v", err)
 	}
 	e.now = time.Unix(exp.Unix(), 0).Add(DefaultClockSkew)
-	for _, decode := range []func(string) (*JWT, error){e.v.Decode, DecodeJWT} {
-		if err := e.verify(token, decode); ReasonOf(err) != ReasonTokenExpired {
+	if s, err := e.v.Lookup(token); s == nil || ReasonOf(err) != ReasonTokenExpired {
+		t.Fatalf("after exp+skew: Lookup gave %v, %v; want the session and %s", s, err, ReasonTokenExpired)
+	}
+	for _, verify := range []func(string) error{e.verify, e.verifyFresh} {
+		if err := verify(token); ReasonOf(err) != ReasonTokenExpired {
 			t.Fatalf("after exp+skew: got %v, want %s", err, ReasonTokenExpired)
 		}
 	}
@@ -115,7 +126,7 @@ func TestTokenCacheHitStillChecksTheClock(t *testing.T) {
 func TestTokenCacheNeverLetsABadTokenPass(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	good := e.token(nil)
-	if err := e.verify(good, e.v.Decode); err != nil {
+	if err := e.verify(good); err != nil {
 		t.Fatal(err)
 	}
 	dot := strings.LastIndexByte(good, '.')
@@ -141,7 +152,7 @@ func TestTokenCacheNeverLetsABadTokenPass(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := 0; i < 2; i++ { // a failure is not remembered as anything
-				if err := e.verify(tc.token, e.v.Decode); ReasonOf(err) != tc.reason {
+				if err := e.verify(tc.token); ReasonOf(err) != tc.reason {
 					t.Fatalf("attempt %d: got %v, want %s", i, err, tc.reason)
 				}
 			}
@@ -153,7 +164,7 @@ func TestTokenCacheNeverLetsABadTokenPass(t *testing.T) {
 	// The not-yet-valid token was not cached as a failure: once its nbf
 	// passes, it verifies.
 	e.now = e.now.Add(2 * time.Minute)
-	if err := e.verify(tests[3].token, e.v.Decode); err != nil {
+	if err := e.verify(tests[3].token); err != nil {
 		t.Fatalf("after nbf: %v", err)
 	}
 }
@@ -161,42 +172,50 @@ func TestTokenCacheNeverLetsABadTokenPass(t *testing.T) {
 func TestTokenCacheEntryIsPerVerifier(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	token := e.token(nil) // azp https://app.example.test
-	cached, err := e.v.Verify(context.Background(), token)
-	if err == nil {
-		cached, err = e.v.Verify(context.Background(), token)
+	if err := e.verify(token); err != nil {
+		t.Fatal(err)
 	}
-	if err != nil || cached.cachedBy != e.v {
-		t.Fatalf("second Verify should come from the cache: %v", err)
+	if s, err := e.v.Lookup(token); s == nil || err != nil {
+		t.Fatalf("the verified token is not in the cache: %v", err)
 	}
 	strict := NewVerifier(e.keys, VerifyOptions{TokenCacheSize: 100, AuthorizedParties: []string{"https://other.example.test"}})
-	if err := strict.VerifyDecoded(context.Background(), cached); err == nil {
-		t.Fatal("another verifier accepted a token cached by the first")
+	if s, _ := strict.Lookup(token); s != nil {
+		t.Fatal("another verifier's cache answered for the first's token")
+	}
+	if _, err := strict.VerifyToken(context.Background(), token); ReasonOf(err) != ReasonTokenInvalidAuthorizedParties {
+		t.Fatalf("another verifier: %v, want %s", err, ReasonTokenInvalidAuthorizedParties)
 	}
 }
 
 func TestTokenCacheKeepsNoCredential(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	token := e.token(nil)
-	if err := e.verify(token, e.v.Decode); err != nil {
+	if err := e.verify(token); err != nil {
 		t.Fatal(err)
 	}
 	key := sha256.Sum256([]byte(token))
-	entry := e.v.cache.get(&key)
-	if entry == nil {
+	session := e.v.cache.get(&key)
+	if session == nil {
 		t.Fatal("verified token not cached under its SHA-256")
 	}
-	if entry.raw != "" || entry.signingInput != "" || len(entry.Signature) != 0 {
-		t.Fatal("cache entry keeps token material")
+	if session.Subject != "user_1" {
+		t.Fatalf("cached session: sub %q", session.Subject)
 	}
-	if entry.Claims.Subject != "user_1" {
-		t.Fatalf("cache entry claims: sub %q", entry.Claims.Subject)
+	header, payload, _ := strings.Cut(token, ".")
+	payload, signature, _ := strings.Cut(payload, ".")
+	sig, _ := decodeSegment(signature)
+	shard := e.v.cache.shard(&key)
+	for _, part := range [][]byte{[]byte(header), []byte(payload), []byte(signature), sig} {
+		if bytes.Contains(shard.arena, part) {
+			t.Fatal("the cache's arena holds token material")
+		}
 	}
 }
 
 func TestTokenCacheIsBounded(t *testing.T) {
 	for _, size := range []int{1, 10, 1000, 50000} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			c := newTokenCache(size, nil)
+			c := newTokenCache(size)
 			bound := len(c.shards) * c.perShard
 			if bound < size || bound > size+len(c.shards) {
 				t.Fatalf("capacity %d for size %d", bound, size)
@@ -214,7 +233,7 @@ func TestTokenCacheIsBounded(t *testing.T) {
 }
 
 func TestTokenCacheEvictsTheSoonestExpiring(t *testing.T) {
-	c := newTokenCache(1, nil) // one shard, one entry... and a sample of it
+	c := newTokenCache(1) // one shard, one entry... and a sample of it
 	c = &tokenCache{shards: c.shards, mask: 0, perShard: evictionSample}
 	exps := []float64{40, 10, 30, 20}
 	for i := range exps {
@@ -230,9 +249,9 @@ func TestTokenCacheEvictsTheSoonestExpiring(t *testing.T) {
 	}
 }
 
-// expiringAt is a bare cache entry with only an expiry.
-func expiringAt(exp float64) string {
-	return encodeTokenEntry(&JWT{Claims: Claims{Expiry: &exp}})
+// expiringAt is a bare session with only an expiry.
+func expiringAt(exp float64) *Session {
+	return &Session{Subject: "user_1", SessionID: "sess_1", Expiry: exp}
 }
 
 func TestTokenCacheConcurrentUse(t *testing.T) {
@@ -244,7 +263,7 @@ func TestTokenCacheConcurrentUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				if err := e.verify(tokens[(g+i)%len(tokens)], e.v.Decode); err != nil {
+				if err := e.verify(tokens[(g+i)%len(tokens)]); err != nil {
 					t.Error(err)
 					return
 				}
@@ -265,7 +284,7 @@ func TestTokenCacheEntrySize(t *testing.T) {
 	c.WithOrg("org_2abcdefghijklmnopqrstuvwxyz", "acme", "admin", "o:invoices,o:reports,u:profile", "read,manage", "3,1")
 	token := e.fake.Sign(c)
 	const n = 10000
-	cache := newTokenCache(2*n, nil) // room for all: shards fill unevenly
+	cache := newTokenCache(2 * n) // room for all: shards fill unevenly
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -274,8 +293,8 @@ func TestTokenCacheEntrySize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		parsed.key, parsed.hashed = hashToken(fmt.Sprint(i)), true
-		cache.add(&parsed.key, encodeTokenEntry(parsed))
+		k := hashToken(fmt.Sprint(i))
+		cache.add(&k, newSession(&parsed.Claims))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -300,7 +319,7 @@ func TestTokenCacheEntrySize(t *testing.T) {
 // never exceeds a quarter more than the most the entries ever held (plus
 // one entry): dead bytes are dropped, not accumulated.
 func TestTokenCacheArenaStaysCompact(t *testing.T) {
-	c := newTokenCache(1, nil)
+	c := newTokenCache(1)
 	c = &tokenCache{shards: c.shards, mask: 0, perShard: 40} // one shard of 40
 	s := &c.shards[0]
 	stored := map[tokenKey]string{} // key → subject
@@ -308,10 +327,10 @@ func TestTokenCacheArenaStaysCompact(t *testing.T) {
 	for i := range 5000 {
 		sub := strings.Repeat("u", i%700) // entries from ~40 bytes to ~750
 		exp := float64(1e9 + i%97)        // evictions hit old and new entries
-		entry := encodeTokenEntry(&JWT{Claims: Claims{Expiry: &exp, Subject: sub}})
-		maxEntry = max(maxEntry, len(entry))
+		session := &Session{Expiry: exp, Subject: sub}
+		maxEntry = max(maxEntry, len(encodeSession(session)))
 		k := sha256.Sum256([]byte(fmt.Sprint(i)))
-		c.add(&k, entry)
+		c.add(&k, session)
 		stored[k] = sub
 		live := 0
 		for _, slot := range s.m {
@@ -326,7 +345,7 @@ func TestTokenCacheArenaStaysCompact(t *testing.T) {
 		}
 		if i%50 == 49 {
 			for k := range s.m {
-				if got := c.get(&k); got == nil || got.Claims.Subject != stored[k] {
+				if got := c.get(&k); got == nil || got.Subject != stored[k] {
 					t.Fatalf("after %d inserts an entry decodes wrong", i+1)
 				}
 			}
@@ -339,11 +358,10 @@ func TestTokenCacheArenaStaysCompact(t *testing.T) {
 // under their key, never bytes of another (run with -race in
 // scripts/test.sh).
 func TestTokenCacheArenaUnderConcurrentUse(t *testing.T) {
-	c := newTokenCache(1, nil)
+	c := newTokenCache(1)
 	c = &tokenCache{shards: c.shards, mask: 0, perShard: 16} // one small shard: constant compaction
-	entry := func(i int) string {
-		exp := float64(1e9 + i)
-		return encodeTokenEntry(&JWT{Claims: Claims{Expiry: &exp, Subject: fmt.Sprint("user_", i, strings.Repeat("x", i%300))}})
+	entry := func(i int) *Session {
+		return &Session{Expiry: float64(1e9 + i), Subject: fmt.Sprint("user_", i, strings.Repeat("x", i%300))}
 	}
 	key := func(i int) tokenKey { return sha256.Sum256([]byte(fmt.Sprint(i))) }
 	var wg sync.WaitGroup
@@ -371,8 +389,8 @@ func TestTokenCacheArenaUnderConcurrentUse(t *testing.T) {
 					continue
 				}
 				hits.Add(1)
-				if got.Claims.Subject != fmt.Sprint("user_", i, strings.Repeat("x", i%300)) {
-					t.Errorf("key %d decoded to subject %.20q…", i, got.Claims.Subject)
+				if got.Subject != fmt.Sprint("user_", i, strings.Repeat("x", i%300)) {
+					t.Errorf("key %d decoded to subject %.20q…", i, got.Subject)
 					return
 				}
 			}
@@ -387,8 +405,8 @@ func TestTokenCacheArenaUnderConcurrentUse(t *testing.T) {
 // BenchmarkTokenCacheAddFull is the insert of a never-seen token into a
 // full cache: an eviction (a sample of four) and an insert.
 func BenchmarkTokenCacheAddFull(b *testing.B) {
-	c := newTokenCache(10000, nil)
-	entries := make([]string, 1024)
+	c := newTokenCache(10000)
+	entries := make([]*Session, 1024)
 	for i := range entries {
 		entries[i] = expiringAt(float64(1e9 + i))
 	}
@@ -410,7 +428,7 @@ func BenchmarkTokenCacheAddFull(b *testing.B) {
 // TestTokenCacheHotEntryFollowsTheMap: a shard's last hit is returned
 // again without decoding, and never outlives its map entry.
 func TestTokenCacheHotEntryFollowsTheMap(t *testing.T) {
-	c := newTokenCache(1, nil)
+	c := newTokenCache(1)
 	c = &tokenCache{shards: c.shards, mask: 0, perShard: 2} // one shard of two
 	a, b, n := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b")), sha256.Sum256([]byte("new"))
 	c.add(&a, expiringAt(10))
@@ -438,10 +456,10 @@ func TestTokenCacheHotEntryFollowsTheMap(t *testing.T) {
 	}
 }
 
-// TestVerifiedTokenOrganizationIsComputedOnce: verifying a token the cache
-// did not hold computes its organization once, for the cache entry and for
-// the caller reading it next.
-func TestVerifiedTokenOrganizationIsComputedOnce(t *testing.T) {
+// TestRepeatedTokenCostsNoAllocation: a token looked up again and again
+// (a page load, an API client) is answered from the shard's last hit,
+// organization included, without decoding or allocating.
+func TestRepeatedTokenCostsNoAllocation(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
 	}
@@ -449,18 +467,16 @@ func TestVerifiedTokenOrganizationIsComputedOnce(t *testing.T) {
 	token := e.token(func(c clerktest.Claims) {
 		c.WithOrg("org_1", "acme", "admin", "o:invoices", "read,manage", "3")
 	})
-	tok, err := e.v.Decode(token)
-	if err != nil {
+	if err := e.verify(token); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.v.VerifyDecoded(context.Background(), tok); err != nil {
-		t.Fatal(err)
+	var s *Session
+	var err error
+	e.v.Lookup(token)
+	if n := testing.AllocsPerRun(10, func() { s, err = e.v.Lookup(token) }); n != 0 {
+		t.Fatalf("a repeated lookup costs %v allocations", n)
 	}
-	var org *ActiveOrganization
-	if n := testing.AllocsPerRun(10, func() { org, err = tok.Claims.ActiveOrganization() }); n != 0 {
-		t.Fatalf("the organization was computed again (%v allocations)", n)
-	}
-	if err != nil || org == nil || org.Role != "org:admin" || len(org.Permissions) != 2 {
-		t.Fatalf("organization %+v, %v", org, err)
+	if err != nil || s == nil || s.Org == nil || s.Org.Role != "org:admin" || len(s.Org.Permissions) != 2 {
+		t.Fatalf("session %+v, %v", s, err)
 	}
 }

@@ -44,6 +44,11 @@ var (
 
 // Verifier checks session tokens the way @clerk/backend verifyToken does,
 // plus one defence the SDK lacks: a session token must carry a sid.
+//
+// It has three calls. Lookup answers from the token cache for a token
+// verified before; Decode reads a token without verifying it; Verify
+// verifies a decoded token and remembers its Session for Lookup.
+// VerifyToken chains them for callers with no step of their own between.
 type Verifier struct {
 	keys  KeySource
 	opts  VerifyOptions
@@ -60,7 +65,7 @@ func NewVerifier(keys KeySource, opts VerifyOptions) *Verifier {
 	}
 	v := &Verifier{keys: keys, opts: opts}
 	if opts.TokenCacheSize > 0 {
-		v.cache = newTokenCache(opts.TokenCacheSize, v)
+		v.cache = newTokenCache(opts.TokenCacheSize)
 	}
 	return v
 }
@@ -68,47 +73,71 @@ func NewVerifier(keys KeySource, opts VerifyOptions) *Verifier {
 // Keys returns the verifier's key source.
 func (v *Verifier) Keys() KeySource { return v.keys }
 
-// Verify decodes and verifies a session token.
-func (v *Verifier) Verify(ctx context.Context, token string) (*JWT, error) {
+// VerifyToken is Lookup, then Decode and Verify on a miss: the SDK's
+// verifyToken.
+func (v *Verifier) VerifyToken(ctx context.Context, token string) (*Session, error) {
+	return v.verifyToken(ctx, token, false)
+}
+
+// VerifySessionToken is VerifyToken for a token presented as a session:
+// a machine or non-session token is refused first, with
+// token-type-mismatch, as the SDK's authenticateRequest does.
+func (v *Verifier) VerifySessionToken(ctx context.Context, token string) (*Session, error) {
+	return v.verifyToken(ctx, token, true)
+}
+
+func (v *Verifier) verifyToken(ctx context.Context, token string, sessionOnly bool) (*Session, error) {
+	if s, err := v.Lookup(token); s != nil {
+		return s, err // only session tokens are cached
+	}
 	t, err := v.Decode(token)
 	if err != nil {
 		return nil, err
 	}
-	return t, v.VerifyDecoded(ctx, t)
+	if sessionOnly {
+		if err := t.CheckSessionType(); err != nil {
+			return nil, err
+		}
+	}
+	return v.Verify(ctx, t)
 }
 
-// Decode is DecodeJWT, except that a token this verifier has verified
-// before comes from the token cache without being decoded again. The
-// result may be shared between requests: callers must not modify it. Its
-// Signature is empty; VerifyDecoded knows it and re-checks only the claims.
-func (v *Verifier) Decode(token string) (*JWT, error) {
+// Lookup returns the Session of a token this verifier verified before,
+// with its times checked against the clock now. The session comes back
+// even when its times fail (with the clock error: token-expired,
+// token-not-active-yet, token-iat-in-the-future), because the SDK reads an
+// expired token's claims before it verifies it. A nil session means the
+// token is not in the cache: Decode and Verify it. An expired entry is
+// dropped.
+func (v *Verifier) Lookup(token string) (*Session, error) {
 	// Garbage that cannot be in the cache is refused without hashing it
-	// (mayBeCached). Checking the whole form and the lengths first
-	// (DecodeJWT's other checks before decoding) was measured at 6% of a
-	// cache hit, and a base64url alphabet scan at 40%, which every request
-	// would pay; DecodeJWT does them after a miss.
+	// (mayBeCached): the full form checks are DecodeJWT's, on a miss.
 	if v.cache == nil || len(token) > maxTokenLength || !mayBeCached(token) {
-		return DecodeJWT(token)
+		return nil, nil
 	}
 	key := hashToken(token)
-	if t := v.cache.get(&key); t != nil {
-		return t, nil
+	s := v.cache.get(&key)
+	if s == nil {
+		return nil, nil
 	}
-	t, err := DecodeJWT(token)
-	if err != nil {
-		return nil, err
+	err := v.checkTimes(s.Expiry, s.NotBefore, s.HasNotBefore, s.IssuedAt, s.HasIssuedAt)
+	if err == errExpired {
+		v.cache.remove(&key)
 	}
-	t.key, t.hashed = key, true
-	return t, nil
+	return s, err
 }
+
+// Decode is DecodeJWT: the token read, not verified. Each call returns a
+// fresh JWT, owned by the caller.
+func (v *Verifier) Decode(token string) (*JWT, error) { return DecodeJWT(token) }
 
 // mayBeCached is a check of a few bytes that every token in the cache
 // passes: it has a dot, and its header and payload can each begin a JSON
 // object (first decoded byte "{" or JSON white space), as a token that
 // decoded and verified does. Most garbage fails it (API keys, opaque
 // tokens and other apps' cookies have no dot; random base64 rarely
-// begins with "{"), and is then refused without the ~0.7 µs of hashing a
-// token-sized string. When unsure (a part shorter than two characters, or
+// begins with "{"), and is then refused without hashing a token-sized
+// string. When unsure (a part shorter than two characters, or
 // characters the base64url decoder skips) it says yes.
 func mayBeCached(token string) bool {
 	header, payload, ok := strings.Cut(token, ".")
@@ -147,53 +176,33 @@ func base64URLValue(c byte) int {
 	return -1
 }
 
-// VerifyDecoded verifies a decoded token, in the SDK's order: category, key,
-// typ, alg, signature (before any claim), sub, azp, exp, nbf, iat. A token
-// found in the token cache skips to the claims, which are always checked.
-func (v *Verifier) VerifyDecoded(ctx context.Context, t *JWT) error {
-	if v.cache != nil {
-		if t.cachedBy == v {
-			return v.checkCached(t, t)
-		}
-		if t.raw != "" {
-			if !t.hashed {
-				t.key, t.hashed = hashToken(t.raw), true
-			}
-			if c := v.cache.get(&t.key); c != nil {
-				return v.checkCached(t, c)
-			}
-		}
-	}
+// Verify verifies a decoded session token as the SDK's verifyToken does, in
+// its order: category, key, typ, alg, signature (before any claim), sub,
+// azp, exp, nbf, iat; then our sid check. The SDK's callers refuse machine
+// and non-session tokens before (JWT.CheckSessionType); Verify remembers
+// the Session for Lookup only for a token that passes that check too, so
+// Lookup never answers for one.
+func (v *Verifier) Verify(ctx context.Context, t *JWT) (*Session, error) {
 	if t.Header.Cat != nil && *t.Header.Cat == CategoryM2M {
-		return errSessionCategory
+		return nil, errSessionCategory
 	}
 	key, err := v.keys.Key(ctx, t.Header.Kid)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := v.VerifySignature(t, key); err != nil {
-		return err
+		return nil, err
 	}
 	if err := v.checkClaims(&t.Claims); err != nil {
-		return err
+		return nil, err
 	}
-	if v.cache != nil && t.hashed {
+	s := newSession(&t.Claims)
+	if v.cache != nil && t.CheckSessionType() == nil {
 		// Only now, with signature and claims good.
-		t.Claims.memoizeActiveOrganization()
-		v.cache.add(&t.key, encodeTokenEntry(t))
+		k := hashToken(t.raw)
+		v.cache.add(&k, s)
 	}
-	return nil
-}
-
-// checkCached re-checks the claims of a token whose bytes (same SHA-256)
-// passed verification before; c is the cached entry. An expired entry is
-// dropped.
-func (v *Verifier) checkCached(t, c *JWT) error {
-	err := v.checkClaims(&t.Claims)
-	if err != nil && ReasonOf(err) == ReasonTokenExpired {
-		v.cache.remove(&c.key)
-	}
-	return err
+	return s, nil
 }
 
 // VerifySignature checks typ, alg and the RS256 signature.
@@ -227,24 +236,40 @@ func (v *Verifier) checkClaims(c *Claims) error {
 	if len(v.opts.AuthorizedParties) > 0 && (c.AuthorizedParty == "" || !slices.Contains(v.opts.AuthorizedParties, c.AuthorizedParty)) {
 		return errAuthorizedParty
 	}
-	nowMs := float64(v.opts.Now().UnixMilli())
-	skewMs := float64(v.opts.ClockSkew.Milliseconds())
 	if c.Expiry == nil || !isFinite(*c.Expiry) {
 		return errExpiryType
 	}
-	if *c.Expiry*1000 <= nowMs-skewMs {
-		return errExpired
+	var nbf, iat float64
+	if c.NotBefore != nil {
+		nbf = *c.NotBefore
 	}
-	if c.NotBefore != nil && *c.NotBefore*1000 > nowMs+skewMs {
-		return errNotBefore
+	if c.IssuedAt != nil {
+		iat = *c.IssuedAt
 	}
-	if c.IssuedAt != nil && *c.IssuedAt*1000 > nowMs+skewMs {
-		return errIssuedInFuture
+	if err := v.checkTimes(*c.Expiry, nbf, c.NotBefore != nil, iat, c.IssuedAt != nil); err != nil {
+		return err
 	}
 	if c.SessionID == "" {
 		// Not an SDK check: JWT templates signed with the instance key carry
 		// no sid and survive sign-out; a session token always has one.
 		return errNoSessionID
+	}
+	return nil
+}
+
+// checkTimes is the SDK's exp, nbf and iat checks, in its order, with the
+// clock skew; NaN or infinite nbf and iat compare as the SDK's do.
+func (v *Verifier) checkTimes(exp, nbf float64, hasNbf bool, iat float64, hasIat bool) error {
+	nowMs := float64(v.opts.Now().UnixMilli())
+	skewMs := float64(v.opts.ClockSkew.Milliseconds())
+	if exp*1000 <= nowMs-skewMs {
+		return errExpired
+	}
+	if hasNbf && nbf*1000 > nowMs+skewMs {
+		return errNotBefore
+	}
+	if hasIat && iat*1000 > nowMs+skewMs {
+		return errIssuedInFuture
 	}
 	return nil
 }

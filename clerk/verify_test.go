@@ -82,7 +82,7 @@ func TestVerifyRejectsWithClerkReasons(t *testing.T) {
 	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{Now: func() time.Time { return now }})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := v.Verify(context.Background(), tt.token)
+			_, err := v.VerifyToken(context.Background(), tt.token)
 			if got := reasonOrEmpty(err); got != tt.reason {
 				t.Fatalf("reason = %q (%v), want %q", got, err, tt.reason)
 			}
@@ -118,7 +118,7 @@ func TestVerifyAuthorizedParties(t *testing.T) {
 			} else {
 				c["azp"] = tt.azp
 			}
-			_, err := v.Verify(context.Background(), fake.Sign(c))
+			_, err := v.VerifyToken(context.Background(), fake.Sign(c))
 			if got := reasonOrEmpty(err); got != tt.reason {
 				t.Fatalf("reason = %q, want %q", got, tt.reason)
 			}
@@ -133,13 +133,13 @@ func TestRemoteKeysThrottleUnknownKidRefetches(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	keys := remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{MinRefetchInterval: 10 * time.Second, Now: clock})
 	v := clerk.NewVerifier(keys, clerk.VerifyOptions{})
-	if _, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
+	if _, err := v.VerifyToken(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
 		t.Fatal(err)
 	}
 	flood := func() {
 		for i := 0; i < 200; i++ {
 			tok := clerktest.SignWith(fake.Key(), clerktest.Header{"alg": "RS256", "kid": fmt.Sprintf("random-%d", i)}, fake.SessionClaims("user_1"))
-			_, err := v.Verify(context.Background(), tok)
+			_, err := v.VerifyToken(context.Background(), tok)
 			if clerk.ReasonOf(err) != clerk.ReasonJWKKidMismatch {
 				t.Fatalf("reason = %v, want jwk-kid-mismatch", err)
 			}
@@ -161,13 +161,13 @@ func TestRemoteKeysThrottleUnknownKidRefetches(t *testing.T) {
 func TestRemoteKeysPickUpARotatedKey(t *testing.T) {
 	fake := newFake(t)
 	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{MinRefetchInterval: time.Nanosecond}), clerk.VerifyOptions{})
-	if _, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
+	if _, err := v.VerifyToken(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := fake.RotateKey(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
+	if _, err := v.VerifyToken(context.Background(), fake.Sign(fake.SessionClaims("user_1"))); err != nil {
 		t.Fatalf("token signed with the rotated key: %v", err)
 	}
 }
@@ -201,7 +201,7 @@ func TestRemoteKeysFailures(t *testing.T) {
 			fake := newFake(t)
 			secret := tt.setup(fake)
 			v := clerk.NewVerifier(remoteKeys(t, fake, secret, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
-			_, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1")))
+			_, err := v.VerifyToken(context.Background(), fake.Sign(fake.SessionClaims("user_1")))
 			if got := clerk.ReasonOf(err); got != tt.reason {
 				t.Fatalf("reason = %q (%v), want %q", got, err, tt.reason)
 			}
@@ -216,7 +216,7 @@ func TestRemoteKeysUnreachableClerk(t *testing.T) {
 	api, _ := clerk.NewAPI("http://127.0.0.1:1", "v1", "sk_live_x", "test", &http.Client{Timeout: time.Second})
 	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
 	fake := newFake(t)
-	_, err := v.Verify(context.Background(), fake.Sign(fake.SessionClaims("user_1")))
+	_, err := v.VerifyToken(context.Background(), fake.Sign(fake.SessionClaims("user_1")))
 	if clerk.ReasonOf(err) != clerk.ReasonJWKRemoteFailedToLoad {
 		t.Fatalf("got %v", err)
 	}
@@ -251,7 +251,7 @@ func TestStaticKeys(t *testing.T) {
 			}
 			// The networkless key ignores the token's kid, as the SDK does.
 			tok := clerktest.SignWith(fake.Key(), clerktest.Header{"alg": "RS256", "kid": "anything"}, fake.SessionClaims("user_1"))
-			if _, err := clerk.NewVerifier(keys, clerk.VerifyOptions{}).Verify(context.Background(), tok); err != nil {
+			if _, err := clerk.NewVerifier(keys, clerk.VerifyOptions{}).VerifyToken(context.Background(), tok); err != nil {
 				t.Fatalf("verify: %v", err)
 			}
 		})

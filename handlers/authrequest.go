@@ -16,7 +16,7 @@ func readAuthRequest(r *http.Request) (*authz.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	var req = &authz.Request{Endpoint: "auth-request", Method: method, Header: r.Header, ClientIP: clientIP(r), ReturnViaCallback: true}
+	var req = &authz.Request{Method: method, Header: r.Header, ClientIP: clientIP(r), ReturnViaCallback: true}
 	if full := header(r.Header, headerOriginalURL); full != "" {
 		req.URL, err = parseAbsoluteURL(full)
 		return req, err

@@ -46,7 +46,7 @@ func (s *server) callback(ctx context.Context, w http.ResponseWriter, r *http.Re
 			status: hs.writeJSON(w, http.StatusBadRequest, "bad_request", "invalid redirect_url"),
 		}
 	}
-	req := &authz.Request{Endpoint: "callback", Method: http.MethodGet, URL: u, Header: r.Header, ClientIP: clientIP(r)}
+	req := &authz.Request{Method: http.MethodGet, URL: u, Header: r.Header, ClientIP: clientIP(r)}
 	d := s.engine.CompleteHandshake(ctx, req, target)
 	return outcome{req: req, d: d, decided: true, status: hs.render(w, d, dialect{redirects: true})}
 }

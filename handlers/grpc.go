@@ -240,7 +240,6 @@ func readCheckRequest(in *authv3.CheckRequest) (*authz.Request, error) {
 	}
 	header := checkHeaders(h)
 	return &authz.Request{
-		Endpoint: grpcEndpoint,
 		Method:   method,
 		URL:      u,
 		Header:   header,

@@ -97,8 +97,8 @@ func TestFakeFAPIProductionSignedInBrowserGetsSessionCookiesInAHandshakeCookie(t
 	if form != "token" {
 		t.Fatalf("small payload came as %s", form)
 	}
-	claims, err := e.verifier.Verify(context.Background(), sessionOf(d))
-	if err != nil || claims.Claims.Subject != "user_42" {
+	claims, err := e.verifier.VerifyToken(context.Background(), sessionOf(d))
+	if err != nil || claims.Subject != "user_42" {
 		t.Fatalf("session: %v", err)
 	}
 	if got := e.fake.HandshakeRequests(); len(got) != 1 || got[0].Get("redirect_url") != "http://app.test/a?b=1" {
@@ -141,7 +141,7 @@ func TestFakeFAPIDevelopmentAnswersInTheQueryAndSetsTheDevBrowser(t *testing.T) 
 	if last := d[len(d)-1]; !strings.HasPrefix(last, "__clerk_db_jwt="+db.Value+";") {
 		t.Fatalf("dev browser directive %q", last)
 	}
-	if _, err := e.verifier.Verify(context.Background(), sessionOf(d)); err != nil {
+	if _, err := e.verifier.VerifyToken(context.Background(), sessionOf(d)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,8 +15,8 @@ func TestFakeHandshakeMintsForTheReturnOriginAndSetsTheRefreshCookie(t *testing.
 		s := e.fake.NewSession("user_9")
 		resp := e.handshake(t, url.Values{"redirect_url": {"https://shop.example.test:8443/cart?x=1"}, "__clerk_db_jwt": {s.Credential}}, e.fake.CredentialCookie(s))
 		d, _ := e.directives(t, resp)
-		tok, err := e.verifier.Verify(context.Background(), sessionOf(d))
-		if err != nil || tok.Claims.AuthorizedParty != "https://shop.example.test:8443" || tok.Claims.SessionID != s.SessionID {
+		tok, err := e.verifier.VerifyToken(context.Background(), sessionOf(d))
+		if err != nil || tok.AuthorizedParty != "https://shop.example.test:8443" || tok.SessionID != s.SessionID {
 			t.Fatalf("production=%v: session %v %+v", production, err, tok)
 		}
 		refresh := ""
