@@ -46,7 +46,7 @@ func benchRequest(rule *authz.Rule, headers ...string) *authz.Request {
 		h.Add(headers[i], headers[i+1])
 	}
 	u, _ := url.Parse("https://app.example.test/dashboard")
-	return &authz.Request{Endpoint: "bench", Method: "GET", URL: u, Header: h, Rule: rule}
+	return &authz.Request{Method: "GET", URL: u, Header: h, Rule: rule}
 }
 
 func (e *benchEngine) run(b *testing.B, want authz.Outcome, next func(i int) *authz.Request) {

@@ -82,7 +82,7 @@ func apiRequest(token, rawURL string, rule *Rule) *Request {
 	if token != "" {
 		h.Set("Authorization", "Bearer "+token)
 	}
-	return &Request{Endpoint: "test", Method: http.MethodGet, URL: u, Header: h, Rule: rule}
+	return &Request{Method: http.MethodGet, URL: u, Header: h, Rule: rule}
 }
 
 func (e *orgEnv) decide(token string, rule *Rule) Decision {

@@ -48,7 +48,7 @@ func (e *hsEnv) nav(rawURL string, cookies ...string) *Request {
 	if err != nil {
 		panic(err)
 	}
-	return &Request{Endpoint: "test", Method: "GET", URL: u, Header: h}
+	return &Request{Method: "GET", URL: u, Header: h}
 }
 
 func (e *hsEnv) api(r *Request) *Request {

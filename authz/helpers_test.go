@@ -53,7 +53,7 @@ func req(method string, headers ...string) *Request {
 		h.Add(headers[i], headers[i+1])
 	}
 	u, _ := url.Parse("https://app.example.test/dashboard?tab=1")
-	return &Request{Endpoint: "test", Method: method, URL: u, Header: h}
+	return &Request{Method: method, URL: u, Header: h}
 }
 
 // browser adds what a browser sends on a top-level navigation.

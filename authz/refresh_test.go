@@ -371,7 +371,7 @@ func (b *browserJar) request(e *refreshEnv, rawURL string) *Request {
 	for _, c := range b.jar.Cookies(u) {
 		pairs = append(pairs, c.Name+"="+c.Value)
 	}
-	r := browser(&Request{Endpoint: "test", Method: "GET", URL: u, Header: http.Header{}})
+	r := browser(&Request{Method: "GET", URL: u, Header: http.Header{}})
 	if len(pairs) > 0 {
 		r.Header.Set("Cookie", strings.Join(pairs, "; "))
 	}

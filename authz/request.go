@@ -7,9 +7,6 @@ import (
 
 // Request is the original request as the proxy described it.
 type Request struct {
-	// Endpoint names the adapter ("forward-auth", "auth-request", …) for
-	// logs and metrics.
-	Endpoint string
 	// Method is the original request's method (from the proxy's header,
 	// never from the subrequest line unless the proxy forwards it as is).
 	Method string

@@ -107,7 +107,7 @@ func (c sdkCase) request() *Request {
 	for _, kv := range c.Headers {
 		h.Add(kv[0], kv[1])
 	}
-	return &Request{Endpoint: "sdk-diff", Method: c.Method, URL: mustURL(c.URL), Header: h}
+	return &Request{Method: c.Method, URL: mustURL(c.URL), Header: h}
 }
 
 type sdkResult struct {

@@ -139,7 +139,7 @@ func Request(method string, headers ...string) *authz.Request {
 		h.Add(headers[i], headers[i+1])
 	}
 	u, _ := url.Parse("https://app.example.test/dashboard?tab=1")
-	return &authz.Request{Endpoint: "test", Method: method, URL: u, Header: h}
+	return &authz.Request{Method: method, URL: u, Header: h}
 }
 
 // LogBuffer is a log sink safe for the goroutines of the servers under
