@@ -5,7 +5,6 @@ go 1.26.8
 require (
 	filippo.io/bigmod v0.1.0
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
-	github.com/go-chi/chi/v5 v5.5.0
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/kelseyhightower/envconfig v1.4.0
 	github.com/lestrrat-go/jwx/v2 v2.1.7

@@ -4,7 +4,7 @@ package handlers
 // against every proxy endpoint of a service wired as main.go wires it
 // (fake Clerk Backend API, RemoteKeys, Verifier, Engine, NewRouter). A row
 // names the status and reason it must get; none may get a 200 unless it
-// says why, none may panic. SECURITY.md maps docs/known-attacks.md to the
+// says why, none may panic. SECURITY.md maps the known attacks to the
 // rows here.
 
 import (

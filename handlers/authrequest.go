@@ -16,23 +16,32 @@ func readAuthRequest(r *http.Request) (*authz.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	var req = &authz.Request{Method: method, Header: r.Header, ClientIP: clientIP(r), ReturnViaCallback: true}
+	var req = &authz.Request{Method: method, Header: r.Header, ClientIP: clientIP(r.Header, remoteHost(r.RemoteAddr)), ReturnViaCallback: true}
 	if full := header(r.Header, headerOriginalURL); full != "" {
 		req.URL, err = parseAbsoluteURL(full)
 		return req, err
 	}
-	scheme, err := originalScheme(firstValue(header(r.Header, headerForwardedProto)))
-	if err != nil {
-		return nil, err
-	}
-	hostHeader := firstValue(header(r.Header, headerForwardedHost))
-	if hostHeader == "" {
-		hostHeader = r.Host
-	}
-	host, err := originalHost(hostHeader)
+	scheme, host, err := browserOrigin(r)
 	if err != nil {
 		return nil, err
 	}
 	req.URL, err = buildURL(scheme, host, header(r.Header, headerOriginalURI))
 	return req, err
+}
+
+// browserOrigin is the scheme and host the browser used, as NGINX passes
+// them to /auth-request and the callback: X-Forwarded-Proto (its first
+// value; required) and X-Forwarded-Host's first value, else Host (which
+// the snippets set to $host).
+func browserOrigin(r *http.Request) (scheme, host string, err error) {
+	scheme, err = originalScheme(firstValue(header(r.Header, headerForwardedProto)))
+	if err != nil {
+		return "", "", err
+	}
+	hostHeader := firstValue(header(r.Header, headerForwardedHost))
+	if hostHeader == "" {
+		hostHeader = r.Host
+	}
+	host, err = originalHost(hostHeader)
+	return scheme, host, err
 }

@@ -46,22 +46,14 @@ func (s *server) callback(ctx context.Context, w http.ResponseWriter, r *http.Re
 			status: hs.writeJSON(w, http.StatusBadRequest, "bad_request", "invalid redirect_url"),
 		}
 	}
-	req := &authz.Request{Method: http.MethodGet, URL: u, Header: r.Header, ClientIP: clientIP(r)}
+	req := &authz.Request{Method: http.MethodGet, URL: u, Header: r.Header, ClientIP: clientIP(r.Header, remoteHost(r.RemoteAddr))}
 	d := s.engine.CompleteHandshake(ctx, req, target)
-	return outcome{req: req, d: d, decided: true, status: hs.render(w, d, dialect{redirects: true})}
+	return outcome{req: req, d: d, status: hs.render(w, d, dialect{redirects: true})}
 }
 
 // readCallbackURL is the browser's URL of the callback request.
 func readCallbackURL(r *http.Request) (*url.URL, error) {
-	scheme, err := originalScheme(firstValue(header(r.Header, headerForwardedProto)))
-	if err != nil {
-		return nil, err
-	}
-	hostHeader := firstValue(header(r.Header, headerForwardedHost))
-	if hostHeader == "" {
-		hostHeader = r.Host
-	}
-	host, err := originalHost(hostHeader)
+	scheme, host, err := browserOrigin(r)
 	if err != nil {
 		return nil, err
 	}

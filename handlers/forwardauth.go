@@ -27,6 +27,6 @@ func readForwardAuth(r *http.Request) (*authz.Request, error) {
 	if err := buildURLInto(&o.url, scheme, host, header(r.Header, headerForwardedURI)); err != nil {
 		return nil, err
 	}
-	o.req = authz.Request{Method: method, URL: &o.url, Header: r.Header, ClientIP: clientIP(r)}
+	o.req = authz.Request{Method: method, URL: &o.url, Header: r.Header, ClientIP: clientIP(r.Header, remoteHost(r.RemoteAddr))}
 	return &o.req, nil
 }

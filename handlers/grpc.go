@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -68,7 +69,8 @@ func NewGRPCServer(o Options) *GRPCServer {
 		engine: o.Engine,
 		stop:   make(chan struct{}),
 	}
-	authv3.RegisterAuthorizationServer(g.srv, &authorization{server: newServer(o)})
+	s := newServer(o)
+	authv3.RegisterAuthorizationServer(g.srv, &authorization{server: s, observation: s.obs.observation(grpcEndpoint, true)})
 	healthpb.RegisterHealthServer(g.srv, g.health)
 	g.updateReadiness()
 	return g
@@ -160,19 +162,34 @@ func trustedPeers(trusted []netip.Prefix, log *slog.Logger) grpc.UnaryServerInte
 type authorization struct {
 	authv3.UnimplementedAuthorizationServer
 	*server
+	observation *observation
 }
 
-// Check answers one ext_authz check. Denials are CheckResponses with a
+// grpcEndpoint names gRPC checks in logs, metrics and spans.
+const grpcEndpoint = "ext-authz-grpc"
+
+// Check answers one ext_authz check inside the same observation as the
+// HTTP endpoints: span, decision, access log line and metrics. The
+// checked request's X-Request-Id names it in the log, which joins the
+// line to Envoy's.
+func (a *authorization) Check(ctx context.Context, in *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+	a.observation.run(ctx, checkTraceHeaders(ctx, in), observe.RequestID(checkHeader(in, "x-request-id")), func(ctx context.Context) outcome {
+		var out outcome
+		out, resp, err = a.check(ctx, in)
+		return out
+	})
+	return resp, err
+}
+
+// check decides one check. Denials are CheckResponses with a
 // denied_response; an outage or a configuration error is a gRPC error, so
 // Envoy applies the operator's status_on_error / failure_mode_allow.
-func (a *authorization) Check(ctx context.Context, in *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	start := time.Now()
+func (a *authorization) check(ctx context.Context, in *authv3.CheckRequest) (outcome, *authv3.CheckResponse, error) {
 	req, err := readCheckRequest(in)
 	if err != nil {
 		rec := newRecorder()
 		writeJSON(rec, http.StatusBadRequest, "bad_request", err.Error())
-		a.recordCheck(ctx, start, checkRequestID(in), outcome{bad: err})
-		return deniedResponse(codes.InvalidArgument, "bad_request", rec), nil
+		return outcome{bad: err, code: codes.InvalidArgument}, deniedResponse(codes.InvalidArgument, "bad_request", rec), nil
 	}
 	var d authz.Decision
 	req.Rule, err = ruleFromExtensions(in.GetAttributes().GetContextExtensions())
@@ -181,30 +198,49 @@ func (a *authorization) Check(ctx context.Context, in *authv3.CheckRequest) (*au
 	} else {
 		d = a.engine.Decide(ctx, req)
 	}
-	a.recordCheck(ctx, start, header(req.Header, headerRequestID), outcome{req: req, d: d, decided: true})
-	return checkResponse(d)
+	resp, err := checkResponse(d)
+	out := outcome{req: req, d: d, code: status.Code(err)}
+	if resp != nil {
+		out.code = codes.Code(resp.GetStatus().GetCode())
+	}
+	return out, resp, err
 }
 
-// grpcEndpoint names gRPC checks in logs and metrics.
-const grpcEndpoint = "ext-authz-grpc"
-
-// recordCheck logs and counts one check through the same observer as the
-// HTTP endpoints (status 0: not HTTP); requestID is the checked request's
-// X-Request-Id, which joins the line to Envoy's.
-func (a *authorization) recordCheck(ctx context.Context, start time.Time, requestID string, out outcome) {
-	now := time.Now()
-	a.obs.record(ctx, grpcEndpoint, &out, observe.RequestID(requestID), now, now.Sub(start))
+// checkTraceHeaders is where a check's trace context is: the gRPC metadata,
+// where a tracing Envoy puts its ext_authz span's context (the parent, as
+// the subrequest's traceparent is over HTTP), else the checked request's
+// own. nil when neither carries a traceparent.
+func checkTraceHeaders(ctx context.Context, in *authv3.CheckRequest) http.Header {
+	// ValueFromIncomingContext copies one key's values; FromIncomingContext
+	// would copy all the metadata on every check.
+	if tp := metadata.ValueFromIncomingContext(ctx, "traceparent"); len(tp) > 0 {
+		return traceHeaders(tp[0], strings.Join(metadata.ValueFromIncomingContext(ctx, "tracestate"), ","))
+	}
+	if tp := checkHeader(in, "traceparent"); tp != "" {
+		return traceHeaders(tp, checkHeader(in, "tracestate"))
+	}
+	return nil
 }
 
-// checkRequestID is the x-request-id of a check request we could not
-// otherwise read.
-func checkRequestID(in *authv3.CheckRequest) string {
+func traceHeaders(traceparent, tracestate string) http.Header {
+	h := http.Header{"Traceparent": {traceparent}}
+	if tracestate != "" {
+		h["Tracestate"] = []string{tracestate}
+	}
+	return h
+}
+
+// checkHeader is the value of the checked request's header name (given in
+// lower case, as Envoy sends keys), from the header map or, with
+// encode_raw_headers, the header_map list. It reads the raw check, so it
+// serves one whose request could not otherwise be read too.
+func checkHeader(in *authv3.CheckRequest, name string) string {
 	h := in.GetAttributes().GetRequest().GetHttp()
-	if id, ok := h.GetHeaders()["x-request-id"]; ok {
-		return id
+	if v, ok := h.GetHeaders()[name]; ok {
+		return v
 	}
 	for _, hv := range h.GetHeaderMap().GetHeaders() {
-		if strings.EqualFold(hv.GetKey(), "x-request-id") {
+		if strings.EqualFold(hv.GetKey(), name) {
 			if raw := hv.GetRawValue(); len(raw) > 0 {
 				return string(raw)
 			}
@@ -243,7 +279,7 @@ func readCheckRequest(in *authv3.CheckRequest) (*authz.Request, error) {
 		Method:   method,
 		URL:      u,
 		Header:   header,
-		ClientIP: checkClientIP(header, in.GetAttributes().GetSource()),
+		ClientIP: clientIP(header, in.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress()),
 	}, nil
 }
 
@@ -279,18 +315,6 @@ func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
 		add(k, h.GetHeaders()[k])
 	}
 	return out
-}
-
-// checkClientIP is, for logs only, the right-most X-Forwarded-For entry
-// (the one Envoy appended), else the downstream peer Envoy reports.
-func checkClientIP(h http.Header, src *authv3.AttributeContext_Peer) string {
-	if xff := h.Get("X-Forwarded-For"); xff != "" {
-		if i := strings.LastIndexByte(xff, ','); i >= 0 {
-			xff = xff[i+1:]
-		}
-		return strings.TrimSpace(xff)
-	}
-	return src.GetAddress().GetSocketAddress().GetAddress()
 }
 
 // ruleFromExtensions reads the route's rule from context_extensions, set

@@ -15,12 +15,18 @@ import (
 	"testing"
 	"time"
 
+	otelcodes "go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -28,6 +34,7 @@ import (
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
 
 // grpcRoutes is the per-route policy of the transport tests, in the query
@@ -85,20 +92,25 @@ type grpcEnv struct {
 const grpcTestParty = "https://app.example.test"
 
 func newGRPCEnv(t testing.TB, trusted []netip.Prefix) *grpcEnv {
-	return newGRPCEnvWithCache(t, trusted, 0)
+	return newGRPCEnvWith(t, grpcEnvOptions{trusted: trusted})
 }
 
-// newGRPCEnvWithCache is newGRPCEnv with a verified-token cache of
-// tokenCacheSize entries (0: none, every check verifies).
-func newGRPCEnvWithCache(t testing.TB, trusted []netip.Prefix, tokenCacheSize int) *grpcEnv {
+type grpcEnvOptions struct {
+	trusted        []netip.Prefix
+	tokenCacheSize int              // verified-token cache entries (0: none, every check verifies)
+	tracing        *observe.Tracing // nil: off
+}
+
+// newGRPCEnvWith is newGRPCEnv with more options.
+func newGRPCEnvWith(t testing.TB, eo grpcEnvOptions) *grpcEnv {
 	t.Helper()
 	env := authztest.New(t, authztest.Options{
 		Fake:   clerktest.Options{Production: true},
-		Verify: clerk.VerifyOptions{AuthorizedParties: []string{grpcTestParty}, TokenCacheSize: tokenCacheSize},
+		Verify: clerk.VerifyOptions{AuthorizedParties: []string{grpcTestParty}, TokenCacheSize: eo.tokenCacheSize},
 		Engine: authz.Options{Policy: grpcRoutePolicy{}},
 		Log:    true,
 	})
-	o := Options{Engine: env.Engine, Logger: env.Logger, TrustedProxies: trusted}
+	o := Options{Engine: env.Engine, Logger: env.Logger, TrustedProxies: eo.trusted, Tracing: eo.tracing}
 	e := &grpcEnv{fake: env.Fake, router: NewRouter(o), server: NewGRPCServer(o), logs: env.Logs, served: make(chan error, 1)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,7 +139,7 @@ func newGRPCEnvWithCache(t testing.TB, trusted []netip.Prefix, tokenCacheSize in
 
 // envoyCheck is a CheckRequest shaped as Envoy's gRPC ext_authz filter
 // sends it for an HTTP/1.1 request to https://app.example.test<target>
-// (proxy-protocols.md §5): lower-case headers with the pseudo headers,
+// (Envoy's AttributeContext): lower-case headers with the pseudo headers,
 // duplicates merged with ",", the raw path with its query, the peers.
 func envoyCheck(method, target string, headers []string, ext map[string]string) *authv3.CheckRequest {
 	h := map[string]string{
@@ -716,7 +728,7 @@ func TestGRPCPanicIsInternalError(t *testing.T) {
 // BenchmarkGRPCCheck is one allowed check over a loopback gRPC connection
 // (client included), keys loaded and the token cache on, as in production.
 func BenchmarkGRPCCheck(b *testing.B) {
-	e := newGRPCEnvWithCache(b, nil, 10000)
+	e := newGRPCEnvWith(b, grpcEnvOptions{tokenCacheSize: 10000})
 	req := envoyCheck("GET", "/dashboard?tab=1", []string{"Authorization", "Bearer " + e.fake.Sign(e.fake.SessionClaims("user_1"))}, nil)
 	ctx := context.Background()
 	if _, err := e.client.Check(ctx, req); err != nil {
@@ -728,4 +740,153 @@ func BenchmarkGRPCCheck(b *testing.B) {
 			b.Fatal(resp, err)
 		}
 	}
+}
+
+// TestGRPCCheckIsTracedAsAnHTTPDecision: a gRPC check gets the decision
+// span an HTTP /ext-authz decision gets for the same request: a server
+// span named after its endpoint, continuing the caller's traceparent, with
+// the same decision attributes; only the reply's status is the
+// transport's own (a gRPC code instead of an HTTP status), and an outage
+// marks both spans as errors.
+func TestGRPCCheckIsTracedAsAnHTTPDecision(t *testing.T) {
+	const traceID, parentID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	const metadataParentID = "b7ad6b7169203331"
+	tests := []struct {
+		name       string
+		headers    func(e *grpcEnv) []string
+		unreadable bool // both transports answer 400
+		outage     bool // the JWKS answers 500
+		metadata   bool // Envoy's own span context in the gRPC metadata: it is the parent
+		httpStatus int
+		grpcCode   codes.Code
+		outcome    string
+	}{
+		{"allowed", func(e *grpcEnv) []string {
+			return []string{"Authorization", "Bearer " + e.fake.Sign(e.fake.SessionClaims("user_1"))}
+		},
+			false, false, false, 200, codes.OK, "allow"},
+		{"allowed, Envoy's span in the metadata is the parent", func(e *grpcEnv) []string {
+			return []string{"Authorization", "Bearer " + e.fake.Sign(e.fake.SessionClaims("user_1"))}
+		},
+			false, false, true, 200, codes.OK, "allow"},
+		{"no token", func(*grpcEnv) []string { return []string{"Accept", "application/json"} },
+			false, false, false, 401, codes.Unauthenticated, "unauthenticated"},
+		{"forbidden by the route's rule", func(e *grpcEnv) []string {
+			return []string{"Authorization", "Bearer " + e.fake.Sign(e.fake.SessionClaims("user_1"))}
+		},
+			false, false, false, 403, codes.PermissionDenied, "forbidden"},
+		{"unreadable request", func(*grpcEnv) []string { return nil },
+			true, false, false, 400, codes.InvalidArgument, "bad-request"},
+		{"keys unavailable", func(e *grpcEnv) []string {
+			return []string{"Authorization", "Bearer " + e.fake.Sign(e.fake.SessionClaims("user_1"))}
+		},
+			false, true, false, 503, codes.Unavailable, "unavailable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spans := tracetest.NewSpanRecorder()
+			e := newGRPCEnvWith(t, grpcEnvOptions{tracing: observe.NewTracingWith(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))})
+			if tc.outage {
+				e.fake.SetJWKSResponse(http.StatusInternalServerError, `{"errors":[]}`)
+			}
+			target := "/dashboard"
+			switch {
+			case tc.outcome == "forbidden":
+				target = "/team/x" // grpcRoutes: org acme, which the token lacks
+			case tc.unreadable:
+				target = "/x/%2e%2e/admin" // an ambiguous path: refused by both readers
+			}
+			headers := append(tc.headers(e), "Traceparent", "00-"+traceID+"-"+parentID+"-01")
+
+			w := e.envoyHTTPCheck("GET", target, headers)
+			if w.Code != tc.httpStatus {
+				t.Fatalf("HTTP: status %d, want %d", w.Code, tc.httpStatus)
+			}
+
+			check := envoyCheck("GET", target, headers, nil)
+			ctx := context.Background()
+			if tc.metadata {
+				ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", "00-"+traceID+"-"+metadataParentID+"-01")
+			}
+			resp, err := e.client.Check(ctx, check)
+			code := status.Code(err)
+			if err == nil {
+				code = codes.Code(resp.GetStatus().GetCode())
+			}
+			if code != tc.grpcCode {
+				t.Fatalf("gRPC: code %v (%v), want %v", code, err, tc.grpcCode)
+			}
+
+			byName := map[string]sdktrace.ReadOnlySpan{}
+			for _, s := range spansNamed(spans, "decide ") {
+				byName[s.Name()] = s
+			}
+			httpSpan, grpcSpan := byName["decide ext-authz"], byName["decide ext-authz-grpc"]
+			if httpSpan == nil || grpcSpan == nil || len(byName) != 2 {
+				t.Fatalf("decision spans %v, want decide ext-authz and decide ext-authz-grpc", keys(byName))
+			}
+			grpcParent := parentID
+			if tc.metadata {
+				grpcParent = metadataParentID
+			}
+			for _, sp := range []struct {
+				span   sdktrace.ReadOnlySpan
+				parent string
+			}{{httpSpan, parentID}, {grpcSpan, grpcParent}} {
+				s := sp.span
+				if s.SpanKind() != trace.SpanKindServer || s.SpanContext().TraceID().String() != traceID || s.Parent().SpanID().String() != sp.parent {
+					t.Errorf("%s: kind %v trace %s parent %s, want a server span continuing %s-%s",
+						s.Name(), s.SpanKind(), s.SpanContext().TraceID(), s.Parent().SpanID(), traceID, sp.parent)
+				}
+				if failed := s.Status().Code == otelcodes.Error; failed != tc.outage {
+					t.Errorf("%s: span status %v, want an error only for an outage", s.Name(), s.Status())
+				}
+			}
+			httpAttrs, grpcAttrs := spanAttrs(httpSpan), spanAttrs(grpcSpan)
+			if httpAttrs["authz.endpoint"] != "ext-authz" || grpcAttrs["authz.endpoint"] != grpcEndpoint {
+				t.Errorf("authz.endpoint %q and %q", httpAttrs["authz.endpoint"], grpcAttrs["authz.endpoint"])
+			}
+			if httpAttrs["http.response.status_code"] != strconv.Itoa(tc.httpStatus) || grpcAttrs["rpc.grpc.status_code"] != strconv.Itoa(int(tc.grpcCode)) {
+				t.Errorf("status attributes %q (HTTP) and %q (gRPC), want %d and %d",
+					httpAttrs["http.response.status_code"], grpcAttrs["rpc.grpc.status_code"], tc.httpStatus, tc.grpcCode)
+			}
+			for _, m := range []map[string]string{httpAttrs, grpcAttrs} {
+				delete(m, "authz.endpoint")
+				delete(m, "http.response.status_code")
+				delete(m, "rpc.grpc.status_code")
+			}
+			if !reflect.DeepEqual(httpAttrs, grpcAttrs) {
+				t.Errorf("decision attributes differ:\nHTTP %v\ngRPC %v", httpAttrs, grpcAttrs)
+			}
+			if grpcAttrs["authz.outcome"] != tc.outcome || grpcAttrs["authz.reason"] == "" {
+				t.Errorf("attributes %v, want outcome %s and a reason", grpcAttrs, tc.outcome)
+			}
+			if !tc.unreadable && (grpcAttrs["http.request.method"] != "GET" || grpcAttrs["server.address"] != "app.example.test") {
+				t.Errorf("attributes %v, want the original method and host", grpcAttrs)
+			}
+			if wantUser := tc.outcome == "allow" || tc.outcome == "forbidden"; (grpcAttrs["enduser.id"] == "user_1") != wantUser {
+				t.Errorf("enduser.id %q", grpcAttrs["enduser.id"])
+			}
+		})
+	}
+}
+
+// spansNamed are the ended spans whose names start with prefix.
+func spansNamed(spans *tracetest.SpanRecorder, prefix string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if strings.HasPrefix(s.Name(), prefix) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// spanAttrs is a span's attributes as strings.
+func spanAttrs(s sdktrace.ReadOnlySpan) map[string]string {
+	m := map[string]string{}
+	for _, kv := range s.Attributes() {
+		m[string(kv.Key)] = kv.Value.Emit()
+	}
+	return m
 }

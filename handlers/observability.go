@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	grpccodes "google.golang.org/grpc/codes"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
@@ -43,49 +44,72 @@ func newServer(o Options) *server {
 	return &server{engine: o.Engine, log: o.Logger, obs: newObserver(o)}
 }
 
-// outcome is what an observed endpoint returns to the wrapper around it:
-// the decision, or that the proxy's request was unreadable, and the
-// status it answered.
+// outcome is what a decision returns to the observation around it: the
+// decision, or that the proxy's request was unreadable, and what the
+// caller was answered.
 type outcome struct {
-	req     *authz.Request
-	d       authz.Decision
-	bad     error
-	status  int  // 0: not HTTP (gRPC)
-	decided bool // neither decided nor bad: refused before any decision
+	req    *authz.Request // nil when bad
+	d      authz.Decision
+	bad    error          // the proxy's request could not be read
+	status int            // HTTP: the reply's status
+	code   grpccodes.Code // gRPC: the reply's status
+}
+
+// observation is what every auth decision runs inside, over HTTP and
+// gRPC alike, so the two cannot drift: the decision span (continuing the
+// proxy's traceparent; nothing when tracing is off and the proxy sent
+// none), the decision, then the access log line, the metrics and the
+// span's attributes. Built once per endpoint.
+type observation struct {
+	ob       *observer
+	endpoint string // the endpoint label of logs, metrics and spans
+	grpc     bool   // the reply's status is a gRPC code, not an HTTP status
+	spanName string
+	attrs    []attribute.KeyValue
+}
+
+func (ob *observer) observation(endpoint string, grpc bool) *observation {
+	return &observation{
+		ob: ob, endpoint: endpoint, grpc: grpc,
+		spanName: "decide " + endpoint,
+		attrs:    []attribute.KeyValue{attribute.String("authz.endpoint", endpoint)},
+	}
+}
+
+// run observes one decision. traceHeaders carry the caller's trace
+// context (nil: none); requestID names the decision in the log line.
+// decide is called, not stored, so the closure callers pass stays on the
+// stack: an observed request costs no allocation of its own.
+func (o *observation) run(ctx context.Context, traceHeaders http.Header, requestID string, decide func(context.Context) outcome) {
+	start := time.Now()
+	ctx, span := o.ob.tracing.StartServer(ctx, traceHeaders, o.spanName, o.attrs...)
+	defer span.End()
+	out := decide(ctx)
+	now := time.Now()
+	o.record(ctx, &out, requestID, now, now.Sub(start))
 }
 
 // observedFunc serves one auth request. ctx carries the decision span; hs
 // sets reply headers from one backing array (the request id is in it).
 type observedFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, hs *headerSetter) outcome
 
-// observed wraps one auth endpoint: request id, the decision span (which
-// continues the proxy's traceparent; nothing when tracing is off and the
-// proxy sent none), then after the reply the access log line and metrics.
-// The outcome is returned, not passed through the request's context, so
-// a request costs no context or request copy.
+// observed wraps one HTTP auth endpoint in its observation, after setting
+// the request id on the reply. The outcome is returned, not passed
+// through the request's context, so a request costs no context or
+// request copy.
 func (s *server) observed(endpoint string, serve observedFunc) http.Handler {
-	ob := s.obs
-	spanName := "decide " + endpoint
-	spanAttrs := []attribute.KeyValue{attribute.String("authz.endpoint", endpoint)}
+	o := s.obs.observation(endpoint, false)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
 		hs := newHeaderSetter(w.Header())
 		requestID := observe.RequestID(header(r.Header, headerRequestID))
 		hs.set(headerRequestID, requestID)
-		ctx, span := ob.tracing.StartServer(r.Context(), r.Header, spanName, spanAttrs...)
-		defer span.End()
-		out := serve(ctx, w, r, hs)
-		if !out.decided && out.bad == nil {
-			return // refused before any decision (e.g. method not allowed)
-		}
-		now := time.Now()
-		ob.record(ctx, endpoint, &out, requestID, now, now.Sub(start))
+		o.run(r.Context(), r.Header, requestID, func(ctx context.Context) outcome { return serve(ctx, w, r, hs) })
 	})
 }
 
-// record logs and counts one outcome, and annotates the current span.
-func (ob *observer) record(ctx context.Context, endpoint string, out *outcome, requestID string, now time.Time, took time.Duration) {
-	lr := observe.Record{Endpoint: endpoint, Status: out.status, RequestID: requestID, Latency: took}
+// record logs and counts one outcome, and annotates the decision span.
+func (o *observation) record(ctx context.Context, out *outcome, requestID string, now time.Time, took time.Duration) {
+	lr := observe.Record{Endpoint: o.endpoint, Status: out.status, RequestID: requestID, Latency: took}
 	if out.bad != nil {
 		lr.Outcome, lr.Reason, lr.Detail = outcomeBadRequest, reasonBadRequest, out.bad.Error()
 	} else {
@@ -94,10 +118,10 @@ func (ob *observer) record(ctx context.Context, endpoint string, out *outcome, r
 		lr.Outcome, lr.Reason, lr.Detail = d.Outcome.String(), string(d.Reason), d.Message
 		lr.UserID, lr.OrgID = d.Identity.UserID, d.Identity.OrgID
 	}
-	if ob.metrics != nil {
-		ob.metrics.Decision(endpoint, lr.Outcome, lr.Reason, took)
+	if o.ob.metrics != nil {
+		o.ob.metrics.Decision(o.endpoint, lr.Outcome, lr.Reason, took)
 	}
-	ob.log.LogAt(ctx, now, &lr)
+	o.ob.log.LogAt(ctx, now, &lr)
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
@@ -107,12 +131,20 @@ func (ob *observer) record(ctx context.Context, endpoint string, out *outcome, r
 		attribute.String("authz.reason", observe.ReasonLabel(lr.Reason)),
 		attribute.String("http.request.method", lr.Method),
 		attribute.String("server.address", lr.Host),
-		attribute.Int("http.response.status_code", out.status),
 	)
 	if lr.UserID != "" {
 		span.SetAttributes(attribute.String("enduser.id", lr.UserID))
 	}
-	if out.status >= 500 {
+	failed := out.status >= 500
+	if o.grpc {
+		// An outage or a misconfiguration is a gRPC error (Envoy applies
+		// status_on_error), as it is a 5xx over HTTP.
+		span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(out.code)))
+		failed = out.code == grpccodes.Unavailable || out.code == grpccodes.Internal
+	} else {
+		span.SetAttributes(attribute.Int("http.response.status_code", out.status))
+	}
+	if failed {
 		span.SetStatus(codes.Error, lr.Outcome)
 	}
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -229,24 +228,26 @@ func parseAbsoluteURL(s string) (*url.URL, error) {
 	return buildURL(sch, host, uri)
 }
 
-// clientIP is the right-most X-Forwarded-For entry (the one the proxy
-// itself appended; entries to its left are the client's word) or the peer.
-// It is for logs only: no decision depends on it.
-func clientIP(r *http.Request) string {
-	if xff := r.Header[headerForwardedFor]; len(xff) > 0 {
+// clientIP is, for logs only (no decision depends on it), the right-most
+// X-Forwarded-For entry: the one the proxy itself appended; entries to its
+// left are the client's word. Without the header it is peer: the address
+// the proxy connected from (HTTP), or the downstream peer Envoy reports
+// (gRPC).
+func clientIP(h http.Header, peer string) string {
+	if xff := h[headerForwardedFor]; len(xff) > 0 {
 		last := xff[len(xff)-1]
 		if i := strings.LastIndexByte(last, ','); i >= 0 {
 			last = last[i+1:]
 		}
 		return strings.TrimSpace(last)
 	}
-	if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 {
-		return strings.Trim(r.RemoteAddr[:i], "[]")
-	}
-	return r.RemoteAddr
+	return peer
 }
 
-func isBadRequest(err error) bool {
-	var b *badRequest
-	return errors.As(err, &b)
+// remoteHost is an http.Request's RemoteAddr without its port.
+func remoteHost(remoteAddr string) string {
+	if i := strings.LastIndexByte(remoteAddr, ':'); i > 0 {
+		return strings.Trim(remoteAddr[:i], "[]")
+	}
+	return remoteAddr
 }

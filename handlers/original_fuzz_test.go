@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -109,4 +110,11 @@ func FuzzReadExtAuthz(f *testing.F) {
 		r.Header["X-Forwarded-Proto"] = []string{proto}
 		checkOriginal(t, readExtAuthz, r)
 	})
+}
+
+// isBadRequest reports a reader's refusal (a 400), as opposed to any
+// other error.
+func isBadRequest(err error) bool {
+	var b *badRequest
+	return errors.As(err, &b)
 }

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
@@ -32,8 +30,6 @@ type Options struct {
 	Tracing        *observe.Tracing
 	MetricsHandler http.Handler
 	ReadyChecks    []ReadyCheck
-
-	noFastRoutes bool // tests: route everything through chi
 }
 
 // NewRouter builds the service's HTTP handler.
@@ -42,63 +38,99 @@ func NewRouter(o Options) http.Handler {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := newServer(o)
-	r := chi.NewRouter()
 	trusted := guardAuthEndpoints(o.TrustedProxies, o.Logger)
-	forwardAuth := trusted(s.observed("forward-auth", s.endpoint(readForwardAuth, dialect{redirects: true}, true)))
-	authRequest := trusted(s.observed("auth-request", s.endpoint(readAuthRequest, dialect{}, true)))
-	extAuthz := trusted(s.observed("ext-authz", s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false)))
-	r.Handle("/forward-auth", forwardAuth)
-	r.Handle("/auth-request", authRequest)
-	r.Handle(extAuthzPrefix, extAuthz)
-	r.Handle(extAuthzPrefix+"/*", extAuthz)
-	r.Method(http.MethodGet, o.Engine.CallbackPath(), trusted(s.observed("callback", s.callback)))
-	r.Get("/healthz", healthz)
-	r.Get("/readyz", s.ready(o.ReadyChecks))
-	if o.MetricsHandler != nil {
-		r.Handle("/metrics", o.MetricsHandler)
+	return &router{
+		forwardAuth:  trusted(s.observed("forward-auth", s.endpoint(readForwardAuth, dialect{redirects: true}, true))),
+		authRequest:  trusted(s.observed("auth-request", s.endpoint(readAuthRequest, dialect{}, true))),
+		extAuthz:     trusted(s.observed("ext-authz", s.endpoint(readExtAuthz, dialect{redirects: true, envoy: true}, false))),
+		callbackPath: o.Engine.CallbackPath(),
+		callback:     trusted(s.observed("callback", s.callback)),
+		readyz:       s.ready(o.ReadyChecks),
+		metrics:      o.MetricsHandler,
 	}
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusNotFound, "not_found", "unknown endpoint")
-	})
-	if o.noFastRoutes || strings.HasPrefix(o.Engine.CallbackPath(), "/forward-auth") ||
-		strings.HasPrefix(o.Engine.CallbackPath(), "/auth-request") || strings.HasPrefix(o.Engine.CallbackPath(), extAuthzPrefix) {
-		return r
-	}
-	return &router{mux: r, forwardAuth: forwardAuth, authRequest: authRequest, extAuthz: extAuthz}
 }
 
-// router sends the auth endpoints' requests straight to their handlers and
-// everything else through chi: chi copies the request and its context for
-// every request it routes, a cost as large as the rest of the path around
-// a cached decision. It takes only requests chi would route to the same
-// handler: a path without escapes (chi routes on RawPath when there is
-// one) and a method chi knows (chi answers others 405).
+// router maps a path to its handler with a switch: there are eight routes
+// and no path parameters, and a general router such as chi
+// copies the request and its context for every request it routes, a cost
+// comparable to the rest of the path around a cached decision
+// (bench/README.md, "Routing").
+//
+// The path is matched as sent: its escaped form when it has escapes
+// (URL.RawPath), never cleaned, so /forward%2Dauth and //forward-auth are
+// unknown paths, not /forward-auth. The auth paths take every method
+// (the subrequest's method is the proxy's business, and /ext-authz's is
+// the original request's); health and the callback are GET only.
 type router struct {
-	mux                                http.Handler
 	forwardAuth, authRequest, extAuthz http.Handler
+	callbackPath                       string // CALLBACK_PATH
+	callback, readyz                   http.Handler
+	metrics                            http.Handler // nil: /metrics is on METRICS_ADDR
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.RawPath == "" && chiMethods[r.Method] {
-		switch p := r.URL.Path; {
-		case p == "/forward-auth":
-			rt.forwardAuth.ServeHTTP(w, r)
-			return
-		case p == "/auth-request":
-			rt.authRequest.ServeHTTP(w, r)
-			return
-		case p == extAuthzPrefix || strings.HasPrefix(p, extAuthzPrefix+"/"):
-			rt.extAuthz.ServeHTTP(w, r)
-			return
-		}
+	if !routedMethod(r.Method) {
+		methodNotAllowed(w, "")
+		return
 	}
-	rt.mux.ServeHTTP(w, r)
+	p := r.URL.RawPath
+	if p == "" {
+		p = r.URL.Path
+	}
+	// CALLBACK_PATH is the operator's: when it names a path under an
+	// auth route, GET goes to the callback and other methods stay with
+	// the auth route.
+	if p == rt.callbackPath && r.Method == http.MethodGet {
+		rt.callback.ServeHTTP(w, r)
+		return
+	}
+	switch {
+	case p == "/forward-auth":
+		rt.forwardAuth.ServeHTTP(w, r)
+	case p == "/auth-request":
+		rt.authRequest.ServeHTTP(w, r)
+	case p == extAuthzPrefix || strings.HasPrefix(p, extAuthzPrefix+"/"):
+		rt.extAuthz.ServeHTTP(w, r)
+	case p == rt.callbackPath:
+		methodNotAllowed(w, http.MethodGet)
+	case p == "/healthz":
+		getOnly(w, r, http.HandlerFunc(healthz))
+	case p == "/readyz":
+		getOnly(w, r, rt.readyz)
+	case p == "/metrics" && rt.metrics != nil:
+		rt.metrics.ServeHTTP(w, r)
+	default:
+		writeJSON(w, http.StatusNotFound, "not_found", "unknown endpoint")
+	}
 }
 
-// chiMethods are the methods chi routes (its methodMap).
-var chiMethods = map[string]bool{
-	http.MethodConnect: true, http.MethodDelete: true, http.MethodGet: true, http.MethodHead: true, http.MethodOptions: true,
-	http.MethodPatch: true, http.MethodPost: true, http.MethodPut: true, http.MethodTrace: true,
+// routedMethod: the methods any route answers, the standard ones and
+// QUERY. Any other (a WebDAV method, a lower-case "get") is 405 on every
+// path, before the path is looked at.
+func routedMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace, "QUERY":
+		return true
+	}
+	return false
+}
+
+func getOnly(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, http.MethodGet)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// methodNotAllowed answers 405 with no body; allow ("" for none) is the
+// path's one method.
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	if allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	w.WriteHeader(http.StatusMethodNotAllowed)
 }
 
 type server struct {
@@ -128,7 +160,7 @@ func (s *server) endpoint(read reader, dl dialect, ruleInQuery bool) observedFun
 		} else {
 			d = s.engine.Decide(ctx, req)
 		}
-		return outcome{req: req, d: d, decided: true, status: hs.render(w, d, dl)}
+		return outcome{req: req, d: d, status: hs.render(w, d, dl)}
 	}
 }
 

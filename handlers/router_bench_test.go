@@ -95,3 +95,45 @@ func BenchmarkForwardAuth(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCachedDecision is one allowed request with a cached token
+// through each auth endpoint's route, no access log: what routing adds is
+// the largest share of it here, so it is the benchmark that decides the
+// router (bench/README.md, "Routing").
+func BenchmarkCachedDecision(b *testing.B) {
+	env := authztest.New(b, authztest.Options{Fake: clerktest.Options{Production: true}, StaticKeys: true})
+	token := env.Token("user_1", func(claims clerktest.Claims) { claims["exp"] = time.Now().Add(time.Hour).Unix() })
+	v := clerk.NewVerifier(env.Verifier.Keys(), clerk.VerifyOptions{TokenCacheSize: 1000})
+	engine := authz.NewEngine(authz.Config{PublishableKey: env.PublishableKey}, v, authz.Options{})
+	h := handlers.NewRouter(handlers.Options{Engine: engine, Logger: slog.New(slog.DiscardHandler)})
+	common := http.Header{"X-Forwarded-For": {"203.0.113.7"}, "Accept": {"application/json"}, "Authorization": {"Bearer " + token}}
+	for _, tc := range []struct {
+		name, target, host string
+		header             http.Header
+	}{
+		{"forward-auth", "/forward-auth", "127.0.0.1:8080", http.Header{
+			"X-Forwarded-Method": {"GET"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"app.example.test"}, "X-Forwarded-Uri": {"/dashboard"}}},
+		{"auth-request", "/auth-request", "app.example.test", http.Header{
+			"X-Original-Method": {"GET"}, "X-Original-Url": {"https://app.example.test/dashboard"}}},
+		{"ext-authz", "/ext-authz/dashboard", "app.example.test", http.Header{"X-Forwarded-Proto": {"https"}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r, _ := http.NewRequest("GET", "http://"+tc.host+tc.target, nil)
+			r.RemoteAddr = "127.0.0.1:50000"
+			r.RequestURI = tc.target
+			r.Header = tc.header.Clone()
+			for k, v := range common {
+				r.Header[k] = v
+			}
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, r)
+				if w.status != http.StatusOK {
+					b.Fatalf("status %d (%s)", w.status, strings.Join(w.h.Values("X-Clerk-Auth-Reason"), ","))
+				}
+			}
+		})
+	}
+}

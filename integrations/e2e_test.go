@@ -131,9 +131,9 @@ func (s *service) claims(user string) clerktest.Claims {
 // token signs claims.
 func (s *service) token(c clerktest.Claims) string { return s.Fake.Sign(c) }
 
-// probe sends one request straight to the service (no proxy), for feature
-// detection.
-func (s *service) probe(t *testing.T, method, path string, hdr http.Header) (*http.Response, string) {
+// direct sends one request straight to the service (no proxy), as a proxy
+// would send its auth subrequest.
+func (s *service) direct(t *testing.T, method, path string, hdr http.Header) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, s.URL+path, nil)
 	if err != nil {
@@ -152,7 +152,7 @@ func (s *service) probe(t *testing.T, method, path string, hdr http.Header) (*ht
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("probe %s: %v", path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
 	var b strings.Builder

@@ -17,15 +17,11 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 )
 
 // TestEnvoy runs the scenario table through the Envoy emulator configured
@@ -33,17 +29,12 @@ import (
 func TestEnvoy(t *testing.T) {
 	cfg := parseEnvoyConfig(t, readConfig(t, "envoy/envoy.yaml"))
 	policy := writeFile(t, t.TempDir(), "policy.yaml", readConfig(t, "envoy/policy.yaml"))
-	var svc *service
-	if policyFileSupported(t) {
-		svc = startService(t, "POLICY_FILE="+policy)
-	} else {
-		svc = startService(t)
-	}
+	svc := startService(t, "POLICY_FILE="+policy)
 	app := startUpstream(t)
 	// The check carries only Envoy's allowed headers, not the test id, so
 	// the emulator records each check and answer itself.
 	checks := &recorder{}
-	p := &proxyUnderTest{name: "envoy", dialect: dialectExtAuthz, svc: svc, tap: checks, app: app, policyFromFile: true}
+	p := &proxyUnderTest{name: "envoy", dialect: dialectExtAuthz, svc: svc, tap: checks, app: app}
 	p.base = startEnvoyEmulator(t, cfg, svc.URL, "http://"+app.addr, checks)
 	p.launchDown = func(t *testing.T) string {
 		return startEnvoyEmulator(t, cfg, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), "http://"+app.addr, &recorder{})
@@ -62,7 +53,7 @@ func TestEnvoyCheckContract(t *testing.T) {
 		h.Set("Host", publicHost)
 		h.Set("X-Forwarded-Proto", "http")
 		h.Set("Content-Length", "0")
-		return svc.probe(t, method, "/ext-authz"+path, h)
+		return svc.direct(t, method, "/ext-authz"+path, h)
 	}
 	t.Run("allow is exactly 200 and lists the empty identity headers", func(t *testing.T) {
 		res, body := send("DELETE", "/things/1?x=y", hdr("Authorization", "Bearer "+tok))
@@ -101,66 +92,11 @@ func TestEnvoyCheckContract(t *testing.T) {
 	})
 	t.Run("missing X-Forwarded-Proto is a 400, not a guess", func(t *testing.T) {
 		h := hdr("Authorization", "Bearer "+tok, "Host", publicHost)
-		res, body := svc.probe(t, "GET", "/ext-authz/x", h)
+		res, body := svc.direct(t, "GET", "/ext-authz/x", h)
 		if res.StatusCode != http.StatusBadRequest {
 			t.Errorf("got %d %q, want 400", res.StatusCode, body)
 		}
 	})
-}
-
-// ---- policy file support probe -----------------------------------------
-
-var (
-	policyProbeOnce sync.Once
-	policyProbe     bool
-)
-
-// policyFileSupported starts the service with POLICY_FILE pointing at a
-// missing file: a service that knows the setting refuses to start (exit 2,
-// per the contract); one that starts has ignored it.
-func policyFileSupported(t *testing.T) bool {
-	t.Helper()
-	policyProbeOnce.Do(func() {
-		if serviceBuildErr != nil {
-			return
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		var out authztest.LogBuffer
-		cmd := exec.Command(serviceBin)
-		cmd.Env = []string{
-			"CLERK_PUBLISHABLE_KEY=pk_live_Y2xlcmsuZXhhbXBsZS50ZXN0JA",
-			"CLERK_SECRET_KEY=sk_live_probe",
-			"CLERK_API_URL=http://127.0.0.1:1",
-			"LISTEN_ADDR=" + addr,
-			"POLICY_FILE=/nonexistent/clerk-forward-auth-policy.yaml",
-		}
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		// Exit (refused) or listening (accepted the setting, i.e. ignored it).
-		deadline := time.After(10 * time.Second)
-		for {
-			select {
-			case err := <-done:
-				policyProbe = err != nil && strings.Contains(out.String(), "POLICY_FILE")
-				return
-			case <-deadline:
-				_ = cmd.Process.Kill()
-				<-done
-				return
-			case <-time.After(50 * time.Millisecond):
-				if isUp(addr) {
-					_ = cmd.Process.Kill()
-					<-done
-					return
-				}
-			}
-		}
-	})
-	return policyProbe
 }
 
 // ---- envoy.yaml --------------------------------------------------------

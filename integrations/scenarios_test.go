@@ -52,9 +52,6 @@ type proxyUnderTest struct {
 	// launchDown starts another instance of the same config whose auth
 	// address has nothing listening, and returns its base URL.
 	launchDown func(t *testing.T) string
-	// policyFromFile: per-route rules come from the service's POLICY_FILE
-	// (Envoy), not from the auth URL.
-	policyFromFile bool
 }
 
 type scenario struct {
@@ -323,28 +320,6 @@ func wantSignInRedirect(t *testing.T, p *proxyUnderTest, r result, originalURL s
 	}
 }
 
-// ---- feature gates ----------------------------------------------------
-
-// requireOrgPolicy skips only when the service itself says it cannot do
-// organization rules.
-func requireOrgPolicy(t *testing.T, p *proxyUnderTest) {
-	t.Helper()
-	if p.policyFromFile {
-		requirePolicyFile(t, p)
-	}
-}
-
-// requirePolicyFile skips the Envoy rows that need POLICY_FILE when the
-// service has no such setting: it must refuse to start with a missing
-// policy file; if it starts, it ignored the variable.
-func requirePolicyFile(t *testing.T, p *proxyUnderTest) {
-	t.Helper()
-	if policyFileSupported(t) {
-		return
-	}
-	t.Skip("the service ignores POLICY_FILE (it started with POLICY_FILE pointing at a missing file); Envoy's per-path rules need it — enable when the policy file lands")
-}
-
 // ---- scenarios --------------------------------------------------------
 
 func scenarioAnonymousAPI(t *testing.T, p *proxyUnderTest) {
@@ -426,7 +401,6 @@ func orgClaims(p *proxyUnderTest, user, orgID, slug string) clerktest.Claims {
 }
 
 func scenarioForbiddenOrg(t *testing.T, p *proxyUnderTest) {
-	requireOrgPolicy(t, p)
 	user := clerktest.NewID("user")
 	c := orgClaims(p, user, clerktest.NewID("org"), "other")
 	r := p.send(t, "GET", "/acme/reports", bearer(p.svc.token(c)), "")
@@ -435,7 +409,6 @@ func scenarioForbiddenOrg(t *testing.T, p *proxyUnderTest) {
 }
 
 func scenarioAllowedOrg(t *testing.T, p *proxyUnderTest) {
-	requireOrgPolicy(t, p)
 	user, org := clerktest.NewID("user"), clerktest.NewID("org")
 	c := orgClaims(p, user, org, "acme")
 	r := p.send(t, "GET", "/acme/reports", bearer(p.svc.token(c)), "")
@@ -476,9 +449,6 @@ func scenarioSpoofNoTokenProtected(t *testing.T, p *proxyUnderTest) {
 }
 
 func scenarioSpoofNoTokenPublic(t *testing.T, p *proxyUnderTest) {
-	if p.policyFromFile {
-		requirePolicyFile(t, p)
-	}
 	r := p.send(t, "GET", "/public/page", spoofed("Accept", "application/json"), "")
 	wantStatus(t, r, http.StatusOK)
 	wantServiceAllowed(t, p, r)
@@ -762,13 +732,6 @@ func shorten(s string) string {
 // opens a page. The service sends it through Clerk's handshake, the browser
 // comes back with the new cookies, and ends on the app as that user.
 func scenarioHandshake(t *testing.T, p *proxyUnderTest) {
-	if p.dialect == dialectAuthRequest {
-		// NGINX returns through the service's callback route.
-		res, body := p.svc.probe(t, "GET", "/_auth/callback", hdr("Host", publicHost, "X-Forwarded-Proto", "http"))
-		if res.StatusCode == http.StatusNotFound && strings.Contains(body, "unknown endpoint") {
-			t.Skipf("the service has no /_auth/callback yet (GET answers 404 %q): enable when it lands", strings.TrimSpace(body))
-		}
-	}
 	fake := p.svc.Fake
 	user := clerktest.NewID("user")
 	client := fake.SignInBrowser(user)
