@@ -10,18 +10,6 @@ import (
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 )
 
-// Our reason strings for outcomes Clerk's SDK has no word for.
-const (
-	ReasonCORSPreflight     clerk.Reason = "cors-preflight"
-	ReasonSessionPending    clerk.Reason = "session-pending"
-	ReasonNotOrgMember      clerk.Reason = "not-organization-member"
-	ReasonRoleMissing       clerk.Reason = "role-missing"
-	ReasonPermissionMissing clerk.Reason = "permission-missing"
-	ReasonNoActiveOrg       clerk.Reason = "no-active-organization"
-	ReasonMembershipLookup  clerk.Reason = "membership-lookup-failed"
-	ReasonInvalidRule       clerk.Reason = "invalid-policy"
-)
-
 // Config is what the engine needs to know about the Clerk instance and the
 // deployment.
 type Config struct {

@@ -45,11 +45,10 @@ type PolicyFile struct {
 
 // policyRule is one compiled entry of the file.
 type policyRule struct {
-	host     string // "" any; exact host, or the suffix ".example.com" when wildcard
-	wildcard bool
-	segments []string // path pattern segments; nil = any path
-	globs    []bool   // segments[i] holds glob characters
-	methods  []string // nil = any
+	host     *hostPattern // nil: any host
+	segments []string     // path pattern segments; nil = any path
+	globs    []bool       // segments[i] holds glob characters
+	methods  []string     // nil = any
 	rule     *Rule
 }
 
@@ -73,8 +72,8 @@ func LoadPolicyFile(file string, opts PolicyFileOptions) (*PolicyFile, error) {
 }
 
 // Match returns the first rule whose host, path and method match, or nil
-// (the engine's default: signed in). host is lower-cased and stripped of
-// a port and trailing dot; path is the normalised (decoded) path.
+// (the engine's default: signed in). host is a Host header's value
+// (canonicalHost drops its port); path is the normalised (decoded) path.
 func (p *PolicyFile) Match(host, reqPath, method string) *Rule {
 	host = canonicalHost(host)
 	rules := *p.rules.Load()
@@ -305,16 +304,16 @@ func (fr *fileRule) compile() (policyRule, error) {
 	pr.rule = rule
 
 	if fr.Host != "" {
-		h := strings.TrimSuffix(strings.ToLower(fr.Host), ".")
-		if rest, ok := strings.CutPrefix(h, "*."); ok {
-			pr.wildcard, h = true, "."+rest
-			if !validHostName(rest) {
+		// A host name only: the policy matches the Host header without its
+		// port, so a port here could never match.
+		p := parseHostPattern(fr.Host)
+		if !validHostName(p.domain) {
+			if p.wildcard {
 				return pr, fmt.Errorf("host %q: want a host name or *.domain", fr.Host)
 			}
-		} else if !validHostName(h) {
 			return pr, fmt.Errorf("host %q: want a host name (no port, scheme or path) or *.domain", fr.Host)
 		}
-		pr.host = h
+		pr.host = &p
 	}
 
 	if fr.Path != "" {
@@ -384,28 +383,9 @@ func validHostName(h string) bool {
 	return true
 }
 
-// canonicalHost lower-cases and strips a port and a trailing dot, so
-// "App.Example.com.:443" matches "app.example.com".
-func canonicalHost(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if i := strings.IndexByte(h, ']'); i > 0 {
-			h = h[:i+1]
-		}
-	} else if i := strings.IndexByte(h, ':'); i >= 0 {
-		h = h[:i]
-	}
-	return strings.TrimSuffix(strings.ToLower(h), ".")
-}
-
 func (r *policyRule) matches(host, reqPath, method string) bool {
-	if r.host != "" {
-		if r.wildcard {
-			if !strings.HasSuffix(host, r.host) || len(host) == len(r.host) {
-				return false
-			}
-		} else if host != r.host {
-			return false
-		}
+	if r.host != nil && !r.host.matches(host) {
+		return false
 	}
 	if r.methods != nil {
 		found := false

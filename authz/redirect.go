@@ -20,36 +20,35 @@ type RedirectHosts struct {
 }
 
 type hostEntry struct {
-	host     string // lower case; for wildcards the suffix without "*."
-	port     string // "" = the scheme's default port
-	wildcard bool
+	pattern hostPattern
+	port    string // "" = the scheme's default port
 }
 
-// ParseRedirectHosts reads ALLOWED_REDIRECT_HOSTS entries: an exact host
-// ("app.example.com", "app.example.com:8443") or a wildcard
-// ("*.example.com"), which matches any dot-bounded subdomain (not the apex,
-// not "evil-example.com", not "example.com.evil.com"). An entry without a
-// port matches only the scheme's default port.
+// ParseRedirectHosts reads ALLOWED_REDIRECT_HOSTS entries: a hostPattern,
+// exact ("app.example.com") or wildcard ("*.example.com"), optionally
+// followed by a port ("app.example.com:8443"). An entry without a port
+// matches only the scheme's default port. The host may be a DNS name or an
+// IP literal ("[::1]:8080"); a wildcard must name a domain with a dot in
+// it, so "*.com" is refused as too broad.
 func ParseRedirectHosts(list []string) (RedirectHosts, error) {
 	var rh RedirectHosts
 	for _, raw := range list {
-		s := strings.ToLower(strings.TrimSpace(raw))
+		s := strings.TrimSpace(raw)
 		if s == "" {
 			continue
 		}
-		e := hostEntry{}
-		if rest, ok := strings.CutPrefix(s, "*."); ok {
-			e.wildcard, s = true, rest
-		}
-		u, err := url.Parse("http://" + s)
-		if err != nil || u.Host != s || u.Hostname() == "" || u.User != nil || strings.HasSuffix(s, ":") || strings.ContainsAny(s, "*/\\@?#% ") || !validHostChars(u.Hostname()) {
+		p := parseHostPattern(s)
+		// The pattern's domain still carries any port: url.Parse splits
+		// it off and refuses paths, userinfo and bad ports.
+		u, err := url.Parse("http://" + p.domain)
+		if err != nil || u.Host != p.domain || u.Hostname() == "" || u.User != nil || strings.HasSuffix(p.domain, ":") || strings.ContainsAny(p.domain, "*/\\@?#% ") || !validHostChars(u.Hostname()) {
 			return RedirectHosts{}, errors.New("invalid host " + quote(raw) + ": use app.example.com, app.example.com:8443 or *.example.com")
 		}
-		if e.wildcard && !strings.Contains(u.Hostname(), ".") {
+		if p.wildcard && !strings.Contains(u.Hostname(), ".") {
 			return RedirectHosts{}, errors.New("wildcard " + quote(raw) + " is too broad: name a registrable domain such as *.example.com")
 		}
-		e.host, e.port = strings.TrimSuffix(u.Hostname(), "."), u.Port()
-		rh.entries = append(rh.entries, e)
+		p.domain = canonicalHostName(u.Hostname())
+		rh.entries = append(rh.entries, hostEntry{pattern: p, port: u.Port()})
 	}
 	return rh, nil
 }
@@ -67,11 +66,7 @@ func (rh RedirectHosts) allows(u *url.URL) bool {
 		if port != want {
 			continue
 		}
-		if e.wildcard {
-			if strings.HasSuffix(host, "."+e.host) && len(host) > len(e.host)+1 {
-				return true
-			}
-		} else if host == e.host {
+		if e.pattern.matches(host) {
 			return true
 		}
 	}
@@ -213,7 +208,7 @@ func sameOrigin(a, b *url.URL) bool {
 }
 
 func canonicalHostPort(u *url.URL) (string, string) {
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	host := canonicalHostName(u.Hostname())
 	port := u.Port()
 	if port == "" {
 		port = defaultPort(u.Scheme)

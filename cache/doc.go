@@ -25,4 +25,8 @@
 //     hash of the key, each with its own lock and counters, so cores do
 //     not queue on one mutex (eviction is then least-recently-used within
 //     a shard; the shards hold Size entries in all).
+//
+// ReadMostly is the other, smaller kind: a bounded map with lock-free
+// reads for values computed once and looked up on every request (metric
+// series by label set, parsed rules by query), with no TTL or loader.
 package cache

@@ -1,6 +1,9 @@
 package clerk
 
-import "errors"
+import (
+	"errors"
+	"slices"
+)
 
 // Reason is one of the reason strings @clerk/backend reports in
 // x-clerk-auth-reason. Operators search Clerk's docs for them, so we use the
@@ -13,13 +16,16 @@ const (
 	ReasonTokenInvalid                  Reason = "token-invalid"
 	ReasonTokenInvalidAlgorithm         Reason = "token-invalid-algorithm"
 	ReasonTokenInvalidAuthorizedParties Reason = "token-invalid-authorized-parties"
+	ReasonTokenInvalidIssuer            Reason = "token-invalid-issuer"
 	ReasonTokenInvalidSignature         Reason = "token-invalid-signature"
 	ReasonTokenNotActiveYet             Reason = "token-not-active-yet"
 	ReasonTokenIatInTheFuture           Reason = "token-iat-in-the-future"
 	ReasonTokenVerificationFailed       Reason = "token-verification-failed"
 	ReasonSecretKeyInvalid              Reason = "secret-key-invalid"
+	ReasonJWKLocalMissing               Reason = "jwk-local-missing"
 	ReasonJWKRemoteFailedToLoad         Reason = "jwk-remote-failed-to-load"
 	ReasonJWKRemoteInvalid              Reason = "jwk-remote-invalid"
+	ReasonJWKRemoteMissing              Reason = "jwk-remote-missing"
 	ReasonJWKFailedToResolve            Reason = "jwk-failed-to-resolve"
 	ReasonJWKKidMismatch                Reason = "jwk-kid-mismatch"
 )
@@ -37,17 +43,20 @@ const (
 	ReasonDevBrowserMissing              Reason = "dev-browser-missing"
 	ReasonDevBrowserSync                 Reason = "dev-browser-sync"
 	ReasonPrimaryDomainCrossOriginSync   Reason = "primary-domain-cross-origin-sync"
+	ReasonPrimaryRespondsToSyncing       Reason = "primary-responds-to-syncing"
+	ReasonSatelliteNeedsSyncing          Reason = "satellite-needs-syncing"
+	ReasonActiveOrganizationMismatch     Reason = "active-organization-mismatch"
 	ReasonTokenTypeMismatch              Reason = "token-type-mismatch"
 	ReasonUnexpectedError                Reason = "unexpected-error"
 	ReasonSessionPending                 Reason = "session-pending"
-	RefreshNonEligibleNoRefreshCookie    Reason = "non-eligible-no-refresh-cookie"
-	RefreshNonEligibleNonGet             Reason = "non-eligible-non-get"
 )
 
 // Refresh sub-reasons (@clerk/backend RefreshTokenErrorReason), reported as
-// "session-token-expired-refresh-<sub>"; a Backend API error code may take
-// their place (refresh.go).
+// RefreshPrefix + sub; a Backend API error code may take their place
+// (authz/refresh.go).
 const (
+	RefreshNonEligibleNoRefreshCookie  Reason = "non-eligible-no-refresh-cookie"
+	RefreshNonEligibleNonGet           Reason = "non-eligible-non-get"
 	RefreshInvalidSessionToken         Reason = "invalid-session-token"
 	RefreshMissingAPIClient            Reason = "missing-api-client"
 	RefreshMissingSessionToken         Reason = "missing-session-token"
@@ -57,7 +66,47 @@ const (
 	RefreshFetchError                  Reason = "fetch-error"
 	RefreshUnexpectedSDKError          Reason = "unexpected-sdk-error"
 	RefreshUnexpectedBAPIError         Reason = "unexpected-bapi-error"
+	// RefreshNotAttempted is the SDK's "null": its handshake reason when
+	// it never tried a refresh. We say why instead (non-eligible-…), but
+	// the spelling stays a known label for dashboards written against the
+	// SDK.
+	RefreshNotAttempted Reason = "null"
 )
+
+// RefreshPrefix starts every reason that reports a refresh sub-reason.
+const RefreshPrefix = ReasonSessionTokenExpired + "-refresh-"
+
+// reasons and refreshReasons list the constants above. They are the metric
+// label set (observe.ReasonLabel), which must be closed: a reason declared
+// above and not listed here would be counted as "other", and
+// observe's TestEveryReasonConstantIsKnown fails until it is listed.
+var (
+	reasons = []Reason{
+		ReasonTokenExpired, ReasonTokenInvalid, ReasonTokenInvalidAlgorithm, ReasonTokenInvalidAuthorizedParties,
+		ReasonTokenInvalidIssuer, ReasonTokenInvalidSignature, ReasonTokenNotActiveYet, ReasonTokenIatInTheFuture,
+		ReasonTokenVerificationFailed, ReasonSecretKeyInvalid, ReasonJWKLocalMissing, ReasonJWKRemoteFailedToLoad,
+		ReasonJWKRemoteInvalid, ReasonJWKRemoteMissing, ReasonJWKFailedToResolve, ReasonJWKKidMismatch,
+
+		ReasonSessionTokenAndUATMissing, ReasonSessionTokenMissing, ReasonSessionTokenWithoutClientUAT,
+		ReasonClientUATWithoutSessionToken, ReasonSessionTokenIATBeforeClientUAT, ReasonSessionTokenExpired,
+		ReasonSessionTokenNBF, ReasonSessionTokenIatInTheFuture, ReasonDevBrowserMissing, ReasonDevBrowserSync,
+		ReasonPrimaryDomainCrossOriginSync, ReasonPrimaryRespondsToSyncing, ReasonSatelliteNeedsSyncing,
+		ReasonActiveOrganizationMismatch, ReasonTokenTypeMismatch, ReasonUnexpectedError, ReasonSessionPending,
+	}
+	refreshReasons = []Reason{
+		RefreshNonEligibleNoRefreshCookie, RefreshNonEligibleNonGet, RefreshInvalidSessionToken,
+		RefreshMissingAPIClient, RefreshMissingSessionToken, RefreshMissingRefreshToken,
+		RefreshExpiredTokenDecodeFailed, RefreshExpiredTokenMissingSidClaim, RefreshFetchError,
+		RefreshUnexpectedSDKError, RefreshUnexpectedBAPIError, RefreshNotAttempted,
+	}
+)
+
+// Reasons returns the reasons declared here, refresh sub-reasons aside.
+func Reasons() []Reason { return slices.Clone(reasons) }
+
+// RefreshReasons returns the refresh sub-reasons (each is reported after
+// RefreshPrefix).
+func RefreshReasons() []Reason { return slices.Clone(refreshReasons) }
 
 // TokenError is a verification failure with Clerk's reason and a message for
 // logs. The message never contains the token. The errors this package

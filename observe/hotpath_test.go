@@ -113,7 +113,7 @@ func TestDecisionSeriesCacheCountsExactly(t *testing.T) {
 	if got := testutil.CollectAndCount(m.decisionSeconds); got != 2 {
 		t.Errorf("%d duration series, want 2", got)
 	}
-	if n := len(*m.decisionSeries.Load()); n != 3 {
+	if n := m.decisionSeries.Len(); n != 3 {
 		t.Errorf("%d cached series, want 3", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() { m.Decision("forward-auth", "allow", "", time.Millisecond) }); n != 0 {
@@ -123,7 +123,7 @@ func TestDecisionSeriesCacheCountsExactly(t *testing.T) {
 	for i := range maxDecisionSeries + 10 {
 		m.Decision(fmt.Sprintf("e%d", i), "allow", "", time.Millisecond)
 	}
-	if n := len(*m.decisionSeries.Load()); n != maxDecisionSeries {
+	if n := m.decisionSeries.Len(); n != maxDecisionSeries {
 		t.Errorf("%d cached series, want the bound %d", n, maxDecisionSeries)
 	}
 	last := fmt.Sprintf("e%d", maxDecisionSeries+9)

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,11 +35,9 @@ type Metrics struct {
 
 	// decisionSeries caches the children of decisions and decisionSeconds
 	// by label set: WithLabelValues hashes the labels and takes the
-	// vector's lock on every call. The map is copied on write (the label
-	// sets are closed, so it stops growing after warm-up) and read without
-	// a lock.
-	decisionSeries atomic.Pointer[map[decisionLabels]decisionSeries]
-	decisionMu     sync.Mutex // serialises writers of decisionSeries
+	// vector's lock on every call. The label sets are closed, so the map
+	// stops growing after warm-up.
+	decisionSeries *cache.ReadMostly[decisionLabels, decisionSeries]
 }
 
 // maxDecisionSeries bounds decisionSeries (endpoints × outcomes × reasons
@@ -57,7 +53,10 @@ type decisionSeries struct {
 
 // NewMetrics builds the metrics; version is the build's (main.version).
 func NewMetrics(version string) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{
+		reg:            prometheus.NewRegistry(),
+		decisionSeries: cache.NewReadMostly[decisionLabels, decisionSeries](maxDecisionSeries),
+	}
 	// Buckets in seconds. A decision from cached keys takes well under a
 	// millisecond; one that waits for Clerk takes a network round trip.
 	decisionBuckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
@@ -125,35 +124,15 @@ func (m *Metrics) Decision(endpoint, outcome, reason string, took time.Duration)
 }
 
 func (m *Metrics) decisionSeriesFor(l decisionLabels) decisionSeries {
-	if cur := m.decisionSeries.Load(); cur != nil {
-		if s, ok := (*cur)[l]; ok {
-			return s
-		}
+	if s, ok := m.decisionSeries.Get(l); ok {
+		return s
 	}
-	m.decisionMu.Lock()
-	defer m.decisionMu.Unlock()
-	cur := m.decisionSeries.Load()
-	if cur != nil {
-		if s, ok := (*cur)[l]; ok {
-			return s
-		}
-	}
-	s := decisionSeries{
+	// Past the bound (a caller passing open-ended labels) the series is
+	// still counted, only not cached.
+	s, _ := m.decisionSeries.Add(l, decisionSeries{
 		count:   m.decisions.WithLabelValues(l.endpoint, l.outcome, l.reason),
 		seconds: m.decisionSeconds.WithLabelValues(l.endpoint),
-	}
-	if cur != nil && len(*cur) >= maxDecisionSeries {
-		return s // a caller passing open-ended labels: still counted, not cached
-	}
-	next := make(map[decisionLabels]decisionSeries, 1)
-	if cur != nil {
-		next = make(map[decisionLabels]decisionSeries, len(*cur)+1)
-		for k, v := range *cur {
-			next[k] = v
-		}
-	}
-	next[l] = s
-	m.decisionSeries.Store(&next)
+	})
 	return s
 }
 

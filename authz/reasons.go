@@ -1,0 +1,37 @@
+package authz
+
+import (
+	"slices"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+)
+
+// Our reason strings for outcomes Clerk's SDK has no word for.
+const (
+	ReasonCORSPreflight clerk.Reason = "cors-preflight"
+	// ReasonSessionPending is Clerk's own word; the alias keeps the
+	// spelling in one place.
+	ReasonSessionPending                 = clerk.ReasonSessionPending
+	ReasonNotOrgMember      clerk.Reason = "not-organization-member"
+	ReasonRoleMissing       clerk.Reason = "role-missing"
+	ReasonPermissionMissing clerk.Reason = "permission-missing"
+	ReasonNoActiveOrg       clerk.Reason = "no-active-organization"
+	ReasonMembershipLookup  clerk.Reason = "membership-lookup-failed"
+	ReasonInvalidRule       clerk.Reason = "invalid-policy"
+	// ReasonBadProxyRequest is for a proxy's request that could not be
+	// read into a Request (an adapter's 400), so no decision was made.
+	ReasonBadProxyRequest clerk.Reason = "bad-proxy-request"
+)
+
+// reasons lists every reason this package declares (ReasonUserLookup is
+// beside the profile lookup). With clerk.Reasons it is the metric label
+// set (observe.ReasonLabel): a reason declared and not listed would be
+// counted as "other", and observe's TestEveryReasonConstantIsKnown fails
+// until it is listed.
+var reasons = []clerk.Reason{
+	ReasonCORSPreflight, ReasonNotOrgMember, ReasonRoleMissing, ReasonPermissionMissing,
+	ReasonNoActiveOrg, ReasonMembershipLookup, ReasonInvalidRule, ReasonBadProxyRequest, ReasonUserLookup,
+}
+
+// Reasons returns the reasons this package reports beyond clerk.Reasons.
+func Reasons() []clerk.Reason { return slices.Clone(reasons) }
