@@ -127,8 +127,9 @@ func newGRPCEnvWithCache(t testing.TB, trusted []netip.Prefix, tokenCacheSize in
 
 // envoyCheck is a CheckRequest shaped as Envoy's gRPC ext_authz filter
 // sends it for an HTTP/1.1 request to https://app.example.test<target>
-// (proxy-protocols.md §5): lower-case headers with the pseudo headers,
-// duplicates merged with ",", the raw path with its query, the peers.
+// (docs/proxy-protocols.md, "Envoy ext_authz, gRPC mode"): lower-case
+// headers with the pseudo headers, duplicates merged with ",", the raw path
+// with its query, the peers.
 func envoyCheck(method, target string, headers []string, ext map[string]string) *authv3.CheckRequest {
 	h := map[string]string{
 		":authority":        "app.example.test",
