@@ -197,7 +197,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 		return err
 	}
 	if len(cfg.trustedProxies) == 0 {
-		// known-attacks O2: with no list every peer may write the proxy
+		// docs/known-attacks.md O2: with no list every peer may write the proxy
 		// headers; fine only when the network lets nothing else reach us.
 		logger.Warn("TRUSTED_PROXIES is unset: the auth endpoints accept every caller; set it to your proxies' CIDRs")
 	}

@@ -270,7 +270,7 @@ func TestSuffixedFamilyIsRead(t *testing.T) {
 	valid := env.token(nil)
 	uat := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
 	// The suffixed family is chosen, so the un-suffixed dev-browser cookie
-	// does not count (errata 7).
+	// does not count (docs/clerk-protocol.md, erratum 7).
 	base := "__session" + sfx + "=" + valid + "; __client_uat" + sfx + "=" + uat
 	if d := env.decide(req("GET", "Cookie", base+"; __clerk_db_jwt"+sfx+"=dvb")); d.Outcome != Allow {
 		t.Fatalf("suffixed family: %v %s", d.Outcome, d.Reason)

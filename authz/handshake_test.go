@@ -76,9 +76,10 @@ func expect(t *testing.T, d Decision, outcome Outcome, reason clerk.Reason) {
 	}
 }
 
-// Each row of the §5.1 table that applies to a primary domain, with the
-// SDK's reason, on both instance types; a non-navigation request gets 401
-// where a navigation would hand-shake.
+// Each row of the cookie-flow table (docs/clerk-protocol.md, "Cookie flow")
+// that applies to a primary domain, with the SDK's reason, on both instance
+// types; a non-navigation request gets 401 where a navigation would
+// hand-shake.
 func TestCookiePathRowsOnAPrimaryDomain(t *testing.T) {
 	for _, production := range []bool{true, false} {
 		e := newHSEnv(t, production, nil)
@@ -156,6 +157,7 @@ func TestDevelopmentDevBrowserRows(t *testing.T) {
 		r := e.nav("https://app.example.test/p", "__clerk_db_jwt=", uat(now-100), "__session="+fresh)
 		expect(t, e.decide(r), Handshake, clerk.ReasonDevBrowserMissing)
 	})
+	// docs/clerk-protocol.md, "Where we differ from the SDK", erratum 7.
 	t.Run("errata 7: suffixed family needs the suffixed dev browser", func(t *testing.T) {
 		sfx := "_" + e.sfx
 		cookies := []string{"__client_uat" + sfx + "=" + strconv.FormatInt(now-100, 10), "__session" + sfx + "=" + fresh, "__clerk_db_jwt=dvb_plain"}
@@ -198,7 +200,7 @@ func TestRedirectLoopGuard(t *testing.T) {
 		{"1", Handshake, "2"},
 		{"2", Handshake, "3"},
 		{"3", SignIn, ""},     // exactly three: signed out
-		{"4", Handshake, "5"}, // errata 10: compared with ==
+		{"4", Handshake, "5"}, // docs/clerk-protocol.md erratum 10: compared with ==
 		{"abc", Handshake, "1"},
 	} {
 		t.Run("counter="+tt.counter, func(t *testing.T) {
@@ -232,7 +234,8 @@ func TestHandshakeCompletionTokenInQuery(t *testing.T) {
 	dirs := e.signedInDirectives(e.session(nil))
 	hs := e.fake.HandshakeToken(dirs)
 	r := e.nav("https://app.example.test/p?a=1&__clerk_handshake="+hs+"&__clerk_help=1&__clerk_db_jwt=dvb_x&b=2", "__session=stale")
-	// Any method and destination: completion is row 1.
+	// Any method and destination: completion is cookie-flow row 1
+	// (docs/clerk-protocol.md, "Cookie flow").
 	r = e.api(r)
 	d := e.decide(r)
 	expect(t, d, Handshake, "")
@@ -327,7 +330,8 @@ func TestForgedAndForeignHandshakesNeverSetACookie(t *testing.T) {
 }
 
 func TestBadSessionInsideValidHandshakeDropsCookies(t *testing.T) {
-	// Errata 5: cookies dropped, cookie flow continues, on both instances.
+	// docs/clerk-protocol.md erratum 5: cookies dropped, cookie flow
+	// continues, on both instances.
 	for _, production := range []bool{true, false} {
 		e := newHSEnv(t, production, nil)
 		forger, _ := clerktest.NewSigningKey(e.fake.Key().Kid)

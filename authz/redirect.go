@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Redirect-target validation (known-attacks O8, O9, K3, K5, A4, X3). A
+// Redirect-target validation (docs/known-attacks.md O8, O9, K3, K5, A4, X3). A
 // target is accepted when it is a path on the original request's origin, or
 // an absolute http(s) URL whose parsed scheme, host and port equal the
 // origin's, or whose host is on the ALLOWED_REDIRECT_HOSTS list. Anything

@@ -35,7 +35,7 @@ func TestValidateRedirectAcceptsSameOriginAndAllowListedHosts(t *testing.T) {
 	}
 }
 
-// Known attacks O8, O9, K3, K5, A4: every vector is refused.
+// docs/known-attacks.md O8, O9, K3, K5, A4: every vector is refused.
 func TestValidateRedirectRefusesOpenRedirectVectors(t *testing.T) {
 	hosts, _ := ParseRedirectHosts([]string{"*.example.org", "partner.example.net", "local.test:8443"})
 	origin, _ := url.Parse("https://app.example.com/here")

@@ -7,8 +7,8 @@
 //
 // It knows nothing of HTTP proxies or policy: authz builds decisions on top of
 // it. Behaviour follows @clerk/backend (packages/backend/src/tokens, jwt) and
-// the errata in docs/clerk-protocol.md, which were checked against the SDK
-// itself.
+// the numbered errata in docs/clerk-protocol.md ("Where we differ from the
+// SDK"), which were checked against the SDK itself.
 //
 // Verifying a session token:
 //

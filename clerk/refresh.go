@@ -27,7 +27,8 @@ type RefreshRequest struct {
 	RequestHeaders map[string][]string
 	// SuffixedCookies asks for __session_<suffix> twins; the query
 	// parameter is only sent when true, as the SDK drops falsy query
-	// values (docs/clerk-protocol.md §5.3 writes "=<b>": the SDK wins).
+	// values (@clerk/backend api/endpoints/SessionApi.ts refreshSession;
+	// docs/clerk-protocol.md, "Where we differ from the SDK", erratum 11).
 	SuffixedCookies bool
 }
 

@@ -692,7 +692,7 @@ func firstLine(s string) string {
 
 // TestOpenRedirectVectors: the callback route (the only place a
 // client-chosen redirect target is followed) refuses every open-redirect
-// shape from known-attacks O8, O9, K3, K5, A4, X3 with 400 and never
+// shape from docs/known-attacks.md O8, O9, K3, K5, A4, X3 with 400 and never
 // answers a Location off the app's origin.
 func TestOpenRedirectVectors(t *testing.T) {
 	env := newAttackEnv(t, 5*time.Second)

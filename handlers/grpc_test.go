@@ -139,8 +139,9 @@ func newGRPCEnvWith(t testing.TB, eo grpcEnvOptions) *grpcEnv {
 
 // envoyCheck is a CheckRequest shaped as Envoy's gRPC ext_authz filter
 // sends it for an HTTP/1.1 request to https://app.example.test<target>
-// (Envoy's AttributeContext): lower-case headers with the pseudo headers,
-// duplicates merged with ",", the raw path with its query, the peers.
+// (docs/proxy-protocols.md, "Envoy ext_authz, gRPC mode"): lower-case
+// headers with the pseudo headers, duplicates merged with ",", the raw path
+// with its query, the peers.
 func envoyCheck(method, target string, headers []string, ext map[string]string) *authv3.CheckRequest {
 	h := map[string]string{
 		":authority":        "app.example.test",

@@ -268,7 +268,7 @@ func TestPDBTakesMinAvailableInstead(t *testing.T) {
 	}
 }
 
-// The Clerk keys reach the container by the names in ARCHITECTURE.md, from a Secret,
+// The Clerk keys reach the container by the names in docs/architecture.md, from a Secret,
 // never as plain values (except a publishable key the user chose to give as a value).
 func TestClerkKeysAreWiredFromTheSecret(t *testing.T) {
 	type ref struct{ secret, key string }
@@ -384,7 +384,7 @@ func TestClerkKeysAreWiredFromTheSecret(t *testing.T) {
 	}
 }
 
-// Values map to the environment variables ARCHITECTURE.md names; unset values leave the
+// Values map to the environment variables docs/architecture.md names; unset values leave the
 // service's own defaults alone.
 func TestSettingsBecomeTheDocumentedEnvironment(t *testing.T) {
 	r := mustRender(t, baseValues, `
