@@ -79,12 +79,16 @@ func (e *Engine) authenticateCookie(ctx context.Context, c *authContext) authSta
 	return e.cookieFlow(ctx, c)
 }
 
-// cookieFlow is §5.1 from row 2 on.
+// cookieFlow is the SDK's cookie flow (authenticateRequestWithTokenInCookie,
+// tokens/request.ts) from row 2 on; the rows are numbered in
+// docs/clerk-protocol.md, "Cookie flow". Rows 2 and 3 (satellites) and 15
+// (organization sync) are not supported.
 func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	dev := !e.cfg.PublishableKey.Production
-	// Rows 4 (dev primary answering a satellite's __clerk_redirect_url) is
-	// an open redirect in the SDK (errata 19) and satellites are not
-	// supported: not replicated.
+	// Row 4 (a development primary answering a satellite's
+	// __clerk_redirect_url) is an open redirect in the SDK
+	// (tokens/request.ts; docs/clerk-protocol.md erratum 19), and rows 2
+	// and 3 are satellites, which are not supported: none is replicated.
 	if dev && c.req.URL.Query().Has(clerk.CookieDevBrowser) {
 		return e.maybeHandshake(c, clerk.ReasonDevBrowserSync, "")
 	}
@@ -110,9 +114,9 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 			return e.tokenError(ctx, c, err)
 		}
 	}
-	// The SDK compares iat with __client_uat on the token before verifying
-	// it (tokens/request.ts), so an expired token issued before the last
-	// sign-in hand-shakes for that reason, not for its expiry.
+	// Row 12: the SDK compares iat with __client_uat on the token before
+	// verifying it (tokens/request.ts; docs/clerk-protocol.md erratum 9),
+	// so a tampered or expired token with an old iat still hand-shakes.
 	if iat, ok := t.issuedAt(); ok && iat < float64(c.clientUAT) {
 		return e.maybeHandshake(c, clerk.ReasonSessionTokenIATBeforeClientUAT, "")
 	}
@@ -146,7 +150,8 @@ func (e *Engine) tokenError(ctx context.Context, c *authContext, err error) auth
 	return out(reason, err.Error())
 }
 
-// needsCrossOriginSync is row 14: a document navigation to the primary
+// needsCrossOriginSync is cookie-flow row 14 (docs/clerk-protocol.md,
+// "Cookie flow"; erratum 14): a document navigation to the primary
 // domain from another origin that is not Clerk's own may carry stale
 // cookies, so it hand-shakes once (counter 0 only). It mirrors the SDK's
 // isCrossOriginReferrer and isKnownClerkReferrer.

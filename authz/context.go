@@ -244,7 +244,9 @@ func parseAuthorization(h string) string {
 }
 
 // usesSuffixedCookies is the SDK's eight-step choice between __session and
-// __session_<suffix> (docs/clerk-protocol.md §2.1).
+// __session_<suffix> (usesSuffixedCookies, tokens/authenticateContext.ts;
+// the steps are tabled in docs/clerk-protocol.md, "Suffixed or un-suffixed
+// cookies").
 func (e *Engine) usesSuffixedCookies(c *authContext, f *requestCookies) bool {
 	suffixedUAT, clientUAT := f.suffixedUAT, f.uat
 	suffixedSession, session := f.suffixedSession, f.session

@@ -235,7 +235,9 @@ func trimSlash(p string) string {
 func (e *Engine) authorize(ctx context.Context, rule *Rule, s *clerk.Session) Decision {
 	id := Identity{UserID: s.Subject, SessionID: s.SessionID, ActorID: s.ActorID}
 	if s.OrgError != nil {
-		// The SDK throws while parsing a malformed "fea" (errata 4).
+		// The SDK throws while parsing a "fea" entry without a colon
+		// (@clerk/shared authorization.ts splitByScope; docs/clerk-protocol.md
+		// erratum 4): fail closed.
 		return Decision{Outcome: Unauthenticated, Reason: clerk.ReasonUnexpectedError, Message: s.OrgError.Error()}
 	}
 	active := s.Org

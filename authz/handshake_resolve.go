@@ -44,7 +44,8 @@ type hsResult struct {
 }
 
 // resolveHandshake completes a handshake whose return carries
-// __clerk_handshake or __clerk_handshake_nonce (§6.3/§6.4). done=false means
+// __clerk_handshake or __clerk_handshake_nonce (cookie-flow row 1;
+// docs/clerk-protocol.md, "Handshake", "Coming back"). done=false means
 // the cookie flow continues, with the returned state's cookies (handshake
 // cookie deletions) to add to whatever it decides.
 //
@@ -183,8 +184,9 @@ func (e *Engine) handshakeCookies(ctx context.Context, c *authContext) hsResult 
 		if clerk.IsKeyUnavailable(err) {
 			return hsResult{kind: hsUnavailable, reason: clerk.ReasonOf(err), message: err.Error()}
 		}
-		// Errata 5: a bad session inside a valid handshake drops its
-		// cookies; the cookie flow continues.
+		// A bad session inside a valid handshake drops its cookies and the
+		// cookie flow continues, as the SDK's resolveHandshake does
+		// (tokens/handshake.ts; docs/clerk-protocol.md erratum 5).
 		e.log.Warn("Clerk: unable to resolve handshake: the session token it carries does not verify", "reason", string(clerk.ReasonOf(err)), "error", err.Error())
 		return hsResult{kind: hsFailed, reason: clerk.ReasonOf(err), message: err.Error()}
 	}

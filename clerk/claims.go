@@ -25,7 +25,8 @@ type Claims struct {
 	Actor           *Actor   `json:"act"`
 
 	// Version is the JSON text of "v", as in the token ("" when absent):
-	// IsV2 needs its JSON type, since a string "2" is not 2 (errata 18).
+	// IsV2 needs its JSON type, since a string "2" is not 2
+	// (@clerk/shared jwtPayloadParser.ts; docs/clerk-protocol.md erratum 18).
 	Version string `json:"v"`
 
 	// v1 organization claims (ignored in v2 tokens).

@@ -213,8 +213,10 @@ func (v *Verifier) VerifySignature(t *JWT, key *PublicKey) error {
 	switch t.Header.Alg {
 	case "RS256":
 	case "RS384", "RS512":
-		// Accepted by the SDK's list but refused by its RS256 key import
-		// (errata 16): same reason here.
+		// Accepted by the SDK's algorithm list (jwt/verifyJwt.ts) but
+		// refused by its RS256 key import (tokens/keys.ts), so
+		// token-verification-failed: same reason here
+		// (docs/clerk-protocol.md erratum 16).
 		return errKeyAlgorithm
 	default:
 		return errAlgorithm

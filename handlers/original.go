@@ -45,7 +45,7 @@ func originalMethod(m string) (string, error) {
 			return "", errBad("original method is not an upper-case token")
 		}
 	}
-	if m == "CONNECT" || m == "TRACE" { // known-attacks T2: tunnels and echo are never authorised
+	if m == "CONNECT" || m == "TRACE" { // docs/known-attacks.md T2: tunnels and echo are never authorised
 		return "", errBad("original method " + m + " is refused")
 	}
 	return m, nil

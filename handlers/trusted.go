@@ -67,7 +67,7 @@ func peerTrusted(trusted []netip.Prefix, remoteAddr string) bool {
 
 // requireTrustedProxy refuses callers outside trusted with 403: the header
 // families the auth endpoints read are only meaningful when a proxy we
-// trust wrote them (known-attacks O1/O2). With no prefixes it is a no-op,
+// trust wrote them (docs/known-attacks.md O1, O2). With no prefixes it is a no-op,
 // the default; main warns about it at start-up.
 func requireTrustedProxy(trusted []netip.Prefix, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
