@@ -294,6 +294,11 @@ func (env *attackEnv) corpus(t *testing.T, jkuURL string) []attackRow {
 		{name: "signature of another token", o: original{headers: bearer(validParts[0] + "." + strings.Split(env.signed(nil, clerktest.Claims{"sub": "user_admin"}), ".")[1] + "." + validParts[2])}, want: 401, reasons: []string{badSig}},
 		{name: "empty signature", o: original{headers: bearer(validParts[0] + "." + validParts[1] + ".")}, want: 401, reasons: []string{badSig}},
 
+		// --- ambiguous credentials: never the first one's identity
+		{name: "two Bearer tokens of different users", o: original{headers: join(bearer(valid), bearer(env.signed(nil, clerktest.Claims{"sub": "user_admin"})))}, want: 401, reasons: []string{invalid}},
+		{name: "garbage, then a valid Bearer token", o: original{headers: join(bearer("garbage"), bearer(valid))}, want: 401, reasons: []string{invalid}},
+		{name: "two Cookie headers with different sessions", o: original{headers: join(sessionCookie(valid), []string{"Cookie", "__session=" + env.signed(nil, clerktest.Claims{"sub": "user_admin"})})}, want: 401, reasons: []string{invalid}},
+
 		// --- token shape (K1, E1)
 		{name: "truncated token", o: original{headers: bearer(valid[:len(valid)-20])}, want: 401, reasons: []string{invalid, badSig}},
 		{name: "two parts", o: original{headers: bearer(validParts[0] + "." + validParts[1])}, want: 401, reasons: []string{invalid}},
