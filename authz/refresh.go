@@ -46,7 +46,7 @@ func (e *Engine) expiredToken(ctx context.Context, c *authContext, err error) au
 		}
 		sub = failed
 	}
-	return e.maybeHandshake(c, clerk.Reason(string(clerk.ReasonSessionTokenExpired)+"-refresh-"+string(sub)), err.Error())
+	return e.maybeHandshake(c, clerk.RefreshPrefix+sub, err.Error())
 }
 
 // refresh is the SDK's attemptRefresh: it returns a signed-in state with

@@ -181,7 +181,7 @@ func TestOriginalHostAgreesWithURLParse(t *testing.T) {
 // cached query; the cache stops growing at its bound and queries beyond
 // it are still parsed correctly.
 func TestRuleQueryCache(t *testing.T) {
-	var c ruleCache
+	c := newRuleCache()
 	req := func(authQuery, originalQuery string) (*http.Request, *authz.Request) {
 		return httptest.NewRequest("GET", "/forward-auth?"+authQuery, nil),
 			&authz.Request{URL: &url.URL{Scheme: "https", Host: "app.example.test", Path: "/", RawQuery: originalQuery}}
@@ -212,7 +212,7 @@ func TestRuleQueryCache(t *testing.T) {
 			t.Fatalf("query %d: %+v %v", i, rule, err)
 		}
 	}
-	if n := len(*c.m.Load()); n != maxCachedRuleQueries {
+	if n := c.m.Len(); n != maxCachedRuleQueries {
 		t.Fatalf("%d cached queries, want the bound %d", n, maxCachedRuleQueries)
 	}
 }

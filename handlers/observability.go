@@ -17,7 +17,7 @@ import (
 // Outcome and reason of a proxy request we could not read (400).
 const (
 	outcomeBadRequest = "bad-request"
-	reasonBadRequest  = "bad-proxy-request"
+	reasonBadRequest  = string(authz.ReasonBadProxyRequest)
 )
 
 // observer turns each answered auth request into one access-log line, the
@@ -41,7 +41,7 @@ func newObserver(o Options) *observer {
 
 // newServer builds the state the HTTP and gRPC adapters share.
 func newServer(o Options) *server {
-	return &server{engine: o.Engine, log: o.Logger, obs: newObserver(o)}
+	return &server{engine: o.Engine, log: o.Logger, obs: newObserver(o), rules: newRuleCache()}
 }
 
 // outcome is what a decision returns to the observation around it: the

@@ -7,10 +7,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
 )
 
@@ -187,11 +186,13 @@ const maxCachedRuleQueries = 256
 
 // ruleCache remembers the rule (or the error) each auth URL query parses
 // to, so ?org=…&role=… is not parsed again on every request. Rules are
-// read-only once parsed. The map is copied on write and read without a
-// lock.
+// read-only once parsed.
 type ruleCache struct {
-	m  atomic.Pointer[map[string]parsedRule]
-	mu sync.Mutex // serialises writers
+	m *cache.ReadMostly[string, parsedRule]
+}
+
+func newRuleCache() ruleCache {
+	return ruleCache{m: cache.NewReadMostly[string, parsedRule](maxCachedRuleQueries)}
 }
 
 type parsedRule struct {
@@ -208,33 +209,13 @@ func (c *ruleCache) fromQuery(r *http.Request, req *authz.Request) (*authz.Rule,
 	if q == req.URL.RawQuery { // depends on the request: never cached
 		return nil, errQueryIsClients
 	}
-	if m := c.m.Load(); m != nil {
-		if p, ok := (*m)[q]; ok {
-			return p.rule, p.err
-		}
+	if p, ok := c.m.Get(q); ok {
+		return p.rule, p.err
 	}
 	rule, err := ruleFromQuery(r, req)
-	c.store(q, parsedRule{rule, err})
+	if !c.m.Full() {
+		// q is part of the request; keep only what the map needs.
+		c.m.Add(strings.Clone(q), parsedRule{rule, err})
+	}
 	return rule, err
-}
-
-func (c *ruleCache) store(q string, p parsedRule) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cur := c.m.Load()
-	n := 0
-	if cur != nil {
-		n = len(*cur)
-	}
-	if n >= maxCachedRuleQueries {
-		return
-	}
-	next := make(map[string]parsedRule, n+1)
-	if cur != nil {
-		for k, v := range *cur {
-			next[k] = v
-		}
-	}
-	next[strings.Clone(q)] = p // q is part of the request; keep only what the map needs
-	c.m.Store(&next)
 }
