@@ -44,7 +44,9 @@ func TestOrgPolicyConfigErrorsNameTheVariable(t *testing.T) {
 			setEnv(t, base)
 			for _, k := range orgConfigVars {
 				t.Setenv(k, "")
-				os.Unsetenv(k)
+				if err := os.Unsetenv(k); err != nil {
+					t.Fatal(err)
+				}
 			}
 			for k, v := range tt.env {
 				t.Setenv(k, v)

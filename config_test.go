@@ -26,7 +26,9 @@ func setEnv(t *testing.T, kv map[string]string) {
 	t.Helper()
 	for _, k := range configVars {
 		t.Setenv(k, "")
-		os.Unsetenv(k)
+		if err := os.Unsetenv(k); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for k, v := range kv {
 		t.Setenv(k, v)
@@ -91,7 +93,7 @@ func TestStartupErrorExitsWithStatus2(t *testing.T) {
 		main()
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStartupErrorExitsWithStatus2$")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStartupErrorExitsWithStatus2$") //nolint:gosec // re-runs this test binary
 	cmd.Env = append(os.Environ(), "CFA_RUN_MAIN=1", "CLERK_PUBLISHABLE_KEY="+testPK, "CLERK_SECRET_KEY=sk_test_do_not_print_me")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
@@ -120,13 +122,13 @@ func TestServeErrorIsLoggedBeforeExit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer func() { _ = taken.Close() }()
 	fake, err := clerktest.New(clerktest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServeErrorIsLoggedBeforeExit$")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeErrorIsLoggedBeforeExit$") //nolint:gosec // re-runs this test binary
 	cmd.Env = append(os.Environ(), "CFA_RUN_MAIN=1", "CLERK_PUBLISHABLE_KEY="+fake.PublishableKey,
 		"CLERK_JWT_KEY="+fake.Key().PublicKeyPEM(), "LISTEN_ADDR="+taken.Addr().String(), "LOG_FLUSH_INTERVAL=10s")
 	start := time.Now()

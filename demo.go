@@ -64,7 +64,7 @@ func runDemo(w io.Writer) int {
 
 	base := "http://" + addr
 	fwd := `-H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app.example.test' -H 'X-Forwarded-Uri: /dashboard'`
-	fmt.Fprintf(w, `
+	if _, err := fmt.Fprintf(w, `
 clerk-forward-auth demo: the service listens on %[1]s, verifying against a fake Clerk
 instance at %[2]s (publishable key %[3]s).
 
@@ -97,7 +97,11 @@ Envoy ext_authz HTTP dialect (original path after /ext-authz):
   curl -i %[1]s/ext-authz/dashboard -H 'Host: app.example.test' -H 'X-Forwarded-Proto: https' -H "Authorization: Bearer $TOKEN"
 
 Press Ctrl-C to stop.
-`, base, fake.URL, fake.PublishableKey, token, fwd, expiredToken)
+`, base, fake.URL, fake.PublishableKey, token, fwd, expiredToken); err != nil {
+		// The curl lines are the demo; without them it has no use.
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		return 1
+	}
 	if err := <-errc; err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		return 1

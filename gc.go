@@ -7,8 +7,9 @@ import (
 
 // Garbage collector defaults. Every request allocates a few KiB in net/http
 // alone while the live heap stays small (the caches), so with Go's default
-// GOGC=100 the collector runs dozens of times a second and costs ~10% of
-// the CPU of a cached decision (bench/README.md). A higher GOGC makes the
+// GOGC=100 the collector runs dozens of times a second and costs a
+// sizeable share of the CPU of a cached decision (bench/run.sh's repeated
+// token in bench/README.md). A higher GOGC makes the
 // heap grow further between cycles; the memory limit caps that growth so
 // the process stays within a fixed, known bound whatever the traffic.
 const (

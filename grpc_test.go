@@ -60,7 +60,7 @@ func TestGRPCServesAndDrainsWithHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	check := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
 		Http: &authv3.AttributeContext_HttpRequest{
 			Method: "GET", Path: "/", Host: "app.example.test", Scheme: "https", Protocol: "HTTP/1.1",
@@ -108,6 +108,8 @@ func grpcFreeAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return addr
 }

@@ -178,7 +178,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 	}
 	stopMetrics, err := svc.obs.serveMetrics(cfg, logger)
 	if err != nil {
-		ln.Close()
+		_ = ln.Close() // the metrics error is the one to report
 		return err
 	}
 	defer svc.obs.shutdown(context.Background(), logger)

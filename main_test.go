@@ -44,7 +44,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 			status <- -1
 			return
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		status <- resp.StatusCode
 	}()
 	time.Sleep(200 * time.Millisecond)

@@ -54,7 +54,7 @@ func TestMetricsListenerAndOTLPExportEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("decision %d", resp.StatusCode)
 	}
@@ -87,17 +87,20 @@ func freeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
 
 func get(t *testing.T, u string, want int) string {
 	t.Helper()
-	resp, err := http.Get(u)
+	resp, err := http.Get(u) //nolint:gosec // a loopback URL the test built
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
 		t.Errorf("GET %s: %d, want %d", u, resp.StatusCode, want)
@@ -136,7 +139,9 @@ func TestObservabilityConfig(t *testing.T) {
 			t.Setenv("LOG_ALLOW_SAMPLE", env["LOG_ALLOW_SAMPLE"])
 			t.Setenv("METRICS_ADDR", env["METRICS_ADDR"])
 			if env["LOG_ALLOW_SAMPLE"] == "" {
-				os.Unsetenv("LOG_ALLOW_SAMPLE")
+				if err := os.Unsetenv("LOG_ALLOW_SAMPLE"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			cfg, err := loadConfig()
 			var ce *configError

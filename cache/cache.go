@@ -73,12 +73,10 @@ type call[V any] struct {
 // Sharding. A cache of fewer than minShardEntries×2 entries is one exact
 // LRU; a larger one is split into up to maxShards LRUs by a hash of the
 // key, each with its own lock and counters, so lookups on different cores
-// do not queue on one mutex or bounce one cache line. BenchmarkGetHitParallel
-// (64 cached users in random order): one lock, 70 ns a lookup on one core
-// and 90–95 on two, worse with every core added; sharded, 91 on one (more
-// memory touched, and the hash) and 71 on two. Eviction is then
-// least-recently-used within a shard; the shards' sizes add up to Size
-// exactly.
+// do not queue on one mutex or bounce one cache line: with one lock a
+// lookup got slower with every core added (BenchmarkGetHitParallel in
+// bench/README.md). Eviction is then least-recently-used within a shard;
+// the shards' sizes add up to Size exactly.
 const (
 	maxShards       = 32
 	minShardEntries = 256

@@ -295,7 +295,7 @@ func testSizeBound(t *testing.T, size int) {
 			t.Fatalf("after %d users: %d entries, bound %d", i+1, c.Len(), size)
 		}
 	}
-	if s := c.Stats(); s.Entries != size || s.Evictions != uint64(users-size) {
+	if s := c.Stats(); s.Entries != size || s.Evictions != uint64(users-size) { //nolint:gosec // users > size, both small constants
 		t.Fatalf("stats %+v, want %d entries and %d evictions", s, size, users-size)
 	}
 	mustGet(t, c, "user_99999", "value-of-user_99999") // the newest survive
@@ -381,7 +381,7 @@ func BenchmarkGetHitParallel(b *testing.B) {
 		ctx := context.Background()
 		// Each goroutine picks keys in its own random order: walking the
 		// list in step, they would keep wanting the same shard at once.
-		r := rand.New(rand.NewPCG(uint64(goroutines.Add(1)), 0))
+		r := rand.New(rand.NewPCG(uint64(goroutines.Add(1)), 0)) //nolint:gosec // spreads keys across shards; not a secret
 		for pb.Next() {
 			if _, err := c.Get(ctx, keys[r.IntN(len(keys))]); err != nil {
 				b.Fatal(err)

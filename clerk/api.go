@@ -137,7 +137,9 @@ func (a *API) do(ctx context.Context, method, path string, query url.Values, req
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	defer resp.Body.Close()
+	// The body is read to the end (or the limit) below; closing it
+	// reports nothing the caller could act on.
+	defer func() { _ = resp.Body.Close() }()
 	status = resp.StatusCode
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIResponse))
 	if err != nil {

@@ -1,7 +1,7 @@
 package clerk
 
 import (
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // Clerk's cookie suffix is defined as SHA-1 of the key; not a security use
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -54,7 +54,7 @@ func decodeLenientBase64(s string) (string, error) {
 // publishable key (@clerk/shared getCookieSuffix). Suffixed cookies let
 // several Clerk apps share one eTLD+1.
 func CookieSuffix(publishableKey string) string {
-	sum := sha1.Sum([]byte(publishableKey))
+	sum := sha1.Sum([]byte(publishableKey)) //nolint:gosec // Clerk's cookie suffix is defined as SHA-1 of the key; not a security use
 	return base64.URLEncoding.EncodeToString(sum[:])[:8]
 }
 

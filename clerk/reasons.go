@@ -35,7 +35,7 @@ const (
 	ReasonSessionTokenAndUATMissing      Reason = "session-token-and-uat-missing"
 	ReasonSessionTokenMissing            Reason = "session-token-missing"
 	ReasonSessionTokenWithoutClientUAT   Reason = "session-token-but-no-client-uat"
-	ReasonClientUATWithoutSessionToken   Reason = "client-uat-but-no-session-token"
+	ReasonClientUATWithoutSessionToken   Reason = "client-uat-but-no-session-token" //nolint:gosec // a reason name, not a credential
 	ReasonSessionTokenIATBeforeClientUAT Reason = "session-token-iat-before-client-uat"
 	ReasonSessionTokenExpired            Reason = "session-token-expired"
 	ReasonSessionTokenNBF                Reason = "session-token-nbf"
@@ -46,7 +46,7 @@ const (
 	ReasonPrimaryRespondsToSyncing       Reason = "primary-responds-to-syncing"
 	ReasonSatelliteNeedsSyncing          Reason = "satellite-needs-syncing"
 	ReasonActiveOrganizationMismatch     Reason = "active-organization-mismatch"
-	ReasonTokenTypeMismatch              Reason = "token-type-mismatch"
+	ReasonTokenTypeMismatch              Reason = "token-type-mismatch" //nolint:gosec // a reason name, not a credential
 	ReasonUnexpectedError                Reason = "unexpected-error"
 	ReasonSessionPending                 Reason = "session-pending"
 )

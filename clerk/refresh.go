@@ -92,7 +92,7 @@ func (a *API) RefreshSession(ctx context.Context, r RefreshRequest) ([]string, e
 		RequestOrigin:  r.RequestOrigin,
 		RequestHeaders: headers,
 	}
-	b, err := json.Marshal(body)
+	b, err := json.Marshal(body) //nolint:gosec // the refresh request must carry the refresh token to Clerk's API
 	if err != nil {
 		return nil, &RefreshError{Reason: RefreshUnexpectedSDKError, Err: fmt.Errorf("encode refresh body: %w", err)}
 	}

@@ -13,9 +13,8 @@ import (
 //
 // crypto/rsa converts a public key's modulus to Montgomery form on every
 // VerifyPKCS1v15 call (it caches that for private keys only), which is a
-// third of an RSA-2048 verification (BenchmarkVerifySignature: 30.8 µs
-// with crypto/rsa, 20.4 µs here), and RSA is most of what a never-seen
-// token costs. A PublicKey does it once, when the key is loaded, with
+// third of an RSA-2048 verification (BenchmarkVerifySignature in
+// bench/README.md), and RSA is most of what a never-seen token costs. A PublicKey does it once, when the key is loaded, with
 // filippo.io/bigmod, the exported copy of the arithmetic crypto/rsa itself
 // runs on. What is left is the check RFC 8017 §8.2.2 describes: s below
 // n, s^e mod n, and a byte comparison with the one valid encoding of the

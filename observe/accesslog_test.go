@@ -192,7 +192,7 @@ func TestRequestIDPassesSaneTokensOnly(t *testing.T) {
 			t.Errorf("%s: got %q, want a fresh 32-char id", tt.name, got)
 		}
 	}
-	if RequestID("") == RequestID("") {
+	if a, b := RequestID(""), RequestID(""); a == b {
 		t.Error("generated ids repeat")
 	}
 }

@@ -53,7 +53,7 @@ func randomText(rng *rand.Rand) string {
 	case 2: // arbitrary bytes
 		b := make([]byte, rng.IntN(40))
 		for i := range b {
-			b[i] = byte(rng.UintN(256))
+			b[i] = byte(rng.UintN(256)) //nolint:gosec // UintN(256) < 256 fits a byte
 		}
 		return string(b)
 	}
@@ -100,10 +100,10 @@ func randomSpanContext(rng *rand.Rand) trace.SpanContext {
 	var tid trace.TraceID
 	var sid trace.SpanID
 	for i := range tid {
-		tid[i] = byte(rng.UintN(256))
+		tid[i] = byte(rng.UintN(256)) //nolint:gosec // UintN(256) < 256 fits a byte
 	}
 	for i := range sid {
-		sid[i] = byte(rng.UintN(256))
+		sid[i] = byte(rng.UintN(256)) //nolint:gosec // UintN(256) < 256 fits a byte
 	}
 	if rng.IntN(8) == 0 {
 		sid = trace.SpanID{} // invalid: no trace fields
@@ -114,7 +114,7 @@ func randomSpanContext(rng *rand.Rand) trace.SpanContext {
 // TestDirectJSONLineIsByteForByteSlogs renders random records both ways
 // and compares the bytes.
 func TestDirectJSONLineIsByteForByteSlogs(t *testing.T) {
-	rng := rand.New(rand.NewPCG(8, uint64(time.Now().UnixNano())))
+	rng := rand.New(rand.NewPCG(8, uint64(time.Now().UnixNano()))) //nolint:gosec // random test inputs; not a secret
 	levels := []slog.Level{slog.LevelInfo, slog.LevelWarn, slog.LevelError, slog.LevelDebug}
 	statuses := []int{0, 200, 307, 400, 401, 403, 500, 503, -1, 99999}
 	n := 20000
@@ -262,7 +262,7 @@ func BenchmarkAccessLog(b *testing.B) {
 // TestJSONFloatIsEncodingJSONs covers the float formatting beyond the
 // range a latency reaches.
 func TestJSONFloatIsEncodingJSONs(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, uint64(time.Now().UnixNano())))
+	rng := rand.New(rand.NewPCG(9, uint64(time.Now().UnixNano()))) //nolint:gosec // random test inputs; not a secret
 	fixed := []float64{0, math.Copysign(0, -1), 1e-7, 1e-6, 9.99e-7, 1e20, 1e21, 1.5e21, -1e21, 123.456, 0.001, 1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64}
 	for i := range 20000 + len(fixed) {
 		var f float64

@@ -10,9 +10,9 @@ import (
 // the container runtime) and writes them in batches, the way NGINX's
 // access_log buffer=… flush=… does. Every request writes one access log
 // line; written one at a time, each line costs a system call (and, on a
-// pipe, a wake-up of the reader), which under load was ~2% of the
-// service's CPU to /dev/null alone. Batched, a 32 KiB write carries ~80
-// lines.
+// pipe, a wake-up of the reader), which showed in profiles under load even
+// to /dev/null (bench/run.sh's repeated token in bench/README.md).
+// Batched, one 32 KiB write carries many lines.
 //
 // A line waits at most the flush interval: the first line into an empty
 // buffer arms a timer, and a full buffer is written at once. Lines stay

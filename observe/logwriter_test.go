@@ -23,6 +23,15 @@ func (s *sink) Write(p []byte) (int, error) {
 	return s.buf.Write(p)
 }
 
+// write is lw.Write holding it to its contract: it never fails and takes
+// the whole line.
+func write(t *testing.T, lw *LogWriter, p []byte) {
+	t.Helper()
+	if n, err := lw.Write(p); err != nil || n != len(p) {
+		t.Errorf("Write(%d bytes) = %d, %v; want %d, nil", len(p), n, err, len(p))
+	}
+}
+
 func (s *sink) snapshot() (string, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -33,7 +42,7 @@ func TestLogWriterWritesABufferedLineAfterTheInterval(t *testing.T) {
 	var s sink
 	lw := NewLogWriter(&s, 50*time.Millisecond)
 	start := time.Now()
-	lw.Write([]byte("one\n"))
+	write(t, lw, []byte("one\n"))
 	if got, _ := s.snapshot(); got != "" {
 		t.Fatalf("written at once: %q", got)
 	}
@@ -57,7 +66,7 @@ func TestLogWriterBatchesLinesIntoFewWrites(t *testing.T) {
 	line := strings.Repeat("x", 399) + "\n"
 	const lines = 1000 // 400 KB: about 13 full buffers
 	for range lines {
-		lw.Write([]byte(line))
+		write(t, lw, []byte(line))
 	}
 	_, n := s.snapshot()
 	if want := lines * len(line) / logWriterBufferSize; n < want-1 || n > want+1 {
@@ -80,7 +89,7 @@ func TestLogWriterKeepsConcurrentLinesWholeAndInOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				lw.Write(fmt.Appendf(nil, "%d %d %s.\n", g, i, strings.Repeat("y", i%300)))
+				write(t, lw, fmt.Appendf(nil, "%d %d %s.\n", g, i, strings.Repeat("y", i%300)))
 			}
 		}()
 	}
@@ -109,8 +118,8 @@ func TestLogWriterKeepsConcurrentLinesWholeAndInOrder(t *testing.T) {
 func TestLogWriterWithoutIntervalWritesEachLineAtOnce(t *testing.T) {
 	var s sink
 	lw := NewLogWriter(&s, 0)
-	lw.Write([]byte("a\n"))
-	lw.Write([]byte("b\n"))
+	write(t, lw, []byte("a\n"))
+	write(t, lw, []byte("b\n"))
 	if got, n := s.snapshot(); got != "a\nb\n" || n != 2 {
 		t.Fatalf("got %q in %d writes, want each line written at once", got, n)
 	}
@@ -119,9 +128,9 @@ func TestLogWriterWithoutIntervalWritesEachLineAtOnce(t *testing.T) {
 func TestLogWriterWritesAnOversizedLineWhole(t *testing.T) {
 	var s sink
 	lw := NewLogWriter(&s, time.Hour)
-	lw.Write([]byte("before\n"))
+	write(t, lw, []byte("before\n"))
 	big := strings.Repeat("z", 2*logWriterBufferSize) + "\n"
-	lw.Write([]byte(big))
+	write(t, lw, []byte(big))
 	got, n := s.snapshot()
 	if got != "before\n"+big || n != 2 {
 		t.Fatalf("%d bytes in %d writes: want the buffered line, then the big one whole", len(got), n)

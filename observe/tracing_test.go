@@ -43,7 +43,11 @@ func TestNewTracingIsOffUnlessAnOTLPEndpointIsSet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer tr.Shutdown(context.Background())
+			defer func() {
+				if err := tr.Shutdown(context.Background()); err != nil {
+					t.Error(err)
+				}
+			}()
 			if tr.Enabled() != tt.enabled {
 				t.Errorf("enabled = %v, want %v", tr.Enabled(), tt.enabled)
 			}
@@ -97,7 +101,7 @@ func TestTransportSpanNamesTheRouteAndKeepsSecretsOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
 	spans := sr.Ended()
 	if len(spans) != 2 {
@@ -113,7 +117,7 @@ func TestTransportSpanNamesTheRouteAndKeepsSecretsOut(t *testing.T) {
 			t.Errorf("status %v, want %d", v, wantStatus)
 		}
 		for _, kv := range s.Attributes() {
-			if v := kv.Value.Emit(); strings.Contains(v, "sk_test") || strings.Contains(v, "user_2secretish") || strings.Contains(v, "limit=") {
+			if v := kv.Value.String(); strings.Contains(v, "sk_test") || strings.Contains(v, "user_2secretish") || strings.Contains(v, "limit=") {
 				t.Errorf("attribute %s = %q leaks", kv.Key, v)
 			}
 		}

@@ -1,7 +1,7 @@
 package clerktest
 
 import (
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // Clerk's cookie suffix is defined as SHA-1 of the key; not a security use
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -94,7 +94,7 @@ func (s *Server) CredentialCookie(ss Session) *http.Cookie {
 	if !s.Production {
 		name = "__clerk_db_jwt"
 	}
-	return &http.Cookie{Name: name, Value: ss.Credential, Path: "/"}
+	return &http.Cookie{Name: name, Value: ss.Credential, Path: "/"} //nolint:gosec // a test fixture: the cookie a test sends, as Clerk names it
 }
 
 // RefreshCookieName is __refresh_<suffix>: Clerk only ever uses the
@@ -148,7 +148,7 @@ func (s *Server) AddHandshakeNonce(directives []string) string {
 // clerk.CookieSuffix; clerktest does not import clerk, whose own tests use
 // this package).
 func (s *Server) CookieSuffix() string {
-	sum := sha1.Sum([]byte(s.PublishableKey))
+	sum := sha1.Sum([]byte(s.PublishableKey)) //nolint:gosec // Clerk's cookie suffix is defined as SHA-1 of the key; not a security use
 	return base64.URLEncoding.EncodeToString(sum[:])[:8]
 }
 
@@ -228,7 +228,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 		value = s.HandshakeToken(directives)
 	}
 	if s.Production {
-		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", SameSite: http.SameSiteLaxMode, HttpOnly: true})
+		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", SameSite: http.SameSiteLaxMode, HttpOnly: true}) //nolint:gosec // the fake serves plain HTTP on loopback, so no Secure
 	} else {
 		// Appended, so the app's own query keeps its order.
 		if back.RawQuery != "" {
@@ -237,7 +237,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 		back.RawQuery += name + "=" + url.QueryEscape(value)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, back.String(), http.StatusTemporaryRedirect)
+	http.Redirect(w, r, back.String(), http.StatusTemporaryRedirect) //nolint:gosec // the fake handshake redirects back to the app's redirect_url, as Clerk's does
 }
 
 // handshakeDirectives are the Set-Cookie lines for the app's domain, in the

@@ -40,7 +40,7 @@ func (e *fapiEnv) handshake(t *testing.T, query url.Values, cookies ...*http.Coo
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp
 }
 

@@ -23,13 +23,13 @@ func TestStartServesUntilTheTestEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if len(tb.cleanups) != 1 {
 		t.Fatalf("%d cleanups registered, want 1", len(tb.cleanups))
 	}
 	tb.cleanups[0]()
 	if resp, err := http.Get(s.URL + "/v1/jwks"); err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		t.Fatal("the server still answers after the test's cleanup")
 	}
 }

@@ -18,7 +18,7 @@ func get(t *testing.T, s *Server, path, key string) (int, http.Header, map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var body map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatalf("GET %s: body is not JSON: %v", path, err)

@@ -149,6 +149,9 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pick a port: %w", err)
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", fmt.Errorf("free the picked port: %w", err)
+	}
+	return addr, nil
 }

@@ -106,7 +106,7 @@ func waitFor(u string) error {
 		resp, err := client.Get(u)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -184,7 +184,7 @@ func worker(ctx context.Context, c *config, next *atomic.Int64, r *result) {
 	)
 	defer func() {
 		if conn != nil {
-			conn.Close()
+			_ = conn.Close()
 		}
 	}()
 	for ctx.Err() == nil {
@@ -217,7 +217,7 @@ func worker(ctx context.Context, c *config, next *atomic.Int64, r *result) {
 			if ctx.Err() == nil {
 				r.errors++
 			}
-			conn.Close()
+			_ = conn.Close()
 			conn = nil
 			continue
 		}
@@ -228,7 +228,7 @@ func worker(ctx context.Context, c *config, next *atomic.Int64, r *result) {
 			r.unexpected++
 		}
 		if closeAfter {
-			conn.Close()
+			_ = conn.Close()
 			conn = nil
 		}
 	}
