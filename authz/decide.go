@@ -182,6 +182,7 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		d := e.authorize(ctx, rule, st.session)
 		d.SetCookies = append(st.setCookies, d.SetCookies...)
 		return d
+	case signedOut:
 	}
 	return e.signedOut(r, rule, st, "")
 }

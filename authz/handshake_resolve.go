@@ -71,6 +71,7 @@ func (e *Engine) resolveHandshake(ctx context.Context, c *authContext) (authStat
 		return st, true
 	case hsFailed:
 		return authState{setCookies: e.clearHandshakeCookies(c, nil)}, false
+	case hsDone:
 	}
 	cookies := append(res.cookies, e.clearHandshakeCookies(c, res.cookies)...)
 	back := *c.req.URL
@@ -134,7 +135,7 @@ func (e *Engine) CompleteHandshake(ctx context.Context, r *Request, target *url.
 		if res.session == nil {
 			d.Message = "handshake completed: signed out"
 		}
-	default:
+	case hsFailed, hsFatal:
 		d.Reason, d.Message = res.reason, res.message
 	}
 	d.SetCookies = append(d.SetCookies, e.clearHandshakeCookies(&c, d.SetCookies)...)

@@ -156,11 +156,11 @@ func (p *PolicyFile) failed(err error) {
 }
 
 func readPolicyFile(file string) ([]byte, error) {
-	f, err := os.Open(file)
+	f, err := os.Open(file) //nolint:gosec // POLICY_FILE is the operator's own path, read once at start-up
 	if err != nil {
 		return nil, fmt.Errorf("policy file: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: a close error loses nothing
 	data, err := io.ReadAll(io.LimitReader(f, maxPolicyFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("policy file %s: %w", file, err)
@@ -215,7 +215,10 @@ func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
 			}
 			*l = append(*l, v)
 		}
-	default:
+	case yaml.DocumentNode, yaml.MappingNode, yaml.AliasNode:
+		fallthrough
+	default: // and any kind a later yaml adds
+
 		return fmt.Errorf("line %d: want a string or a list of strings", n.Line)
 	}
 	return nil

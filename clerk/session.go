@@ -181,18 +181,19 @@ func (c *sessionCodec) uvarint(v *uint64) {
 }
 
 func (c *sessionCodec) str(s *string) {
-	n := uint64(len(*s))
+	n := uint64(len(*s)) //nolint:gosec // a length is not negative
 	c.uvarint(&n)
 	if !c.decoding {
 		c.out = append(c.out, *s...)
 		return
 	}
-	if c.bad || n > uint64(len(c.in)-c.i) {
+	if c.bad || n > uint64(len(c.in)-c.i) { //nolint:gosec // c.i never passes len(c.in)
 		c.bad = true
 		return
 	}
-	*s = c.in[c.i : c.i+int(n)]
-	c.i += int(n)
+	end := c.i + int(n) //nolint:gosec // n is at most len(c.in)-c.i, checked above
+	*s = c.in[c.i:end]
+	c.i = end
 }
 
 func (c *sessionCodec) float(f *float64) {
@@ -251,13 +252,13 @@ func (c *sessionCodec) err(e *error) {
 // strs keeps a list; nil and empty are the same to every reader of a
 // session, and both decode as nil.
 func (c *sessionCodec) strs(l *[]string) {
-	n := uint64(len(*l))
+	n := uint64(len(*l)) //nolint:gosec // a length is not negative
 	c.uvarint(&n)
 	if c.decoding {
 		if c.bad || n == 0 {
 			return
 		}
-		if n > uint64(len(c.in)-c.i) { // each string takes a byte at least
+		if n > uint64(len(c.in)-c.i) { //nolint:gosec // each string takes a byte at least; c.i never passes len(c.in)
 			c.bad = true
 			return
 		}

@@ -2,6 +2,7 @@ package clerk
 
 import (
 	"crypto/sha256"
+	"math"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -59,7 +60,7 @@ type tokenKey = [sha256.Size]byte
 // place: converting a ~1 KB token to a []byte would allocate on every
 // request, and SHA-256 only reads its input.
 func hashToken(token string) tokenKey {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token))) //nolint:gosec // SHA-256 only reads it
 }
 
 type tokenShard struct {
@@ -99,7 +100,7 @@ func newTokenCache(size int) *tokenCache {
 	for n > 1 && size/n < 16 {
 		n /= 2
 	}
-	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n}
+	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n} //nolint:gosec // n is 1 to 64
 	for i := range c.shards {
 		c.shards[i].m = make(map[tokenKey]cacheSlot)
 	}
@@ -147,12 +148,15 @@ func (c *tokenCache) add(k *tokenKey, session *Session) {
 	if len(s.m) >= c.perShard {
 		s.evictOne()
 	}
+	if len(s.arena)-s.dead+len(entry) > math.MaxUint32 {
+		return // offsets are 32-bit: such a shard serves what it has, and the token re-verifies
+	}
 	if len(s.arena)+len(entry) > cap(s.arena) {
 		s.compact(len(entry))
 	}
 	off := len(s.arena)
 	s.arena = append(s.arena, entry...)
-	s.m[*k] = cacheSlot{exp: session.Expiry, off: uint32(off), len: uint32(len(entry))}
+	s.m[*k] = cacheSlot{exp: session.Expiry, off: uint32(off), len: uint32(len(entry))} //nolint:gosec // bounded above
 }
 
 // compact moves the live entries to a new arena with room for need more
@@ -168,7 +172,7 @@ func (s *tokenShard) compact(need int) {
 	for k, slot := range s.m {
 		off := len(arena)
 		arena = append(arena, s.arena[slot.off:slot.off+slot.len]...)
-		slot.off = uint32(off)
+		slot.off = uint32(off) //nolint:gosec // the live bytes fit in 32 bits (add)
 		s.m[k] = slot
 	}
 	s.arena, s.dead = arena, 0

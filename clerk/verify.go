@@ -152,7 +152,7 @@ func mayBeginJSONObject(part string) bool {
 	if hi < 0 || lo < 0 {
 		return true
 	}
-	switch byte(hi<<2 | lo>>4) {
+	switch byte(hi<<2 | lo>>4) { //nolint:gosec // hi and lo are 0..63: the value fits in a byte
 	case '{', ' ', '\t', '\n', '\r':
 		return true
 	}

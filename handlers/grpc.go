@@ -201,7 +201,7 @@ func (a *authorization) check(ctx context.Context, in *authv3.CheckRequest) (out
 	resp, err := checkResponse(d)
 	out := outcome{req: req, d: d, code: status.Code(err)}
 	if resp != nil {
-		out.code = codes.Code(resp.GetStatus().GetCode())
+		out.code = codes.Code(resp.GetStatus().GetCode()) //nolint:gosec // set from a codes.Code below
 	}
 	return out, resp, err
 }
@@ -347,6 +347,7 @@ func checkResponse(d authz.Decision) (*authv3.CheckResponse, error) {
 		return nil, status.Error(codes.Unavailable, string(d.Reason))
 	case authz.Misconfigured:
 		return nil, status.Error(codes.Internal, string(d.Reason))
+	case authz.Unauthenticated, authz.SignIn, authz.Handshake, authz.Forbidden:
 	}
 	code := codes.Unauthenticated
 	if d.Outcome == authz.Forbidden {
@@ -394,7 +395,7 @@ func okResponse(d authz.Decision) *authv3.CheckResponse {
 // cookie); every other header overwrites.
 func deniedResponse(code codes.Code, msg string, rec *recorder) *authv3.CheckResponse {
 	denied := &authv3.DeniedHttpResponse{
-		Status: &typev3.HttpStatus{Code: typev3.StatusCode(rec.status)},
+		Status: &typev3.HttpStatus{Code: typev3.StatusCode(rec.status)}, //nolint:gosec // an HTTP status: 3 digits
 		Body:   rec.body.String(),
 	}
 	names := make([]string, 0, len(rec.header))
@@ -413,7 +414,7 @@ func deniedResponse(code codes.Code, msg string, rec *recorder) *authv3.CheckRes
 		}
 	}
 	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(code), Message: msg},
+		Status:       &rpcstatus.Status{Code: int32(code), Message: msg}, //nolint:gosec // gRPC codes are 0..16
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
 	}
 }

@@ -114,8 +114,8 @@ func render(w http.ResponseWriter, d authz.Decision, dl dialect) int {
 func (hs *headerSetter) render(w http.ResponseWriter, d authz.Decision, dl dialect) int {
 	h := hs.h
 	hs.set(headerCacheControl, "no-store")
-	for _, c := range d.SetCookies {
-		h[headerSetCookie] = append(h[headerSetCookie], c)
+	if len(d.SetCookies) > 0 {
+		h[headerSetCookie] = append(h[headerSetCookie], d.SetCookies...)
 	}
 	switch d.Outcome {
 	case authz.Allow:
@@ -162,9 +162,11 @@ func (hs *headerSetter) render(w http.ResponseWriter, d authz.Decision, dl diale
 	case authz.Unavailable:
 		hs.set(headerRetryAfter, "5")
 		return hs.writeJSON(w, http.StatusServiceUnavailable, "unavailable", string(d.Reason))
-	default:
+	case authz.Misconfigured:
 		return hs.writeJSON(w, http.StatusInternalServerError, "misconfigured", string(d.Reason))
 	}
+	// An outcome this switch does not name: fail closed.
+	return hs.writeJSON(w, http.StatusInternalServerError, "misconfigured", string(d.Reason))
 }
 
 func statusWord(o authz.Outcome) string {
@@ -190,7 +192,7 @@ func (hs *headerSetter) writeJSON(w http.ResponseWriter, status int, errWord, re
 	b = append(b, `,"reason":`...)
 	b = observe.AppendEncoderJSONString(b, reason)
 	b = append(b, "}\n"...)
-	_, _ = w.Write(b)
+	_, _ = w.Write(b) //nolint:gosec // JSON-encoded, served as application/json with nosniff
 	if cap(b) <= maxPooledReplyBody {
 		*bp = b
 		replyBodies.Put(bp)
