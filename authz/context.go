@@ -16,6 +16,7 @@ type authContext struct {
 	req     *Request
 	cookies clerk.Cookies
 
+	ambiguous      string // why the credentials read more than one way, or ""
 	tokenInHeader  string // "" when absent
 	sessionCookie  string // from the chosen family
 	clientUAT      int64
@@ -107,8 +108,12 @@ func (t *seenToken) expiry() (float64, bool) {
 // stack and pass its address down, which saves a heap allocation per
 // request (nothing below keeps the pointer).
 func (e *Engine) newAuthContext(r *Request) authContext {
-	c := authContext{req: r, cookies: clerk.ParseCookies(r.Header.Values("Cookie"))}
-	c.tokenInHeader = parseAuthorization(r.Header.Get("Authorization"))
+	cookieHeaders, auth := r.Header.Values("Cookie"), r.Header.Values("Authorization")
+	c := authContext{req: r, cookies: clerk.ParseCookies(cookieHeaders)}
+	c.ambiguous = ambiguousCredentials(auth, cookieHeaders, &e.names)
+	if len(auth) > 0 {
+		c.tokenInHeader = parseAuthorization(auth[0])
+	}
 	f := e.readCookies(&c)
 	c.suffixed = e.usesSuffixedCookies(&c, &f)
 	// The chosen family's values were read above: no second lookup.
@@ -199,20 +204,19 @@ func (c *authContext) sessionToken() string {
 // tokens have no comma: it is two headers that a proxy merged, as Envoy
 // does), or Cookie headers that disagree on a session cookie (HTTP/2 may
 // split one Cookie header into several, so several alone are fine).
-func ambiguousCredentials(r *Request, names *suffixedNames) string {
-	switch auth := r.Header.Values("Authorization"); {
+func ambiguousCredentials(auth, cookieHeaders []string, names *suffixedNames) string {
+	switch {
 	case len(auth) > 1:
 		return "more than one Authorization header"
 	case len(auth) == 1 && strings.Contains(auth[0], ",") && strings.Contains(auth[0], "Bearer "):
 		return "an Authorization header holding more than one credential"
 	}
-	headers := r.Header.Values("Cookie")
-	if len(headers) < 2 {
+	if len(cookieHeaders) < 2 {
 		return ""
 	}
 	for _, name := range [...]string{names.read[readSession], names.read[readSuffixedSession]} {
 		first, found := "", false
-		for _, h := range headers {
+		for _, h := range cookieHeaders {
 			v, ok := clerk.ParseCookies([]string{h}).Get(name)
 			if !ok {
 				continue

@@ -159,12 +159,12 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 	if rule == nil {
 		rule = &Rule{}
 	}
-	if msg := ambiguousCredentials(r, &e.names); msg != "" {
+	c := e.newAuthContext(r)
+	if c.ambiguous != "" {
 		// Which one would the app's own Clerk SDK read? Answering for
 		// either would let a client pick the identity the app sees.
-		return Decision{Outcome: Unauthenticated, Reason: clerk.ReasonTokenInvalid, Message: msg}
+		return Decision{Outcome: Unauthenticated, Reason: clerk.ReasonTokenInvalid, Message: c.ambiguous}
 	}
-	c := e.newAuthContext(r)
 	st := e.authenticate(ctx, &c)
 	switch st.status {
 	case keysUnavailable:
