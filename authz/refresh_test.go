@@ -291,7 +291,10 @@ func unreachableAPI(t *testing.T) *clerk.API {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	// The port must be free again, or the client would reach a listener.
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	api, err := clerk.NewAPI("http://"+addr, "v1", "sk_live_x", "test", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +421,7 @@ func (b *browserJar) visit(t *testing.T, e *refreshEnv, rawURL string) (Decision
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		b.store(t, rawURL, resp.Header.Values("Set-Cookie"))
 		rawURL = resp.Header.Get("Location")
 	}

@@ -598,7 +598,7 @@ func rawExchange(t *testing.T, addr, raw string, wait time.Duration) (string, bo
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(wait))
 	if _, err := io.WriteString(c, raw); err != nil {
 		return "", true

@@ -97,7 +97,7 @@ func (l *loop) serveProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	allowed := resp.StatusCode/100 == 2
 	if l.mode == "ext-authz" {
 		allowed = resp.StatusCode == http.StatusOK
@@ -134,7 +134,7 @@ func (l *loop) relay(w http.ResponseWriter, sub *http.Request, _ bool) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	for k, vs := range resp.Header {
 		w.Header()[k] = vs
 	}
@@ -177,7 +177,7 @@ func (l *loop) navigate(path string) ([]hop, int, string) {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	return hops, resp.StatusCode, string(body)
 }

@@ -371,12 +371,12 @@ func TestNoSecretReachesLogsMetricsOrSpans(t *testing.T) {
 	for _, s := range e.spans.Ended() {
 		emitted.WriteString(s.Name() + " " + s.Status().Description + "\n")
 		for _, kv := range s.Attributes() {
-			emitted.WriteString(string(kv.Key) + "=" + kv.Value.Emit() + "\n")
+			emitted.WriteString(string(kv.Key) + "=" + kv.Value.String() + "\n")
 		}
 		for _, ev := range s.Events() {
 			emitted.WriteString(ev.Name + "\n")
 			for _, kv := range ev.Attributes {
-				emitted.WriteString(string(kv.Key) + "=" + kv.Value.Emit() + "\n")
+				emitted.WriteString(string(kv.Key) + "=" + kv.Value.String() + "\n")
 			}
 		}
 	}

@@ -16,8 +16,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -262,15 +264,13 @@ func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, appURL string, c
 		checks: checks,
 		cfg:    cfg,
 		auth:   au,
-		app:    httputil.NewSingleHostReverseProxy(apu),
+		app:    &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { rewriteToApp(pr, apu) }},
 		client: &http.Client{
 			Timeout:       cfg.timeout,
 			Transport:     &http.Transport{DisableCompression: true},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	prev := e.app.Director
-	e.app.Director = func(r *http.Request) { host := r.Host; prev(r); r.Host = host }
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +279,40 @@ func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, appURL string, c
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// rewriteToApp routes a request to the app as the Director of
+// httputil.NewSingleHostReverseProxy did, which this emulator used before
+// Director was deprecated: the client's Host is kept (Envoy forwards it),
+// the raw query is passed on unchanged, the client's Forwarded and
+// X-Forwarded-* headers are kept unless its Connection header names them
+// hop-by-hop, and the client's address is appended to X-Forwarded-For.
+// Rewrite on its own would drop unparsable query parameters and strip
+// those headers.
+func rewriteToApp(pr *httputil.ProxyRequest, app *url.URL) {
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+	pr.SetURL(app)
+	pr.Out.Host = pr.In.Host
+
+	hopByHop := map[string]bool{}
+	for _, f := range pr.In.Header["Connection"] {
+		for _, name := range strings.Split(f, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				hopByHop[http.CanonicalHeaderKey(name)] = true
+			}
+		}
+	}
+	for _, name := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if vals, ok := pr.In.Header[name]; ok && !hopByHop[name] {
+			pr.Out.Header[name] = slices.Clone(vals)
+		}
+	}
+	if clientIP, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := pr.Out.Header["X-Forwarded-For"]; len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		pr.Out.Header.Set("X-Forwarded-For", clientIP)
+	}
 }
 
 func (e *envoyEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -330,7 +364,7 @@ func (e *envoyEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil || res.StatusCode >= 500 {
 		if res != nil {
-			res.Body.Close()
+			_ = res.Body.Close()
 		}
 		if e.cfg.failureModeAllow {
 			e.app.ServeHTTP(w, r)
@@ -339,7 +373,7 @@ func (e *envoyEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(e.cfg.statusOnError)
 		return
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
 	seen.Status, seen.RespHeader, seen.RespBody = res.StatusCode, res.Header.Clone(), string(body)
 	e.checks.add(seen)

@@ -75,8 +75,12 @@ func freePort(t testing.TB) int {
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	port := ln.Addr().(*net.TCPAddr).Port
+	// The proxy binds this port next; it must really be released.
+	if err := ln.Close(); err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	return port
 }
 
 // errPermanent wraps an error that no amount of waiting will fix.
@@ -172,7 +176,7 @@ func (p *process) waitListening(t testing.TB, addr string, timeout time.Duration
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 		}
 		return err
 	})
@@ -239,7 +243,7 @@ func waitChainReady(t testing.TB, p *process, base string) {
 		if err != nil {
 			return err
 		}
-		res.Body.Close()
+		_ = res.Body.Close()
 		last = res.Status
 		if res.StatusCode != http.StatusUnauthorized {
 			return errors.New("status " + res.Status)
@@ -261,7 +265,7 @@ func isUp(addr string) bool {
 	if err != nil {
 		return false
 	}
-	c.Close()
+	_ = c.Close()
 	return true
 }
 
@@ -277,7 +281,7 @@ func waitRouted(t testing.TB, p *process, base string) {
 		if err != nil {
 			return err
 		}
-		res.Body.Close()
+		_ = res.Body.Close()
 		if res.StatusCode == http.StatusNotFound {
 			return errors.New("404: routes not loaded")
 		}

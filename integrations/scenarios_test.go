@@ -149,7 +149,7 @@ func (p *proxyUnderTest) sendTo(t *testing.T, base, method, target string, hdr h
 		t.Fatalf("%s %s: %v", method, target, err)
 	}
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
-	res.Body.Close()
+	_ = res.Body.Close()
 	r := result{id: id, status: res.StatusCode, header: res.Header, body: string(b)}
 	// The app and tap record before answering; nothing to wait for.
 	r.app = p.app.byID(id)
@@ -576,7 +576,7 @@ func (p *proxyUnderTest) wsHandshake(t *testing.T, extra http.Header) (*http.Res
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
 	keyBytes := make([]byte, 16)
 	_, _ = rand.Read(keyBytes)
@@ -768,7 +768,7 @@ func scenarioHandshake(t *testing.T, p *proxyUnderTest) {
 		t.Fatalf("handshake round trip: %v\n  %s", err, hops())
 	}
 	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	_ = res.Body.Close()
 	if res.StatusCode != http.StatusOK || res.Header.Get("X-Upstream") != "app" {
 		t.Fatalf("ended with %d %q, want 200 from the app\n  %s", res.StatusCode, body, hops())
 	}

@@ -141,8 +141,11 @@ func serveWebSocketEcho(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	defer conn.Close()
-	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", websocketAccept(key))
+	defer func() { _ = conn.Close() }()
+	// The client's handshake check relies on this reply; without it, hang up.
+	if _, err := fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", websocketAccept(key)); err != nil {
+		return
+	}
 	if err := rw.Flush(); err != nil {
 		return
 	}
@@ -295,7 +298,7 @@ func startAuthTap(t testing.TB, service string) *authTap {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
-		defer res.Body.Close()
+		defer func() { _ = res.Body.Close() }()
 		body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<16))
 		s.Status = res.StatusCode
 		s.RespHeader = res.Header.Clone()
