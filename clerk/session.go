@@ -26,7 +26,7 @@ type Session struct {
 	ActorID         string // "act.sub" of an impersonated session, else ""
 
 	// The times, in seconds since the epoch as in the token; re-checked
-	// against the clock on every use (Verifier.CheckTime). NotBefore and
+	// against the clock on every Verifier.Lookup. NotBefore and
 	// IssuedAt count only when their Has flag is set: an absent claim and
 	// a claim of 0 do not compare the same.
 	Expiry       float64

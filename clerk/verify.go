@@ -48,7 +48,8 @@ var (
 // It has three calls. Lookup answers from the token cache for a token
 // verified before; Decode reads a token without verifying it; Verify
 // verifies a decoded token and remembers its Session for Lookup.
-// VerifyToken chains them for callers with no step of their own between.
+// VerifyToken and VerifySessionToken chain them for callers with no step
+// of their own between.
 type Verifier struct {
 	keys  KeySource
 	opts  VerifyOptions
