@@ -215,15 +215,3 @@ func (c *tokenCache) remove(k *tokenKey) {
 	s.delete(k)
 	s.mu.Unlock()
 }
-
-// len counts the entries (tests).
-func (c *tokenCache) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
-	}
-	return n
-}

@@ -481,3 +481,15 @@ func TestRepeatedTokenCostsNoAllocation(t *testing.T) {
 		t.Fatalf("session %+v, %v", s, err)
 	}
 }
+
+// len counts the entries.
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
