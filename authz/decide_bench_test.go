@@ -116,7 +116,7 @@ func BenchmarkDecide(b *testing.B) {
 // TestDecideRepeatedTokenAllocatesNothing pins what the hot path is built
 // for: a token the cache holds is decided without one allocation, by
 // header, by suffixed cookies, and under an organization rule answered
-// from the token (its memoized organization is shared, not copied).
+// from the token (the cached Session, organization included, is shared, not copied).
 func TestDecideRepeatedTokenAllocatesNothing(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
