@@ -263,8 +263,11 @@ func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser
 		c := s.SessionClaims(userID)
 		c["sid"] = sessionID
 		c["azp"] = origin
+		// __client_uat is the token's own iat, as Clerk's are: read from
+		// the clock again, it could fall a second later than the iat and
+		// make the token look issued before the last sign-in.
 		d = append(d, "__session"+sfx+"="+s.Sign(c)+"; Path=/; SameSite=Lax",
-			"__client_uat"+sfx+"="+strconv.FormatInt(s.now().Unix(), 10)+keep)
+			"__client_uat"+sfx+"="+strconv.FormatInt(c["iat"].(int64), 10)+keep)
 	}
 	if userID != "" && refreshToken != "" {
 		d = append(d, s.RefreshCookieName()+"="+refreshToken+"; Path=/; HttpOnly; SameSite=Lax")
