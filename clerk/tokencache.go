@@ -49,9 +49,10 @@ import (
 //   - Sharded by hash, one lock per shard: requests for different tokens
 //     rarely meet on a lock, and a hit takes only a read lock.
 type tokenCache struct {
-	shards   []tokenShard
-	mask     uint64
-	perShard int
+	shards     []tokenShard
+	mask       uint64
+	perShard   int
+	arenaLimit int // maxArena; smaller in tests
 }
 
 type tokenKey = [sha256.Size]byte
@@ -92,6 +93,9 @@ type cacheSlot struct {
 // minArena is a shard arena's smallest capacity: a few typical entries.
 const minArena = 4 << 10
 
+// maxArena bounds a shard's arena: slots hold 32-bit offsets.
+const maxArena = min(math.MaxUint32, math.MaxInt)
+
 // evictionSample is how many entries an eviction looks at.
 const evictionSample = 4
 
@@ -100,7 +104,7 @@ func newTokenCache(size int) *tokenCache {
 	for n > 1 && size/n < 16 {
 		n /= 2
 	}
-	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n} //nolint:gosec // n is 1 to 64
+	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n, arenaLimit: maxArena} //nolint:gosec // n is 1 to 64
 	for i := range c.shards {
 		c.shards[i].m = make(map[tokenKey]cacheSlot)
 	}
@@ -148,11 +152,11 @@ func (c *tokenCache) add(k *tokenKey, session *Session) {
 	if len(s.m) >= c.perShard {
 		s.evictOne()
 	}
-	if len(s.arena)-s.dead+len(entry) > math.MaxUint32 {
-		return // offsets are 32-bit: such a shard serves what it has, and the token re-verifies
-	}
-	if len(s.arena)+len(entry) > cap(s.arena) {
+	if len(s.arena)+len(entry) > cap(s.arena) || len(s.arena)+len(entry) > c.arenaLimit {
 		s.compact(len(entry))
+	}
+	if len(s.arena)+len(entry) > c.arenaLimit {
+		return // even compacted it would not fit: the token re-verifies next time
 	}
 	off := len(s.arena)
 	s.arena = append(s.arena, entry...)

@@ -234,7 +234,7 @@ func TestTokenCacheIsBounded(t *testing.T) {
 
 func TestTokenCacheEvictsTheSoonestExpiring(t *testing.T) {
 	c := newTokenCache(1) // one shard, one entry... and a sample of it
-	c = &tokenCache{shards: c.shards, mask: 0, perShard: evictionSample}
+	c = &tokenCache{shards: c.shards, mask: 0, perShard: evictionSample, arenaLimit: maxArena}
 	exps := []float64{40, 10, 30, 20}
 	for i := range exps {
 		k := sha256.Sum256([]byte{byte(i)})
@@ -320,7 +320,7 @@ func TestTokenCacheEntrySize(t *testing.T) {
 // one entry): dead bytes are dropped, not accumulated.
 func TestTokenCacheArenaStaysCompact(t *testing.T) {
 	c := newTokenCache(1)
-	c = &tokenCache{shards: c.shards, mask: 0, perShard: 40} // one shard of 40
+	c = &tokenCache{shards: c.shards, mask: 0, perShard: 40, arenaLimit: maxArena} // one shard of 40
 	s := &c.shards[0]
 	stored := map[tokenKey]string{} // key → subject
 	maxEntry, maxLive := 0, 0
@@ -359,7 +359,7 @@ func TestTokenCacheArenaStaysCompact(t *testing.T) {
 // scripts/test.sh).
 func TestTokenCacheArenaUnderConcurrentUse(t *testing.T) {
 	c := newTokenCache(1)
-	c = &tokenCache{shards: c.shards, mask: 0, perShard: 16} // one small shard: constant compaction
+	c = &tokenCache{shards: c.shards, mask: 0, perShard: 16, arenaLimit: maxArena} // one small shard: constant compaction
 	entry := func(i int) *Session {
 		return &Session{Expiry: float64(1e9 + i), Subject: fmt.Sprint("user_", i, strings.Repeat("x", i%300))}
 	}
@@ -425,11 +425,35 @@ func BenchmarkTokenCacheAddFull(b *testing.B) {
 	}
 }
 
+// TestTokenCacheArenaStaysWithinItsOffsets: an entry that would take a
+// shard's arena past what its offsets can address is not stored (the
+// token verifies again next time); dead bytes are compacted away first.
+func TestTokenCacheArenaStaysWithinItsOffsets(t *testing.T) {
+	entryLen := len(encodeSession(expiringAt(1)))
+	c := newTokenCache(1)
+	c = &tokenCache{shards: c.shards, mask: 0, perShard: 3, arenaLimit: 2 * entryLen}
+	a, b, d := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b")), sha256.Sum256([]byte("d"))
+	c.add(&a, expiringAt(1))
+	c.add(&b, expiringAt(2))
+	c.add(&d, expiringAt(3))
+	if c.get(&d) != nil || c.len() != 2 {
+		t.Fatalf("an entry past the arena's limit was stored (%d entries)", c.len())
+	}
+	c.remove(&a) // its bytes are dead: compaction makes room
+	c.add(&d, expiringAt(3))
+	if got := c.get(&d); got == nil || got.Expiry != 3 {
+		t.Fatal("compaction did not make room within the limit")
+	}
+	if n := len(c.shards[0].arena); n > c.arenaLimit {
+		t.Fatalf("arena of %d bytes, limit %d", n, c.arenaLimit)
+	}
+}
+
 // TestTokenCacheHotEntryFollowsTheMap: a shard's last hit is returned
 // again without decoding, and never outlives its map entry.
 func TestTokenCacheHotEntryFollowsTheMap(t *testing.T) {
 	c := newTokenCache(1)
-	c = &tokenCache{shards: c.shards, mask: 0, perShard: 2} // one shard of two
+	c = &tokenCache{shards: c.shards, mask: 0, perShard: 2, arenaLimit: maxArena} // one shard of two
 	a, b, n := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b")), sha256.Sum256([]byte("new"))
 	c.add(&a, expiringAt(10))
 	c.add(&b, expiringAt(20))
