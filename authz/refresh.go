@@ -163,6 +163,13 @@ type refreshCall struct {
 
 type refreshCallKey struct{}
 
+// refreshFailed is a refresher's error, logged once by the call that got
+// it rather than by every request that waited on that call.
+type refreshFailed struct{ err error }
+
+func (f refreshFailed) Error() string { return f.err.Error() }
+func (f refreshFailed) Unwrap() error { return f.err }
+
 // refreshAnswerTTL is a session token's lifetime: a remembered answer is
 // no use after its token has expired.
 const refreshAnswerTTL = time.Minute
@@ -184,7 +191,7 @@ func newRefreshGroup(timeout time.Duration) *refreshGroup {
 			if err != nil {
 				// Logged here, once per call, not by each waiter.
 				call.engine.log.Warn("Clerk: session refresh failed", "reason", string(refreshFailure(err)), "error", err.Error(), "session_id", r.SessionID)
-				return refreshAnswer{}, err
+				return refreshAnswer{}, refreshFailed{err}
 			}
 			return refreshAnswer{cookies: cookies, at: time.Now()}, nil
 		},
@@ -218,14 +225,14 @@ func (g *refreshGroup) do(ctx context.Context, e *Engine, r clerk.RefreshRequest
 	if err == nil {
 		return answer.cookies, answer.at.Before(start), ""
 	}
-	var re *clerk.RefreshError
-	if errors.As(err, &re) {
-		return nil, false, re.Reason // logged by the call
-	}
-	sub = refreshFailure(err) // the refresher panicked, or returned another error
+	sub = refreshFailure(err)
 	if ctx.Err() != nil {
 		sub = clerk.RefreshFetchError // this request gave up waiting
 	}
+	if errors.As(err, new(refreshFailed)) {
+		return nil, false, sub // the call logged it
+	}
+	// The refresher panicked, or this request gave up waiting.
 	e.log.Warn("Clerk: session refresh failed", "reason", string(sub), "error", err.Error(), "session_id", r.SessionID)
 	return nil, false, sub
 }
