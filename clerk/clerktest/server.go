@@ -42,6 +42,9 @@ type Server struct {
 	SecretKey      string
 	FAPIHost       string
 	Production     bool
+	// MachineSecretKey is a machine's secret key (ak_…), accepted besides
+	// SecretKey by the M2M token routes only (machines.go).
+	MachineSecretKey string
 
 	now      func() time.Time
 	srv      *http.Server
@@ -62,6 +65,7 @@ type Server struct {
 	directory  directory    // users and memberships (users.go)
 	fapi       fapiState    // Frontend API handshake (fapi.go)
 	refresh    refreshState // session refresh (refresh.go)
+	machines   machineState // API keys, M2M and OAuth tokens (machines.go)
 }
 
 // SigningKey is an RSA key with its kid.
@@ -134,16 +138,17 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	s := &Server{
-		URL:            "http://" + ln.Addr().String(),
-		PublishableKey: prefix + base64.RawStdEncoding.EncodeToString([]byte(host+"$")),
-		SecretKey:      skPrefix + randomID(40),
-		FAPIHost:       host,
-		Production:     opts.Production,
-		now:            opts.Now,
-		listener:       ln,
-		mux:            http.NewServeMux(),
-		keys:           []*SigningKey{key},
-		calls:          map[string]int{},
+		URL:              "http://" + ln.Addr().String(),
+		PublishableKey:   prefix + base64.RawStdEncoding.EncodeToString([]byte(host+"$")),
+		SecretKey:        skPrefix + randomID(40),
+		MachineSecretKey: "ak_" + randomID(40),
+		FAPIHost:         host,
+		Production:       opts.Production,
+		now:              opts.Now,
+		listener:         ln,
+		mux:              http.NewServeMux(),
+		keys:             []*SigningKey{key},
+		calls:            map[string]int{},
 	}
 	s.routes()
 	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
@@ -162,12 +167,13 @@ func (s *Server) Close() {
 // "GET /v1/users/{id}"). It is authenticated with the secret key, counted,
 // rate-limited and subject to failure injection like the built-in routes.
 func (s *Server) Handle(pattern string, h http.HandlerFunc) {
-	s.mux.Handle(pattern, s.backendAPI(pattern, true, h))
+	s.mux.Handle(pattern, s.backendAPI(pattern, true, secretKeyOnly, h))
 }
 
 func (s *Server) routes() {
-	s.mux.Handle("GET /v1/jwks", s.backendAPI("GET /v1/jwks", false, s.serveJWKS))
+	s.mux.Handle("GET /v1/jwks", s.backendAPI("GET /v1/jwks", false, secretKeyOnly, s.serveJWKS))
 	s.userRoutes()
+	s.machineRoutes()
 	s.fapiRoutes()
 	s.refreshRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -175,8 +181,28 @@ func (s *Server) routes() {
 	})
 }
 
-// backendAPI wraps a route with Clerk's Backend API behaviour.
-func (s *Server) backendAPI(name string, limited bool, h http.HandlerFunc) http.Handler {
+// routeKeys says which keys a route accepts as Bearer.
+type routeKeys int
+
+const (
+	secretKeyOnly      routeKeys = iota
+	secretOrMachineKey           // the M2M token routes
+)
+
+// accepts reports whether bearer authenticates a route taking k.
+func (s *Server) accepts(k routeKeys, bearer string) bool {
+	switch k {
+	case secretOrMachineKey:
+		return bearer == s.SecretKey || bearer == s.MachineSecretKey
+	case secretKeyOnly:
+	}
+	return bearer == s.SecretKey
+}
+
+// backendAPI wraps a route with Clerk's Backend API behaviour: the keys
+// it accepts, call counting and, when limited, failure injection, latency
+// and the rate limit.
+func (s *Server) backendAPI(name string, limited bool, keys routeKeys, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.calls[name]++
@@ -191,7 +217,7 @@ func (s *Server) backendAPI(name string, limited bool, h http.HandlerFunc) http.
 			WriteError(w, http.StatusUnauthorized, "authorization_header_format_invalid", "Invalid Authorization header format")
 			return
 		}
-		if strings.TrimPrefix(auth, "Bearer ") != s.SecretKey {
+		if !s.accepts(keys, strings.TrimPrefix(auth, "Bearer ")) {
 			WriteError(w, http.StatusUnauthorized, "clerk_key_invalid", "The provided Clerk Secret Key is invalid.")
 			return
 		}
