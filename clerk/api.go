@@ -23,7 +23,8 @@ const maxAPIResponse = 8 << 20
 
 // API is a small Backend API client: base URL, version path, secret key.
 type API struct {
-	base      *url.URL
+	root      *url.URL // the base URL as given, for unversioned calls
+	base      *url.URL // root with the version segment
 	secretKey string
 	client    *http.Client
 	userAgent string
@@ -42,11 +43,13 @@ func NewAPI(baseURL, version, secretKey, userAgent string, client *http.Client) 
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("invalid Backend API URL %q", baseURL)
 	}
-	u.Path = strings.TrimRight(u.Path, "/") + "/" + strings.Trim(version, "/")
+	u.Path = strings.TrimRight(u.Path, "/")
+	root, base := *u, *u
+	base.Path += "/" + strings.Trim(version, "/")
 	if client == nil {
 		client = &http.Client{Timeout: 5 * time.Second}
 	}
-	return &API{base: u, secretKey: secretKey, client: client, userAgent: userAgent}, nil
+	return &API{root: &root, base: &base, secretKey: secretKey, client: client, userAgent: userAgent}, nil
 }
 
 // APIError is a non-2xx answer from the Backend API, decoded from Clerk's
@@ -92,7 +95,7 @@ func (e *APIError) Code() string {
 // Get calls GET {base}/{path}?{query} and decodes a 2xx JSON body into out.
 // A non-2xx answer is an *APIError.
 func (a *API) Get(ctx context.Context, path string, query url.Values, out any) error {
-	return a.do(ctx, http.MethodGet, path, query, nil, decodeInto(out))
+	return a.do(ctx, call{method: http.MethodGet, path: path, query: query}, decodeInto(out))
 }
 
 // Post calls POST {base}/{path}?{query} with body as JSON and decodes a 2xx
@@ -102,32 +105,67 @@ func (a *API) Post(ctx context.Context, path string, query url.Values, body, out
 	if err != nil {
 		return fmt.Errorf("POST %s: encode body: %w", path, err)
 	}
-	return a.do(ctx, http.MethodPost, path, query, b, decodeInto(out))
+	return a.do(ctx, call{method: http.MethodPost, path: path, query: query, body: b}, decodeInto(out))
 }
+
+// PostUnversioned is Post on the root URL, without the version segment:
+// Clerk serves the machine-token endpoints (api_keys, m2m_tokens,
+// oauth_applications/access_tokens) there, and the SDK calls them so
+// (skipApiVersionInUrl). bearer, when not "", is sent in Authorization
+// instead of the secret key: M2M tokens are verified with the machine's
+// own secret key when one is configured.
+func (a *API) PostUnversioned(ctx context.Context, path, bearer string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("POST %s: encode body: %w", path, err)
+	}
+	return a.do(ctx, call{method: http.MethodPost, path: path, body: b, unversioned: true, bearer: bearer}, decodeInto(out))
+}
+
+// errDecode marks a 2xx answer whose body could not be decoded, so that a
+// caller can tell Clerk's garbage from a network failure (errors.Is).
+var errDecode = errors.New("decode")
 
 // decodeInto decodes any 2xx JSON body into out, whatever its content type.
 func decodeInto(out any) func(contentType string, body []byte) error {
 	return func(_ string, body []byte) error { return json.Unmarshal(body, out) }
 }
 
+// call is one request's parameters.
+type call struct {
+	method, path string
+	query        url.Values
+	body         []byte // nil: none
+	unversioned  bool   // on the root URL, without the version segment
+	bearer       string // replaces the secret key when not ""
+}
+
 // do makes one call; decode reads a 2xx answer.
-func (a *API) do(ctx context.Context, method, path string, query url.Values, reqBody []byte, decode func(contentType string, body []byte) error) (err error) {
+func (a *API) do(ctx context.Context, c call, decode func(contentType string, body []byte) error) (err error) {
+	method, path := c.method, c.path
 	start, status := time.Now(), 0
 	if a.OnCall != nil {
 		defer func() { a.OnCall(RouteTemplate(path), status, err, time.Since(start)) }()
 	}
 	u := *a.base
+	if c.unversioned {
+		u = *a.root
+	}
 	u.Path = u.Path + "/" + strings.TrimLeft(path, "/")
-	u.RawQuery = query.Encode()
+	u.RawQuery = c.query.Encode()
 	var rb io.Reader
-	if reqBody != nil {
-		rb = bytes.NewReader(reqBody)
+	if c.body != nil {
+		rb = bytes.NewReader(c.body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rb)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+a.secretKey)
+	bearer := a.secretKey
+	if c.bearer != "" {
+		bearer = c.bearer
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
 	req.Header.Set("Clerk-API-Version", APIVersion)
 	req.Header.Set("Content-Type", "application/json")
 	if a.userAgent != "" {
@@ -158,7 +196,7 @@ func (a *API) do(ctx context.Context, method, path string, query url.Values, req
 		return apiErr
 	}
 	if err := decode(resp.Header.Get("Content-Type"), body); err != nil {
-		return fmt.Errorf("%s %s: decode: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w: %w", method, path, errDecode, err)
 	}
 	return nil
 }
@@ -171,7 +209,7 @@ var apiPathWords = map[string]bool{
 	"invitations": true, "organization_invitations": true, "email_addresses": true,
 	"phone_numbers": true, "oauth_access_tokens": true, "api_keys": true, "m2m_tokens": true,
 	"machines": true, "domains": true, "metadata": true, "handshake_payload": true,
-	"refresh": true,
+	"refresh": true, "oauth_applications": true, "access_tokens": true,
 }
 
 // RouteTemplate is a Backend API path with ids and slugs replaced by

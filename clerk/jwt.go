@@ -194,10 +194,8 @@ func (t *JWT) CheckSessionType() error {
 // IsMachineJWT reports the machine tokens @clerk/backend recognises by shape:
 // OAuth access tokens (typ at+jwt) and M2M tokens (sub mch_…).
 func (t *JWT) IsMachineJWT() bool {
-	if t.Header.Typ != nil && (*t.Header.Typ == "at+jwt" || *t.Header.Typ == "application/at+jwt") {
-		return true
-	}
-	return strings.HasPrefix(t.Claims.Subject, "mch_")
+	_, ok := t.MachineTokenType()
+	return ok
 }
 
 // HasNonSessionCategory reports a header "cat" other than session or ignore:

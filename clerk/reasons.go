@@ -142,9 +142,16 @@ func fixedTokenError(r Reason, msg string) *TokenError {
 }
 
 // ReasonOf returns the Clerk reason carried by err, or "unexpected-error".
+// A *MachineError's reason comes first: it wraps the *TokenError it was
+// made from, whose finer reason the SDK does not report for machine
+// tokens.
 func ReasonOf(err error) Reason {
 	if te, ok := err.(*TokenError); ok { // the usual case, without errors.As's reflection
 		return te.Reason
+	}
+	var me *MachineError
+	if errors.As(err, &me) {
+		return me.Reason
 	}
 	var te *TokenError
 	if errors.As(err, &te) {
@@ -155,8 +162,14 @@ func ReasonOf(err error) Reason {
 
 // IsKeyUnavailable reports whether err means the keys could not be had at
 // all (Clerk unreachable, bad secret key): the caller must fail closed with
-// 503 rather than treat the request as signed out.
+// 503 rather than treat the request as signed out. For a *MachineError it
+// asks the error the key source gave, if any (MachineError.Temporary
+// covers the Backend API's outages too).
 func IsKeyUnavailable(err error) bool {
+	var me *MachineError
+	if _, ok := err.(*TokenError); !ok && errors.As(err, &me) {
+		return me.Err != nil && IsKeyUnavailable(me.Err)
+	}
 	switch ReasonOf(err) {
 	case ReasonJWKRemoteFailedToLoad, ReasonJWKRemoteInvalid, ReasonJWKFailedToResolve, ReasonSecretKeyInvalid:
 		return true

@@ -103,7 +103,7 @@ func (a *API) RefreshSession(ctx context.Context, r RefreshRequest) ([]string, e
 		return err
 	}
 	path := "/sessions/" + url.PathEscape(r.SessionID) + "/refresh"
-	if err := a.do(ctx, http.MethodPost, path, query, b, decode); err != nil {
+	if err := a.do(ctx, call{method: http.MethodPost, path: path, query: query, body: b}, decode); err != nil {
 		var re *RefreshError
 		if errors.As(err, &re) {
 			return nil, re

@@ -211,6 +211,12 @@ func (v *Verifier) VerifySignature(t *JWT, key *PublicKey) error {
 	if t.Header.Typ != nil && *t.Header.Typ != "JWT" {
 		return errTokenType
 	}
+	return verifyRS256(t, key)
+}
+
+// verifyRS256 checks alg and the RS256 signature, the part of
+// VerifySignature that machine JWTs share (their typ rules differ).
+func verifyRS256(t *JWT, key *PublicKey) error {
 	switch t.Header.Alg {
 	case "RS256":
 	case "RS384", "RS512":
