@@ -55,6 +55,13 @@ type Config struct {
 	MembershipNegativeTTL time.Duration `envconfig:"MEMBERSHIP_NEGATIVE_TTL" default:"10s"`
 	MembershipStaleWindow time.Duration `envconfig:"MEMBERSHIP_STALE_WINDOW" default:"2m"`
 	UserProfileHeaders    bool          `envconfig:"USER_PROFILE_HEADERS" default:"false"`
+	// Machine tokens (API keys, M2M and OAuth tokens) on routes that
+	// accept them; checked by validateMachineTokens.
+	MachineSecretKey        string        `envconfig:"CLERK_MACHINE_SECRET_KEY"`
+	MachineTokenCacheSize   int           `envconfig:"MACHINE_TOKEN_CACHE_SIZE" default:"10000"`
+	MachineTokenCacheTTL    time.Duration `envconfig:"MACHINE_TOKEN_CACHE_TTL" default:"30s"`
+	MachineTokenNegativeTTL time.Duration `envconfig:"MACHINE_TOKEN_NEGATIVE_TTL" default:"5s"`
+	MachineTokenStaleWindow time.Duration `envconfig:"MACHINE_TOKEN_STALE_WINDOW" default:"1m"`
 
 	publishableKey clerk.PublishableKey
 	staticKeys     *clerk.StaticKeys
@@ -238,6 +245,35 @@ func (c *Config) validateOrgPolicy() error {
 	}
 	if c.UserProfileHeaders && c.SecretKey == "" {
 		return bad("USER_PROFILE_HEADERS", "needs CLERK_SECRET_KEY to read users from the Backend API")
+	}
+	return c.validateMachineTokens()
+}
+
+// validateMachineTokens checks the machine token cache bounds. The TTL
+// bounds how long a revoked API key keeps working; the stale window how
+// long past it during a Clerk outage.
+func (c *Config) validateMachineTokens() error {
+	// A Config built in code (tests, demo) leaves these zero: defaults.
+	if c.MachineTokenCacheSize == 0 {
+		c.MachineTokenCacheSize = 10000
+	}
+	if c.MachineTokenCacheTTL == 0 {
+		c.MachineTokenCacheTTL = 30 * time.Second
+	}
+	if c.MachineTokenNegativeTTL == 0 {
+		c.MachineTokenNegativeTTL = 5 * time.Second
+	}
+	if c.MachineTokenCacheSize < 1 || c.MachineTokenCacheSize > 10_000_000 {
+		return bad("MACHINE_TOKEN_CACHE_SIZE", "must be between 1 and 10000000")
+	}
+	if c.MachineTokenCacheTTL < 0 || c.MachineTokenCacheTTL > 10*time.Minute {
+		return bad("MACHINE_TOKEN_CACHE_TTL", "must be a positive duration up to 10m")
+	}
+	if c.MachineTokenNegativeTTL < 0 || c.MachineTokenNegativeTTL > c.MachineTokenCacheTTL {
+		return bad("MACHINE_TOKEN_NEGATIVE_TTL", "must be a positive duration no longer than MACHINE_TOKEN_CACHE_TTL")
+	}
+	if c.MachineTokenStaleWindow < 0 || c.MachineTokenStaleWindow > 15*time.Minute {
+		return bad("MACHINE_TOKEN_STALE_WINDOW", "must be between 0 (never serve stale) and 15m")
 	}
 	return nil
 }

@@ -62,6 +62,9 @@ func runDemo(w io.Writer) int {
 	expired["iat"], expired["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
 	expiredToken := fake.Sign(expired)
 
+	// An API key of alice's, for routes that accept API keys.
+	apiKey, _ := fake.AddAPIKey(clerktest.APIKey{Subject: "user_demo_alice", Name: "demo", Scopes: []string{"invoices:read"}})
+	m2m, _ := fake.AddM2MToken("mch_demo_worker", []string{"jobs:run"}, time.Time{})
 	base := "http://" + addr
 	fwd := `-H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: app.example.test' -H 'X-Forwarded-Uri: /dashboard'`
 	if _, err := fmt.Fprintf(w, `
@@ -96,8 +99,14 @@ NGINX auth_request dialect (401 with Location for browsers, never a 3xx):
 Envoy ext_authz HTTP dialect (original path after /ext-authz):
   curl -i %[1]s/ext-authz/dashboard -H 'Host: app.example.test' -H 'X-Forwarded-Proto: https' -H "Authorization: Bearer $TOKEN"
 
+An API key on a route that accepts them, with a scope (200, X-Auth-Token-Type: api_key):
+  curl -i '%[1]s/forward-auth?token=api_key&scope=invoices:read' %[5]s -H "Authorization: Bearer %[7]s"
+
+An M2M token on the same route (401, reason token-type-mismatch):
+  curl -i '%[1]s/forward-auth?token=api_key' %[5]s -H "Authorization: Bearer %[8]s"
+
 Press Ctrl-C to stop.
-`, base, fake.URL, fake.PublishableKey, token, fwd, expiredToken); err != nil {
+`, base, fake.URL, fake.PublishableKey, token, fwd, expiredToken, apiKey, m2m); err != nil {
 		// The curl lines are the demo; without them it has no use.
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		return 1

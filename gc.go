@@ -20,9 +20,11 @@ const (
 	// Heap bytes one cache entry holds at most (clerk's
 	// TestTokenCacheEntrySize bounds a token entry at 700 bytes, its arena
 	// headroom and map slot included; a user's memberships are a few hundred
-	// bytes), doubled below for the collector's headroom over the live heap.
+	// bytes, and so is a verified machine credential's Machine), doubled
+	// below for the collector's headroom over the live heap.
 	tokenEntryBytes      = 768
 	membershipEntryBytes = 1024
+	machineEntryBytes    = 1024
 	cacheHeadroomBytes   = 16 << 20
 )
 
@@ -45,7 +47,8 @@ func defaultGC(cfg *Config, getenv func(string) string) gcSettings {
 		s.percent = defaultGCPercent
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		caches := int64(max(cfg.TokenCacheSize, 0))*tokenEntryBytes + int64(max(cfg.MembershipCacheSize, 0))*membershipEntryBytes
+		caches := int64(max(cfg.TokenCacheSize, 0))*tokenEntryBytes + int64(max(cfg.MembershipCacheSize, 0))*membershipEntryBytes +
+			int64(max(cfg.MachineTokenCacheSize, 0))*machineEntryBytes
 		s.limit = max(minMemoryLimit, 2*caches+cacheHeadroomBytes)
 	}
 	return s

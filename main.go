@@ -71,6 +71,7 @@ type service struct {
 	policy      *authz.PolicyFile
 	memberships *authz.MembershipLookup // nil without CLERK_SECRET_KEY
 	profiles    *authz.ProfileLookup    // nil unless USER_PROFILE_HEADERS
+	machines    *authz.MachineLookup
 }
 
 func newService(cfg *Config, logger *slog.Logger) (*service, error) {
@@ -108,7 +109,10 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := obs.watchParts(s.memberships, s.profiles, s.policy); err != nil {
+	if err := s.machineTokens(cfg, api, verifier, logger); err != nil {
+		return nil, err
+	}
+	if err := obs.watchParts(s.memberships, s.profiles, s.machines, s.policy); err != nil {
 		return nil, err
 	}
 	// Server-side session refresh needs the secret key (CLERK_JWT_KEY-only
@@ -124,7 +128,7 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 		AllowCORSPreflight:   cfg.AllowCORSPreflight,
 		CallbackPath:         cfg.CallbackPath,
 		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
-	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Refresher: refresher, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles})
+	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Refresher: refresher, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles, Machines: s.machines})
 	hopts := obs.routerOptions(cfg, handlers.Options{Engine: s.engine, Logger: logger, TrustedProxies: cfg.trustedProxies})
 	s.handler = handlers.NewRouter(hopts)
 	if cfg.GRPCListenAddr != "" {
@@ -229,6 +233,26 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// machineTokens builds the machine token verifier and its cache. Machine
+// JWTs verify with the instance's keys alone; opaque credentials need the
+// Backend API, so without a secret key they are refused
+// (secret-key-invalid), as the SDK refuses them.
+func (s *service) machineTokens(cfg *Config, api *clerk.API, verifier *clerk.Verifier, logger *slog.Logger) error {
+	var machineAPI *clerk.API
+	if cfg.SecretKey != "" || cfg.MachineSecretKey != "" {
+		machineAPI = api
+	}
+	m, err := authz.NewMachineLookup(clerk.NewMachineVerifier(machineAPI, cfg.MachineSecretKey, verifier), authz.MachineLookupOptions{
+		Size: cfg.MachineTokenCacheSize, TTL: cfg.MachineTokenCacheTTL, NegativeTTL: cfg.MachineTokenNegativeTTL,
+		StaleWindow: cfg.MachineTokenStaleWindow, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	s.machines = m
 	return nil
 }
 

@@ -39,7 +39,7 @@ func newObservability(cfg *Config, logger *slog.Logger) (*observability, error) 
 
 // watchParts exports the Backend API caches' counters and remembers the
 // policy for /readyz. Nil parts are off.
-func (o *observability) watchParts(m *authz.MembershipLookup, p *authz.ProfileLookup, policy *authz.PolicyFile) error {
+func (o *observability) watchParts(m *authz.MembershipLookup, p *authz.ProfileLookup, mt *authz.MachineLookup, policy *authz.PolicyFile) error {
 	if m != nil {
 		if err := o.metrics.RegisterCache("memberships", m); err != nil {
 			return err
@@ -47,6 +47,11 @@ func (o *observability) watchParts(m *authz.MembershipLookup, p *authz.ProfileLo
 	}
 	if p != nil {
 		if err := o.metrics.RegisterCache("profiles", p); err != nil {
+			return err
+		}
+	}
+	if mt != nil {
+		if err := o.metrics.RegisterCache("machine_tokens", mt); err != nil {
 			return err
 		}
 	}

@@ -22,7 +22,8 @@ type authState struct {
 	status  authStatus
 	reason  clerk.Reason
 	message string
-	session *clerk.Session // signedIn
+	session *clerk.Session // signedIn with a session token
+	machine *clerk.Machine // signedIn with a machine credential
 	// handshake: the redirect and its cookies; also the cookies a completed
 	// handshake sets (with status signedIn or signedOut).
 	location   string
@@ -34,9 +35,13 @@ func out(reason clerk.Reason, msg string) authState {
 }
 
 // authenticate is @clerk/backend authenticateRequest for a primary domain
-// (satellite domains are not supported): a header token takes the header
-// path and ignores cookies; otherwise the cookie path.
-func (e *Engine) authenticate(ctx context.Context, c *authContext) authState {
+// (satellite domains are not supported). On a route for session tokens
+// only, a header token takes the header path and ignores cookies;
+// otherwise the cookie path. Other routes start in machine.go.
+func (e *Engine) authenticate(ctx context.Context, c *authContext, accepts *Accepts) authState {
+	if t, ok := accepts.single(); !ok || t != clerk.TokenTypeSession {
+		return e.authenticateAccepting(ctx, c, accepts)
+	}
 	if c.tokenInHeader != "" {
 		return e.authenticateHeader(ctx, c)
 	}

@@ -62,6 +62,7 @@ type Engine struct {
 	names       suffixedNames // the __session_<suffix> family
 	refresher   SessionRefresher
 	refreshes   *refreshGroup
+	machines    MachineTokens
 }
 
 // Options are the engine's optional parts.
@@ -75,6 +76,9 @@ type Options struct {
 	// Refresher refreshes expired sessions server-side (the Backend API);
 	// nil: no refresh, the handshake does it ("missing-api-client").
 	Refresher SessionRefresher
+	// Machines verifies API keys, M2M and OAuth tokens (MachineLookup);
+	// nil: a route that accepts them refuses every one.
+	Machines MachineTokens
 	// RefreshTimeout bounds one refresh call (default DefaultRefreshTimeout).
 	RefreshTimeout time.Duration
 	Logger         *slog.Logger
@@ -106,6 +110,7 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 		names:       newSuffixedNames(clerk.CookieSuffix(cfg.PublishableKey.Raw)),
 		refresher:   opts.Refresher,
 		refreshes:   newRefreshGroup(opts.RefreshTimeout),
+		machines:    opts.Machines,
 	}
 }
 
@@ -165,13 +170,16 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		// either would let a client pick the identity the app sees.
 		return Decision{Outcome: Unauthenticated, Reason: clerk.ReasonTokenInvalid, Message: c.ambiguous}
 	}
-	st := e.authenticate(ctx, &c)
+	st := e.authenticate(ctx, &c, &rule.Tokens)
 	switch st.status {
 	case keysUnavailable:
 		return Decision{Outcome: Unavailable, Reason: st.reason, Message: st.message}
 	case handshake:
 		return Decision{Outcome: Handshake, Reason: st.reason, Message: st.message, Location: st.location, SetCookies: st.setCookies}
 	case signedIn:
+		if st.machine != nil {
+			return e.authorizeMachine(ctx, rule, st.machine)
+		}
 		if st.session.Pending() {
 			// Cookies a refresh or handshake set still go to the browser.
 			cookies := st.setCookies
@@ -193,7 +201,8 @@ func (e *Engine) signedOut(r *Request, rule *Rule, st authState, signInSubpath s
 	if rule.Public {
 		return Decision{Outcome: Allow, Reason: st.reason, Message: st.message, SetCookies: st.setCookies}
 	}
-	if r.IsBrowserNavigation() {
+	// A route for machines only has no sign-in page to offer.
+	if r.IsBrowserNavigation() && rule.Tokens.accepts(clerk.TokenTypeSession) {
 		return Decision{Outcome: SignIn, Reason: st.reason, Message: st.message, Location: e.signInURL(r, signInSubpath), SetCookies: st.setCookies}
 	}
 	return Decision{Outcome: Unauthenticated, Reason: st.reason, Message: st.message, SetCookies: st.setCookies}
@@ -234,7 +243,7 @@ func trimSlash(p string) string {
 
 // authorize applies the rule to a verified session.
 func (e *Engine) authorize(ctx context.Context, rule *Rule, s *clerk.Session) Decision {
-	id := Identity{UserID: s.Subject, SessionID: s.SessionID, ActorID: s.ActorID}
+	id := Identity{UserID: s.Subject, SessionID: s.SessionID, ActorID: s.ActorID, TokenType: clerk.TokenTypeSession}
 	if s.OrgError != nil {
 		// The SDK throws while parsing a "fea" entry without a colon
 		// (@clerk/shared authorization.ts splitByScope; docs/clerk-protocol.md
@@ -245,6 +254,16 @@ func (e *Engine) authorize(ctx context.Context, rule *Rule, s *clerk.Session) De
 	if active != nil {
 		id.OrgID, id.OrgSlug, id.OrgRole, id.OrgPermissions = active.ID, active.Slug, active.Role, active.Permissions
 	}
+	if len(rule.Scopes) > 0 {
+		return Decision{Outcome: Forbidden, Reason: ReasonScopeMissing, Message: "a session token carries no scopes", Identity: id}
+	}
+	return e.authorizeOrgs(ctx, rule, s.Subject, active, id)
+}
+
+// authorizeOrgs applies the rule's organization part to a user: from the
+// active organization (a session's; nil for a machine credential) or the
+// user's memberships.
+func (e *Engine) authorizeOrgs(ctx context.Context, rule *Rule, userID string, active *clerk.ActiveOrganization, id Identity) Decision {
 	if !rule.RequiresOrganization() {
 		return Decision{Outcome: Allow, Identity: id}
 	}
@@ -259,7 +278,7 @@ func (e *Engine) authorize(ctx context.Context, rule *Rule, s *clerk.Session) De
 	}
 	var first Membership
 	for i, org := range rule.Orgs {
-		m, ok, err := e.membership(ctx, s.Subject, org, active)
+		m, ok, err := e.membership(ctx, userID, org, active)
 		if err != nil {
 			return Decision{Outcome: Unavailable, Reason: ReasonMembershipLookup, Message: err.Error(), Identity: id}
 		}

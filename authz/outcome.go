@@ -42,6 +42,16 @@ type Identity struct {
 	OrgRole        string
 	OrgPermissions []string
 	ActorID        string
+	// TokenType is the credential's Clerk type (session_token for a
+	// session); empty for an anonymous public request.
+	TokenType clerk.TokenType
+	// The machine credential's parts (empty for sessions): MachineID is an
+	// mch_ subject, TokenID the key's or token's id (never its secret),
+	// ClientID an OAuth token's client.
+	MachineID string
+	TokenID   string
+	Scopes    []string
+	ClientID  string
 	// ProfileHeaders: X-Auth-User-Email and X-Auth-User-Name are part of
 	// the reply (USER_PROFILE_HEADERS=true); Email and Name fill them.
 	ProfileHeaders bool

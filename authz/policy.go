@@ -22,11 +22,37 @@ type Rule struct {
 	Orgs        []string
 	Roles       []string // "org:"-prefixed; all must hold
 	Permissions []string // "org:<feature>:<permission>"; all must hold
+	// Tokens are the credential types the route accepts, Clerk's
+	// acceptsToken: nil is session tokens only (the SDK's default).
+	Tokens Accepts
+	// Scopes must all be among a machine token's scopes.
+	Scopes []string
 }
 
 // RequiresOrganization reports whether the rule needs any organization data.
 func (r *Rule) RequiresOrganization() bool {
 	return len(r.Orgs) > 0 || len(r.Roles) > 0 || len(r.Permissions) > 0
+}
+
+// restricts reports whether the rule asks for more than a signed-in
+// caller of an accepted type: what public=true cannot be combined with.
+func (r *Rule) restricts() bool {
+	return r.RequiresOrganization() || len(r.Scopes) > 0
+}
+
+// isScope reports whether s can be a Clerk scope in a rule: 1 to 256
+// visible ASCII characters other than a comma, which separates the
+// values of X-Auth-Scopes.
+func isScope(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' || s[i] == ',' {
+			return false
+		}
+	}
+	return true
 }
 
 // isRoleKey reports whether s is a Clerk role key, with or without its
@@ -82,10 +108,21 @@ func ParseRuleQuery(q url.Values) (*Rule, error) {
 			}
 		}
 	}
-	if r.Public && r.RequiresOrganization() {
-		return nil, fmt.Errorf("public=true cannot be combined with org, role or permission")
+	if r.Public && r.restricts() {
+		return nil, fmt.Errorf("public=true cannot be combined with org, role, permission or scope")
+	}
+	if err := r.check(); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// check refuses combinations no request could satisfy.
+func (r *Rule) check() error {
+	if len(r.Scopes) > 0 && !r.Tokens.acceptsMachines() {
+		return fmt.Errorf("scope applies to machine tokens, and this rule accepts only session tokens (add token=api_key, oauth_token, m2m_token or any)")
+	}
+	return nil
 }
 
 // add sets one key of the rule; the policy file shares it.
@@ -106,6 +143,17 @@ func (r *Rule) add(key, value string) error {
 			return fmt.Errorf("permission %q is not org:<feature>:<permission>", value)
 		}
 		r.Permissions = append(r.Permissions, value)
+	case "token":
+		for _, v := range strings.Split(value, ",") {
+			if err := r.Tokens.add(strings.TrimSpace(v)); err != nil {
+				return err
+			}
+		}
+	case "scope":
+		if !isScope(value) {
+			return fmt.Errorf("scope %q is not a scope (visible characters, no comma)", value)
+		}
+		r.Scopes = append(r.Scopes, value)
 	case "public":
 		switch value {
 		case "true":
@@ -115,7 +163,7 @@ func (r *Rule) add(key, value string) error {
 			return fmt.Errorf("public must be true or false, not %q", value)
 		}
 	default:
-		return fmt.Errorf("unknown policy parameter %q (known: org, role, permission, public)", key)
+		return fmt.Errorf("unknown policy parameter %q (known: org, role, permission, scope, token, public)", key)
 	}
 	return nil
 }

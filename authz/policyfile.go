@@ -185,6 +185,8 @@ type fileRule struct {
 	Org        stringList `yaml:"org"`
 	Role       stringList `yaml:"role"`
 	Permission stringList `yaml:"permission"`
+	Token      stringList `yaml:"token"`
+	Scope      stringList `yaml:"scope"`
 }
 
 // stringList is a YAML string or list of strings.
@@ -286,7 +288,7 @@ func (fr *fileRule) compile() (policyRule, error) {
 	for _, kv := range []struct {
 		key  string
 		vals []string
-	}{{"org", fr.Org}, {"role", fr.Role}, {"permission", fr.Permission}} {
+	}{{"org", fr.Org}, {"role", fr.Role}, {"permission", fr.Permission}, {"token", fr.Token}, {"scope", fr.Scope}} {
 		for _, v := range kv.vals {
 			if err := rule.add(kv.key, v); err != nil {
 				return pr, err
@@ -298,10 +300,13 @@ func (fr *fileRule) compile() (policyRule, error) {
 		return pr, errors.New("public: false means nothing; write signed_in: true")
 	case fr.SignedIn != nil && !*fr.SignedIn:
 		return pr, errors.New("signed_in: false is ambiguous; write public: true for an optional session")
-	case fr.Public != nil && (fr.SignedIn != nil || rule.RequiresOrganization()):
-		return pr, errors.New("public: true cannot be combined with signed_in, org, role or permission")
-	case fr.Public == nil && fr.SignedIn == nil && !rule.RequiresOrganization():
-		return pr, errors.New("the rule says nothing: add public: true, signed_in: true, or org/role/permission")
+	case fr.Public != nil && (fr.SignedIn != nil || rule.restricts()):
+		return pr, errors.New("public: true cannot be combined with signed_in, org, role, permission or scope")
+	case fr.Public == nil && fr.SignedIn == nil && !rule.restricts() && fr.Token == nil:
+		return pr, errors.New("the rule says nothing: add public: true, signed_in: true, token, or org/role/permission/scope")
+	}
+	if err := rule.check(); err != nil {
+		return pr, err
 	}
 	rule.Public = fr.Public != nil
 	pr.rule = rule

@@ -28,6 +28,11 @@ rules:                      # first match wins
   - path: /reports
     methods: post
     role: member
+  - path: /machines/
+    token: [api_key, oauth_token]
+    scope: reports:read
+  - path: /m2m
+    token: m2m_token
   - signed_in: true         # the default rule
 `
 
@@ -60,8 +65,12 @@ func describe(r *Rule) string {
 	if r == nil {
 		return "none"
 	}
+	var tokens string
+	if r.Tokens.any || len(r.Tokens.types) > 0 {
+		tokens = " token=" + r.Tokens.String()
+	}
 	if r.Public {
-		return "public"
+		return "public" + tokens
 	}
 	var parts []string
 	for _, o := range r.Orgs {
@@ -73,10 +82,13 @@ func describe(r *Rule) string {
 	for _, x := range r.Permissions {
 		parts = append(parts, "permission="+x)
 	}
-	if len(parts) == 0 {
-		return "signed_in"
+	for _, x := range r.Scopes {
+		parts = append(parts, "scope="+x)
 	}
-	return strings.Join(parts, " ")
+	if len(parts) == 0 {
+		return "signed_in" + tokens
+	}
+	return strings.Join(parts, " ") + tokens
 }
 
 func TestPolicyFileFirstMatchWins(t *testing.T) {
@@ -106,6 +118,8 @@ func TestPolicyFileFirstMatchWins(t *testing.T) {
 		{"glob needs the segment", "x.test", "/api/invoices", "GET", "signed_in"},
 		{"lower-case method in the file", "x.test", "/reports/q1", "POST", "role=org:member"},
 		{"method mismatch falls through", "x.test", "/reports/q1", "GET", "signed_in"},
+		{"machine tokens with a scope", "x.test", "/machines/q1", "GET", "scope=reports:read token=api_key,oauth_token"},
+		{"one machine type", "x.test", "/m2m", "GET", "signed_in token=m2m_token"},
 		{"default rule", "x.test", "/", "GET", "signed_in"},
 	}
 	for _, tt := range tests {
@@ -153,6 +167,10 @@ func TestPolicyFileRefusesMistakes(t *testing.T) {
 		{"bad method", "rules:\n  - methods: [GET, \"PO ST\"]\n    signed_in: true\n", "method"},
 		{"two documents", "rules:\n  - signed_in: true\n---\nrules: []\n", "more than one"},
 		{"line number in the message", "rules:\n  - signed_in: true\n  - path: /x\n", "rule 2 (line 3)"},
+		{"unknown token type", "rules:\n  - token: apikey\n", "not a Clerk token type"},
+		{"scope on a session route", "rules:\n  - scope: read\n", "scope applies to machine tokens"},
+		{"public with scope", "rules:\n  - public: true\n    token: any\n    scope: read\n", "cannot be combined"},
+		{"any with another type", "rules:\n  - token: [any, api_key]\n", "cannot be combined"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,6 +300,28 @@ func TestParseRuleQueryRefusesWhatItDoesNotUnderstand(t *testing.T) {
 		{"permission=org:invoices:", "error"},
 		{"permission=org:invoices:read:x", "error"},
 		{"permission=org:" + strings.Repeat("a", 65) + ":read", "error"},
+		{"token=api_key", "signed_in token=api_key"},
+		{"token=session_token", "signed_in token=session_token"},
+		{"token=session_token,api_key", "signed_in token=session_token,api_key"},
+		{"token=session_token&token=m2m_token", "signed_in token=session_token,m2m_token"},
+		{"token=oauth_token, api_key", "signed_in token=oauth_token,api_key"},
+		{"token=api_key,api_key", "signed_in token=api_key"},
+		{"token=any", "signed_in token=any"},
+		{"token=any,api_key", "error"},
+		{"token=api_key&token=any", "error"},
+		{"token=apikey", "error"},
+		{"token=", "error"},
+		{"token=API_KEY", "error"},
+		{"public=true&token=any", "public token=any"},
+		{"scope=read:users&token=oauth_token", "scope=read:users token=oauth_token"},
+		{"scope=a&scope=b&token=any", "scope=a scope=b token=any"},
+		{"scope=read:users", "error"},
+		{"scope=read:users&token=session_token", "error"},
+		{"scope=a,b&token=api_key", "error"},
+		{"scope=a b&token=api_key", "error"},
+		{"scope=&token=api_key", "error"},
+		{"scope=" + strings.Repeat("s", 257) + "&token=api_key", "error"},
+		{"public=true&scope=a&token=api_key", "error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {

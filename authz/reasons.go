@@ -18,6 +18,16 @@ const (
 	ReasonNoActiveOrg       clerk.Reason = "no-active-organization"
 	ReasonMembershipLookup  clerk.Reason = "membership-lookup-failed"
 	ReasonInvalidRule       clerk.Reason = "invalid-policy"
+	// ReasonScopeMissing: a scope= rule does not hold (a session token
+	// carries no scopes).
+	ReasonScopeMissing clerk.Reason = "scope-missing"
+	// ReasonNotForMachines: an organization rule that a machine credential
+	// cannot satisfy (an M2M token belongs to no organization; an
+	// organization's API key holds no role or permission).
+	ReasonNotForMachines clerk.Reason = "rule-not-applicable-to-machine"
+	// ReasonNoTokenInHeader is the SDK's own words when a route accepts
+	// one machine type and the request has no Authorization token.
+	ReasonNoTokenInHeader clerk.Reason = "No token in header"
 	// ReasonBadProxyRequest is for a proxy's request that could not be
 	// read into a Request (an adapter's 400), so no decision was made.
 	ReasonBadProxyRequest clerk.Reason = "bad-proxy-request"
@@ -31,6 +41,7 @@ const (
 var reasons = []clerk.Reason{
 	ReasonCORSPreflight, ReasonNotOrgMember, ReasonRoleMissing, ReasonPermissionMissing,
 	ReasonNoActiveOrg, ReasonMembershipLookup, ReasonInvalidRule, ReasonBadProxyRequest, ReasonUserLookup,
+	ReasonScopeMissing, ReasonNotForMachines, ReasonNoTokenInHeader,
 }
 
 // Reasons returns the reasons this package reports beyond clerk.Reasons.

@@ -39,14 +39,25 @@ const (
 // type and a token over 16 KiB: such a token is not a machine token here,
 // and fails as a session token (token-invalid).
 func MachineTokenType(token string) (TokenType, bool) {
+	var decoded *JWT
+	if !strings.HasPrefix(token, prefixM2MToken) && isJWTFormat(token) {
+		if t, err := DecodeJWT(token); err == nil {
+			decoded = t
+		}
+	}
+	return MachineTokenTypeOf(token, decoded)
+}
+
+// MachineTokenTypeOf is MachineTokenType for a caller that has decoded the
+// token already: decoded is token's JWT, or nil when it did not decode or
+// is a session token verified before (never a machine token).
+func MachineTokenTypeOf(token string, decoded *JWT) (TokenType, bool) {
 	if strings.HasPrefix(token, prefixM2MToken) {
 		return TokenTypeM2M, true
 	}
 	var jwtType TokenType
-	if isJWTFormat(token) {
-		if t, err := DecodeJWT(token); err == nil {
-			jwtType, _ = t.MachineTokenType()
-		}
+	if decoded != nil && isJWTFormat(token) {
+		jwtType, _ = decoded.MachineTokenType()
 	}
 	switch {
 	case jwtType == TokenTypeM2M:

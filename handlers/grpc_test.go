@@ -371,17 +371,17 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 			status:  307, reason: "client-uat-but-no-session-token", location: "https://" + e.fake.FAPIHost + "/v1/client/handshake?",
 			cookies: []string{"__clerk_redirect_count=1;"}},
 		{name: "valid bearer", method: "POST", target: "/api/items?x=1", headers: plus(api, "Authorization", "Bearer "+valid),
-			status: 200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_1"}},
+			status: 200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_1", HeaderTokenType: "session_token"}},
 		{name: "two Bearer tokens of different users", method: "GET", target: "/api/items", headers: plus(api, "Authorization", "Bearer "+admin, "Authorization", "Bearer "+valid),
 			status: 401, reason: "token-invalid"},
 		{name: "garbage, then a valid Bearer token", method: "GET", target: "/api/items", headers: plus(api, "Authorization", "garbage", "Authorization", "Bearer "+valid),
 			status: 401, reason: "token-invalid"},
 		{name: "valid cookie (production: __session + __client_uat)", method: "GET", target: "/dashboard?tab=1",
 			headers: plus(browser, "Cookie", "__client_uat="+strconv.FormatInt(now-60, 10)+"; __session="+valid+"; theme=dark"),
-			status:  200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_1"}},
+			status:  200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_1", HeaderTokenType: "session_token"}},
 		{name: "spoofed identity headers are overwritten or removed", method: "GET", target: "/dashboard",
 			headers: plus(api, append([]string{"Authorization", "Bearer " + valid}, spoof...)...),
-			status:  200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_1"}},
+			status:  200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_1", HeaderTokenType: "session_token"}},
 		{name: "expired bearer", method: "GET", target: "/dashboard", headers: plus(api, "Authorization", "Bearer "+expired),
 			status: 401, reason: "session-token-expired-refresh-non-eligible-no-refresh-cookie"},
 		{name: "wrong azp", method: "GET", target: "/dashboard", headers: plus(api, "Authorization", "Bearer "+wrongAzp),
@@ -389,7 +389,7 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 		{name: "forbidden by permission rule", method: "GET", target: "/admin/invoices", headers: plus(api, "Authorization", "Bearer "+member),
 			status: 403, reason: "permission-missing"},
 		{name: "allowed by active-org rule", method: "GET", target: "/team/settings", headers: plus(api, append([]string{"Authorization", "Bearer " + admin}, spoof...)...),
-			status: 200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_3", HeaderOrgID: "org_1",
+			status: 200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_3", HeaderTokenType: "session_token", HeaderOrgID: "org_1",
 				HeaderOrgSlug: "acme", HeaderOrgRole: "org:admin", HeaderOrgPermissions: "org:invoices:read,org:invoices:manage"}},
 		{name: "public route without credentials", method: "GET", target: "/public/logo.png", headers: plus(api, spoof...),
 			status: 200, upstream: map[string]string{}},
@@ -604,7 +604,7 @@ func TestGRPCSetCookiesOnePerLine(t *testing.T) {
 	if got.Upstream.Get(HeaderUserID) != "user_1" || len(got.Upstream) != 1 {
 		t.Fatalf("allow: upstream %v", got.Upstream)
 	}
-	if n := len(resp.GetOkResponse().GetHeadersToRemove()); n != 6 {
+	if n := len(resp.GetOkResponse().GetHeadersToRemove()); n != len(IdentityHeaders)-1 {
 		t.Fatalf("allow: headers_to_remove %v", resp.GetOkResponse().GetHeadersToRemove())
 	}
 

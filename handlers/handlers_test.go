@@ -125,7 +125,7 @@ func TestAllowSetsEveryIdentityHeader(t *testing.T) {
 			}
 			remove := w.Header().Get("X-Envoy-Auth-Headers-To-Remove")
 			if tc.name == "ext-authz" {
-				if remove != "x-auth-org-id, x-auth-org-slug, x-auth-org-role, x-auth-org-permissions, x-auth-actor-id" {
+				if remove != "x-auth-org-id, x-auth-org-slug, x-auth-org-role, x-auth-org-permissions, x-auth-actor-id, x-auth-machine-id, x-auth-token-id, x-auth-scopes, x-auth-client-id" {
 					t.Fatalf("headers to remove %q", remove)
 				}
 			} else if remove != "" {

@@ -19,10 +19,18 @@ const (
 	HeaderOrgRole        = "X-Auth-Org-Role"
 	HeaderOrgPermissions = "X-Auth-Org-Permissions"
 	HeaderActorID        = "X-Auth-Actor-Id"
+	HeaderTokenType      = "X-Auth-Token-Type" //nolint:gosec // a header name, not a credential
+	HeaderMachineID      = "X-Auth-Machine-Id"
+	HeaderTokenID        = "X-Auth-Token-Id" //nolint:gosec // a header name, not a credential
+	HeaderScopes         = "X-Auth-Scopes"
+	HeaderClientID       = "X-Auth-Client-Id"
 )
 
 // IdentityHeaders lists the identity headers in a stable order.
-var IdentityHeaders = []string{HeaderUserID, HeaderSessionID, HeaderOrgID, HeaderOrgSlug, HeaderOrgRole, HeaderOrgPermissions, HeaderActorID}
+var IdentityHeaders = []string{
+	HeaderUserID, HeaderSessionID, HeaderOrgID, HeaderOrgSlug, HeaderOrgRole, HeaderOrgPermissions, HeaderActorID,
+	HeaderTokenType, HeaderMachineID, HeaderTokenID, HeaderScopes, HeaderClientID,
+}
 
 // dialect is how one proxy family wants decisions rendered.
 type dialect struct {
@@ -40,8 +48,14 @@ const (
 	HeaderUserName  = "X-Auth-User-Name"
 )
 
-func identityValues(id authz.Identity) [7]string {
-	return [7]string{id.UserID, id.SessionID, id.OrgID, id.OrgSlug, id.OrgRole, strings.Join(id.OrgPermissions, ","), id.ActorID}
+// identityHeaderCount is len(IdentityHeaders), as a constant for arrays.
+const identityHeaderCount = 12
+
+func identityValues(id authz.Identity) [identityHeaderCount]string {
+	return [identityHeaderCount]string{
+		id.UserID, id.SessionID, id.OrgID, id.OrgSlug, id.OrgRole, strings.Join(id.OrgPermissions, ","), id.ActorID,
+		string(id.TokenType), id.MachineID, id.TokenID, strings.Join(id.Scopes, ","), id.ClientID,
+	}
 }
 
 // Header names as render writes them. Each is its own canonical form
@@ -65,8 +79,8 @@ const (
 
 const (
 	// maxRenderedHeaderValues covers the largest reply, an Envoy allow with
-	// profile headers (12 values with the request id), with one to spare.
-	maxRenderedHeaderValues = 13
+	// profile headers (17 values with the request id), with one to spare.
+	maxRenderedHeaderValues = identityHeaderCount + 6
 	// Reply bodies are built in pooled buffers; a freak long one is not
 	// kept.
 	replyBodyPoolInitialBytes = 256
@@ -75,7 +89,10 @@ const (
 
 // identityHeadersLower are IdentityHeaders in lower case, for Envoy's
 // x-envoy-auth-headers-to-remove list.
-var identityHeadersLower = [7]string{"x-auth-user-id", "x-auth-session-id", "x-auth-org-id", "x-auth-org-slug", "x-auth-org-role", "x-auth-org-permissions", "x-auth-actor-id"}
+var identityHeadersLower = [identityHeaderCount]string{
+	"x-auth-user-id", "x-auth-session-id", "x-auth-org-id", "x-auth-org-slug", "x-auth-org-role", "x-auth-org-permissions", "x-auth-actor-id",
+	"x-auth-token-type", "x-auth-machine-id", "x-auth-token-id", "x-auth-scopes", "x-auth-client-id",
+}
 
 // headerSetter assigns header values from one backing array, so a reply
 // costs one allocation for all its values (and the setter itself) instead

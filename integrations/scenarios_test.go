@@ -32,6 +32,7 @@ import (
 var identityHeaders = []string{
 	"X-Auth-User-Id", "X-Auth-Session-Id", "X-Auth-Org-Id", "X-Auth-Org-Slug",
 	"X-Auth-Org-Role", "X-Auth-Org-Permissions", "X-Auth-Actor-Id",
+	"X-Auth-Token-Type", "X-Auth-Machine-Id", "X-Auth-Token-Id", "X-Auth-Scopes", "X-Auth-Client-Id",
 }
 
 // Dialects of the service's endpoints.

@@ -661,6 +661,7 @@ func TestTraefikMiddlewareForwardsToTheService(t *testing.T) {
 	wantHeaders := []string{
 		"X-Auth-User-Id", "X-Auth-Session-Id", "X-Auth-Org-Id", "X-Auth-Org-Slug",
 		"X-Auth-Org-Role", "X-Auth-Org-Permissions", "X-Auth-Actor-Id",
+		"X-Auth-Token-Type", "X-Auth-Machine-Id", "X-Auth-Token-Id", "X-Auth-Scopes", "X-Auth-Client-Id",
 	}
 	base := "http://" + fullname + "." + namespace + ".svc:8080/forward-auth"
 	r := mustRender(t, baseValues, `traefik: {middleware: {enabled: true, query: "org=acme", additional: [{name: clerk-admins, query: "role=org:admin"}, {name: clerk-public, query: "public=true"}]}}`)
@@ -743,7 +744,7 @@ func TestNotesGiveWorkingIngressSettings(t *testing.T) {
 	notes := r.files["clerk-forward-auth/templates/NOTES.txt"]
 	for _, want := range []string{
 		`nginx.ingress.kubernetes.io/auth-url: "http://` + fullname + `.auth.svc.cluster.local:8080/auth-request"`,
-		`nginx.ingress.kubernetes.io/auth-response-headers: "X-Auth-User-Id,X-Auth-Session-Id,X-Auth-Org-Id,X-Auth-Org-Slug,X-Auth-Org-Role,X-Auth-Org-Permissions,X-Auth-Actor-Id"`,
+		`nginx.ingress.kubernetes.io/auth-response-headers: "X-Auth-User-Id,X-Auth-Session-Id,X-Auth-Org-Id,X-Auth-Org-Slug,X-Auth-Org-Role,X-Auth-Org-Permissions,X-Auth-Actor-Id,X-Auth-Token-Type,X-Auth-Machine-Id,X-Auth-Token-Id,X-Auth-Scopes,X-Auth-Client-Id"`,
 		"401 with the sign-in/handshake target in the Location header",
 		"traefik.ingress.kubernetes.io/router.middlewares: auth-" + fullname + "@kubernetescrd",
 		"path_prefix /ext-authz",

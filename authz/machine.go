@@ -1,0 +1,259 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
+)
+
+// MachineTokens verifies machine credentials: API keys, M2M tokens and
+// OAuth access tokens (MachineLookup). An error that is a definitive
+// refusal is a *clerk.MachineError whose Temporary is false; any other
+// error means the answer could not be had (the engine answers 503).
+type MachineTokens interface {
+	Machine(ctx context.Context, token string) (*clerk.Machine, error)
+}
+
+// authenticateAccepting is authenticateRequest on a route whose
+// acceptsToken is not the default: one machine type
+// (authenticateMachineRequestWithTokenInHeader), several types or any
+// (authenticateAnyRequestWithTokenInHeader), in the SDK's order
+// (tokens/request.ts). Machine tokens are read from the Authorization
+// header alone, as the SDK reads them.
+func (e *Engine) authenticateAccepting(ctx context.Context, c *authContext, accepts *Accepts) authState {
+	token := c.tokenInHeader
+	machineType, isMachine := e.headerTokenType(c)
+	one, isOne := accepts.single()
+	if !isOne && !accepts.any {
+		// The SDK's array form: a credential of a type not listed (no
+		// header token counts as a session token) is refused first.
+		seen := clerk.TokenTypeSession
+		if isMachine {
+			seen = machineType
+		}
+		if !accepts.accepts(seen) {
+			return out(clerk.ReasonTokenTypeMismatch, "the route does not accept "+string(seen))
+		}
+	}
+	if token == "" {
+		if isOne {
+			return out(ReasonNoTokenInHeader, "the route accepts "+string(one)+" only")
+		}
+		return e.authenticateCookie(ctx, c)
+	}
+	if isOne {
+		if !isMachine || machineType != one {
+			return out(clerk.ReasonTokenTypeMismatch, "the route accepts "+string(one)+" only")
+		}
+		return e.verifyMachine(ctx, token)
+	}
+	if isMachine {
+		if !accepts.accepts(machineType) {
+			return out(clerk.ReasonTokenTypeMismatch, "the route does not accept "+string(machineType))
+		}
+		return e.verifyMachine(ctx, token)
+	}
+	return e.authenticateHeader(ctx, c)
+}
+
+// headerTokenType is the SDK's machine type of the header token, if it
+// is one. It reads the token through inspect, which the session path
+// shares, so a session token seen before costs a cache lookup and any
+// other is decoded once.
+func (e *Engine) headerTokenType(c *authContext) (clerk.TokenType, bool) {
+	token := c.tokenInHeader
+	if token == "" {
+		return "", false
+	}
+	t := c.inspect(e.verifier, token)
+	return clerk.MachineTokenTypeOf(token, t.jwt)
+}
+
+// verifyMachine asks the machine verifier. A refusal is signed out with
+// Clerk's reason; an outage fails closed as 503, like a key outage.
+func (e *Engine) verifyMachine(ctx context.Context, token string) authState {
+	if e.machines == nil {
+		return out(clerk.ReasonUnexpectedError, "machine tokens are not configured")
+	}
+	m, err := e.machines.Machine(ctx, token)
+	if err == nil {
+		return authState{status: signedIn, machine: m}
+	}
+	var me *clerk.MachineError
+	if errors.As(err, &me) && !me.Temporary() {
+		return out(me.Reason, err.Error())
+	}
+	reason := clerk.ReasonUnexpectedError
+	if me != nil {
+		reason = me.Reason
+	}
+	return authState{status: keysUnavailable, reason: reason, message: err.Error()}
+}
+
+// authorizeMachine applies the rule to a verified machine credential.
+// Scopes must all be held. Organization rules apply to whom the
+// credential belongs to: a user (a user's API key, an OAuth token) is
+// checked against that user's memberships, with no active organization;
+// an organization's API key satisfies org= naming that organization's id
+// and nothing else; an M2M token belongs to no organization.
+func (e *Engine) authorizeMachine(ctx context.Context, rule *Rule, m *clerk.Machine) Decision {
+	id := Identity{
+		TokenType: m.Type,
+		UserID:    m.UserID(),
+		OrgID:     m.OrgID(),
+		MachineID: m.MachineID(),
+		TokenID:   m.ID,
+		Scopes:    m.Scopes,
+		ClientID:  m.ClientID,
+	}
+	for _, want := range rule.Scopes {
+		if !slices.Contains(m.Scopes, want) {
+			return Decision{Outcome: Forbidden, Reason: ReasonScopeMissing, Message: "missing scope " + want, Identity: id}
+		}
+	}
+	switch {
+	case !rule.RequiresOrganization():
+		return Decision{Outcome: Allow, Identity: id}
+	case id.UserID != "":
+		return e.authorizeOrgs(ctx, rule, id.UserID, nil, id)
+	case id.OrgID != "":
+		if len(rule.Roles) > 0 || len(rule.Permissions) > 0 {
+			return Decision{Outcome: Forbidden, Reason: ReasonNotForMachines, Message: "an organization's API key holds no role or permission", Identity: id}
+		}
+		for _, org := range rule.Orgs {
+			if org != id.OrgID {
+				return Decision{Outcome: Forbidden, Reason: ReasonNotOrgMember, Message: "the API key belongs to another organization than " + org, Identity: id}
+			}
+		}
+		return Decision{Outcome: Allow, Identity: id}
+	}
+	return Decision{Outcome: Forbidden, Reason: ReasonNotForMachines, Message: string(m.Type) + " of a machine belongs to no organization", Identity: id}
+}
+
+// MachineVerifier is what MachineLookup asks on a miss
+// (*clerk.MachineVerifier).
+type MachineVerifier interface {
+	Verify(ctx context.Context, token string) (*clerk.Machine, error)
+}
+
+// MachineLookupOptions size the machine token cache (MACHINE_TOKEN_CACHE_*).
+type MachineLookupOptions struct {
+	Size int // tokens held; default 10000
+	// TTL bounds how long a verified credential is believed without
+	// asking Clerk again, so a revoked API key stops working within it;
+	// default 30s. An entry never outlives the credential's expiry.
+	TTL time.Duration
+	// NegativeTTL is how long a refusal (unknown, revoked, expired) is
+	// remembered; default 5s.
+	NegativeTTL time.Duration
+	// StaleWindow serves an expired answer this long when Clerk cannot be
+	// asked; 0 never does.
+	StaleWindow time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+func (o *MachineLookupOptions) defaults() {
+	if o.Size == 0 {
+		o.Size = 10000
+	}
+	if o.TTL == 0 {
+		o.TTL = 30 * time.Second
+	}
+	if o.NegativeTTL == 0 {
+		o.NegativeTTL = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// MachineLookup answers MachineTokens through a cache keyed by the
+// token's SHA-256 (the token itself is never stored): concurrent misses
+// for one token make one call, refusals are remembered briefly as
+// refusals, and an outage is never cached at all.
+type MachineLookup struct {
+	verifier MachineVerifier
+	now      func() time.Time
+	log      *slog.Logger
+	cache    *cache.Cache[[sha256.Size]byte, machineAnswer]
+}
+
+// machineAnswer is Clerk's definitive answer on one token: the credential,
+// or why it was refused.
+type machineAnswer struct {
+	machine *clerk.Machine
+	refused error
+}
+
+// machineTokenKey carries the token to the cache's Load, which receives
+// only the hash as its key.
+type machineTokenKey struct{}
+
+// NewMachineLookup builds the lookup.
+func NewMachineLookup(v MachineVerifier, opts MachineLookupOptions) (*MachineLookup, error) {
+	opts.defaults()
+	l := &MachineLookup{verifier: v, now: opts.Now, log: opts.Logger}
+	c, err := cache.New(cache.Options[[sha256.Size]byte, machineAnswer]{
+		Size: opts.Size, TTL: opts.TTL, NegativeTTL: opts.NegativeTTL, StaleWindow: opts.StaleWindow,
+		Load:       l.load,
+		IsNegative: func(a machineAnswer) bool { return a.refused != nil },
+		RetryAfter: clerk.RetryAfterOf,
+		Now:        opts.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("machine token cache: %w", err)
+	}
+	l.cache = c
+	return l, nil
+}
+
+// Machine verifies token, from the cache when Clerk answered on it
+// within the TTL. A cached credential whose own expiry has passed is
+// dropped and asked about again, so the answer is Clerk's refusal (or
+// 503 while Clerk is down), never the old success.
+func (l *MachineLookup) Machine(ctx context.Context, token string) (*clerk.Machine, error) {
+	key := sha256.Sum256([]byte(token))
+	ctx = context.WithValue(ctx, machineTokenKey{}, token)
+	for range 2 {
+		a, err := l.cache.Get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if a.refused != nil {
+			return nil, a.refused
+		}
+		if exp := a.machine.Expiration; exp.IsZero() || l.now().Before(exp) {
+			return a.machine, nil
+		}
+		l.cache.Delete(key)
+	}
+	return nil, &clerk.MachineError{Reason: clerk.ReasonTokenInvalid, Message: "the credential has expired"}
+}
+
+// Stats are the cache's counters, for metrics.
+func (l *MachineLookup) Stats() cache.Stats { return l.cache.Stats() }
+
+func (l *MachineLookup) load(ctx context.Context, _ [sha256.Size]byte) (machineAnswer, error) {
+	token, _ := ctx.Value(machineTokenKey{}).(string)
+	m, err := l.verifier.Verify(ctx, token)
+	if err == nil {
+		return machineAnswer{machine: m}, nil
+	}
+	var me *clerk.MachineError
+	if errors.As(err, &me) && !me.Temporary() {
+		return machineAnswer{refused: err}, nil
+	}
+	l.log.Warn("Clerk: machine token verification failed", "reason", string(clerk.ReasonOf(err)), "error", err.Error())
+	return machineAnswer{}, err
+}
