@@ -62,6 +62,7 @@ type Config struct {
 	MachineTokenCacheTTL    time.Duration `envconfig:"MACHINE_TOKEN_CACHE_TTL" default:"30s"`
 	MachineTokenNegativeTTL time.Duration `envconfig:"MACHINE_TOKEN_NEGATIVE_TTL" default:"5s"`
 	MachineTokenStaleWindow time.Duration `envconfig:"MACHINE_TOKEN_STALE_WINDOW" default:"1m"`
+	MachineTokenVerifyRate  int           `envconfig:"MACHINE_TOKEN_VERIFY_RATE" default:"50"`
 
 	publishableKey clerk.PublishableKey
 	staticKeys     *clerk.StaticKeys
@@ -271,6 +272,9 @@ func (c *Config) validateMachineTokens() error {
 	}
 	if c.MachineTokenNegativeTTL < 0 || c.MachineTokenNegativeTTL > c.MachineTokenCacheTTL {
 		return bad("MACHINE_TOKEN_NEGATIVE_TTL", "must be a positive duration no longer than MACHINE_TOKEN_CACHE_TTL")
+	}
+	if c.MachineTokenVerifyRate < 0 || c.MachineTokenVerifyRate > 100_000 {
+		return bad("MACHINE_TOKEN_VERIFY_RATE", "must be between 0 (unbounded) and 100000 calls a second")
 	}
 	if c.MachineTokenStaleWindow < 0 || c.MachineTokenStaleWindow > 15*time.Minute {
 		return bad("MACHINE_TOKEN_STALE_WINDOW", "must be between 0 (never serve stale) and 15m")

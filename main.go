@@ -248,6 +248,7 @@ func (s *service) machineTokens(cfg *Config, api *clerk.API, verifier *clerk.Ver
 	m, err := authz.NewMachineLookup(clerk.NewMachineVerifier(machineAPI, cfg.MachineSecretKey, verifier), authz.MachineLookupOptions{
 		Size: cfg.MachineTokenCacheSize, TTL: cfg.MachineTokenCacheTTL, NegativeTTL: cfg.MachineTokenNegativeTTL,
 		StaleWindow: cfg.MachineTokenStaleWindow, Logger: logger,
+		VerifyRate: float64(cfg.MachineTokenVerifyRate), VerifyBurst: 2 * cfg.MachineTokenVerifyRate,
 	})
 	if err != nil {
 		return err

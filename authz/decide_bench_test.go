@@ -29,6 +29,13 @@ func newBenchEngine(b testing.TB, cacheSize int) *benchEngine {
 		Fake:       clerktest.Options{Production: true},
 		StaticKeys: true,
 		Verify:     clerk.VerifyOptions{TokenCacheSize: cacheSize},
+		Setup: func(e *authztest.Env, _ *authz.Config, o *authz.Options) {
+			machines, err := authz.NewMachineLookup(clerk.NewMachineVerifier(e.API, "", e.Verifier), authz.MachineLookupOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			o.Machines = machines
+		},
 	})
 	return &benchEngine{fake: env.Fake, engine: env.Engine, suffix: env.Suffix}
 }
@@ -87,6 +94,23 @@ func BenchmarkDecide(b *testing.B) {
 		r := benchRequest(orgRule, "Authorization", "Bearer "+token)
 		e.run(b, authz.Allow, func(int) *authz.Request { return r })
 	})
+	b.Run("api key repeated", func(b *testing.B) {
+		key, _ := e.fake.AddAPIKey(clerktest.APIKey{Subject: "user_1", Scopes: []string{"reports:read"}})
+		rule, err := authz.ParseRuleQuery(url.Values{"token": {"api_key"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := benchRequest(rule, "Authorization", "Bearer "+key)
+		e.run(b, authz.Allow, func(int) *authz.Request { return r })
+	})
+	b.Run("session on a route for any token", func(b *testing.B) {
+		rule, err := authz.ParseRuleQuery(url.Values{"token": {"any"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := benchRequest(rule, "Authorization", "Bearer "+token)
+		e.run(b, authz.Allow, func(int) *authz.Request { return r })
+	})
 	b.Run("garbage", func(b *testing.B) {
 		r := benchRequest(nil, "Authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.bm9wZQ.c2ln")
 		e.run(b, authz.Unauthenticated, func(int) *authz.Request { return r })
@@ -111,6 +135,28 @@ func BenchmarkDecide(b *testing.B) {
 			return r
 		})
 	})
+}
+
+// TestDecideCachedAPIKeyAllocatesNothing: an API key Clerk answered on
+// within the TTL costs a hash and a cache lookup, like a session token.
+func TestDecideCachedAPIKeyAllocatesNothing(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	e := newBenchEngine(t, 1000)
+	key, _ := e.fake.AddAPIKey(clerktest.APIKey{Subject: "user_1"})
+	rule, err := authz.ParseRuleQuery(url.Values{"token": {"api_key"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := benchRequest(rule, "Authorization", "Bearer "+key)
+	ctx := context.Background()
+	if d := e.engine.Decide(ctx, r); d.Outcome != authz.Allow || d.Identity.UserID != "user_1" {
+		t.Fatalf("first decision %+v, want an allow for user_1", d)
+	}
+	if n := testing.AllocsPerRun(100, func() { e.engine.Decide(ctx, r) }); n != 0 {
+		t.Fatalf("a cached API key costs %v allocations, want 0", n)
+	}
 }
 
 // TestDecideRepeatedTokenAllocatesNothing pins what the hot path is built

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
@@ -72,6 +74,9 @@ func (e *Engine) headerTokenType(c *authContext) (clerk.TokenType, bool) {
 	if token == "" {
 		return "", false
 	}
+	if strings.Count(token, ".") != 2 {
+		return clerk.MachineTokenTypeOf(token, nil) // not a JWT: its prefix says
+	}
 	t := c.inspect(e.verifier, token)
 	return clerk.MachineTokenTypeOf(token, t.jwt)
 }
@@ -91,7 +96,10 @@ func (e *Engine) verifyMachine(ctx context.Context, token string) authState {
 		return out(me.Reason, err.Error())
 	}
 	reason := clerk.ReasonUnexpectedError
-	if me != nil {
+	switch {
+	case errors.Is(err, errVerifyThrottled):
+		reason = ReasonVerifyThrottled
+	case me != nil:
 		reason = me.Reason
 	}
 	return authState{status: keysUnavailable, reason: reason, message: err.Error()}
@@ -156,6 +164,13 @@ type MachineLookupOptions struct {
 	// StaleWindow serves an expired answer this long when Clerk cannot be
 	// asked; 0 never does.
 	StaleWindow time.Duration
+	// VerifyRate bounds the Backend API verify calls per second (opaque
+	// credentials not in the cache), VerifyBurst how many may go at once
+	// after a quiet spell: each never-seen credential, garbage included,
+	// is a call, and Clerk's rate limit is shared with memberships and
+	// session refreshes. 0: unbounded.
+	VerifyRate  float64
+	VerifyBurst int
 	Now         func() time.Time
 	Logger      *slog.Logger
 }
@@ -187,6 +202,7 @@ type MachineLookup struct {
 	now      func() time.Time
 	log      *slog.Logger
 	cache    *cache.Cache[[sha256.Size]byte, machineAnswer]
+	budget   *callBudget // nil: unbounded
 }
 
 // machineAnswer is Clerk's definitive answer on one token: the credential,
@@ -194,6 +210,20 @@ type MachineLookup struct {
 type machineAnswer struct {
 	machine *clerk.Machine
 	refused error
+}
+
+// tokenHash is the token's SHA-256, the cache key. The copy to bytes goes
+// through a stack buffer: credentials are short, and a hit then allocates
+// nothing.
+func tokenHash(token string) [sha256.Size]byte {
+	var buf [256]byte
+	return sha256.Sum256(append(buf[:0], token...))
+}
+
+// usable reports an answer that may be given as it is: a refusal, or a
+// credential not past its own expiry.
+func (a machineAnswer) usable(now time.Time) bool {
+	return a.refused != nil || a.machine.Expiration.IsZero() || now.Before(a.machine.Expiration)
 }
 
 // machineTokenKey carries the token to the cache's Load, which receives
@@ -204,6 +234,9 @@ type machineTokenKey struct{}
 func NewMachineLookup(v MachineVerifier, opts MachineLookupOptions) (*MachineLookup, error) {
 	opts.defaults()
 	l := &MachineLookup{verifier: v, now: opts.Now, log: opts.Logger}
+	if opts.VerifyRate > 0 {
+		l.budget = newCallBudget(opts.VerifyRate, max(opts.VerifyBurst, 1), opts.Now)
+	}
 	c, err := cache.New(cache.Options[[sha256.Size]byte, machineAnswer]{
 		Size: opts.Size, TTL: opts.TTL, NegativeTTL: opts.NegativeTTL, StaleWindow: opts.StaleWindow,
 		Load:       l.load,
@@ -223,18 +256,18 @@ func NewMachineLookup(v MachineVerifier, opts MachineLookupOptions) (*MachineLoo
 // dropped and asked about again, so the answer is Clerk's refusal (or
 // 503 while Clerk is down), never the old success.
 func (l *MachineLookup) Machine(ctx context.Context, token string) (*clerk.Machine, error) {
-	key := sha256.Sum256([]byte(token))
+	key := tokenHash(token)
+	if a, ok := l.cache.Fresh(key); ok && a.usable(l.now()) {
+		return a.machine, a.refused
+	}
 	ctx = context.WithValue(ctx, machineTokenKey{}, token)
 	for range 2 {
 		a, err := l.cache.Get(ctx, key)
 		if err != nil {
 			return nil, err
 		}
-		if a.refused != nil {
-			return nil, a.refused
-		}
-		if exp := a.machine.Expiration; exp.IsZero() || l.now().Before(exp) {
-			return a.machine, nil
+		if a.usable(l.now()) {
+			return a.machine, a.refused
 		}
 		l.cache.Delete(key)
 	}
@@ -246,6 +279,12 @@ func (l *MachineLookup) Stats() cache.Stats { return l.cache.Stats() }
 
 func (l *MachineLookup) load(ctx context.Context, _ [sha256.Size]byte) (machineAnswer, error) {
 	token, _ := ctx.Value(machineTokenKey{}).(string)
+	// Machine JWTs verify locally; only opaque credentials spend the
+	// budget. A throttled call is an outage, never a verdict: cached
+	// answers keep serving (stale ones too) and the rest get 503.
+	if l.budget != nil && strings.Count(token, ".") != 2 && !l.budget.take() {
+		return machineAnswer{}, errVerifyThrottled
+	}
 	m, err := l.verifier.Verify(ctx, token)
 	if err == nil {
 		return machineAnswer{machine: m}, nil
@@ -256,4 +295,37 @@ func (l *MachineLookup) load(ctx context.Context, _ [sha256.Size]byte) (machineA
 	}
 	l.log.Warn("Clerk: machine token verification failed", "reason", string(clerk.ReasonOf(err)), "error", err.Error())
 	return machineAnswer{}, err
+}
+
+// errVerifyThrottled: the verify call budget is spent.
+var errVerifyThrottled = errors.New("machine token verification throttled: too many credentials not seen before (MACHINE_TOKEN_VERIFY_RATE)")
+
+// callBudget is a token bucket: rate calls a second, at most burst at once.
+type callBudget struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+	now    func() time.Time
+}
+
+func newCallBudget(rate float64, burst int, now func() time.Time) *callBudget {
+	return &callBudget{rate: rate, burst: float64(burst), tokens: float64(burst), last: now(), now: now}
+}
+
+// take spends one call, or reports that none is left.
+func (b *callBudget) take() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
+		b.tokens = min(b.burst, b.tokens+elapsed*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -271,3 +271,24 @@ func TestARateLimitFailsClosedAndPausesCalls(t *testing.T) {
 	env.advance(8 * time.Second)
 	wantDecision(t, env.decide(t, "token=api_key", key), Allow, "")
 }
+
+func TestNewCredentialsBeyondTheVerifyRateAre503WhileKnownOnesServe(t *testing.T) {
+	env := newMachineEnv(t, MachineLookupOptions{VerifyRate: 1, VerifyBurst: 2})
+	f := env.fake
+	known, _ := f.AddAPIKey(clerktest.APIKey{Subject: "user_k"})
+	second, _ := f.AddAPIKey(clerktest.APIKey{Subject: "user_2"})
+	third, _ := f.AddAPIKey(clerktest.APIKey{Subject: "user_3"})
+	jwt, _ := f.SignM2MJWT("mch_j", nil, time.Hour)
+	wantDecision(t, env.decide(t, "token=api_key", known), Allow, "")
+	wantDecision(t, env.decide(t, "token=api_key", second), Allow, "")
+	// The budget is spent: garbage and new keys alike wait, Clerk is not asked.
+	wantDecision(t, env.decide(t, "token=api_key", "ak_garbage"), Unavailable, ReasonVerifyThrottled)
+	wantDecision(t, env.decide(t, "token=api_key", third), Unavailable, ReasonVerifyThrottled)
+	if n := env.fake.Calls(clerktest.RouteVerifyAPIKey); n != 2 {
+		t.Fatalf("%d verify calls, want 2", n)
+	}
+	wantDecision(t, env.decide(t, "token=api_key", known), Allow, "") // cached
+	wantDecision(t, env.decide(t, "token=m2m_token", jwt), Allow, "") // verified locally
+	env.advance(time.Second)
+	wantDecision(t, env.decide(t, "token=api_key", third), Allow, "")
+}

@@ -28,6 +28,9 @@ const (
 	// ReasonNoTokenInHeader is the SDK's own words when a route accepts
 	// one machine type and the request has no Authorization token.
 	ReasonNoTokenInHeader clerk.Reason = "No token in header"
+	// ReasonVerifyThrottled: a machine credential not seen before could
+	// not be verified because MACHINE_TOKEN_VERIFY_RATE was spent (503).
+	ReasonVerifyThrottled clerk.Reason = "machine-token-verify-throttled"
 	// ReasonBadProxyRequest is for a proxy's request that could not be
 	// read into a Request (an adapter's 400), so no decision was made.
 	ReasonBadProxyRequest clerk.Reason = "bad-proxy-request"
@@ -41,7 +44,7 @@ const (
 var reasons = []clerk.Reason{
 	ReasonCORSPreflight, ReasonNotOrgMember, ReasonRoleMissing, ReasonPermissionMissing,
 	ReasonNoActiveOrg, ReasonMembershipLookup, ReasonInvalidRule, ReasonBadProxyRequest, ReasonUserLookup,
-	ReasonScopeMissing, ReasonNotForMachines, ReasonNoTokenInHeader,
+	ReasonScopeMissing, ReasonNotForMachines, ReasonNoTokenInHeader, ReasonVerifyThrottled,
 }
 
 // Reasons returns the reasons this package reports beyond clerk.Reasons.

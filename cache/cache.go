@@ -206,6 +206,23 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	return zero, cl.err
 }
 
+// Fresh returns key's value when a fresh entry holds it (a hit), and
+// never loads: for a caller whose Load needs values that cost something
+// to put on the context, which Get would build on every hit.
+func (c *Cache[K, V]) Fresh(key K) (V, bool) {
+	now := c.opts.Now()
+	s := c.shard(key)
+	s.mu.Lock()
+	e, ok := s.lru.Get(key)
+	s.mu.Unlock()
+	if !ok || !now.Before(e.freshUntil) {
+		var zero V
+		return zero, false
+	}
+	s.hits.Add(1)
+	return e.value, true
+}
+
 // load runs Load once for every caller waiting on cl and stores the result
 // in key's shard s. It runs on its own goroutine so a caller that gives up
 // does not cancel the others' answer.

@@ -389,3 +389,25 @@ func BenchmarkGetHitParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestFreshAnswersOnlyFromAFreshEntryAndNeverLoads(t *testing.T) {
+	src, clk := &source{}, newClock()
+	c := newTestCache(t, src, clk)
+	if _, ok := c.Fresh("user_1"); ok {
+		t.Fatal("Fresh found an entry in an empty cache")
+	}
+	mustGet(t, c, "user_1", "value-of-user_1")
+	if v, ok := c.Fresh("user_1"); !ok || v != "value-of-user_1" {
+		t.Fatalf("Fresh = %q, %v inside the TTL", v, ok)
+	}
+	clk.Advance(30 * time.Second)
+	if _, ok := c.Fresh("user_1"); ok {
+		t.Fatal("Fresh served an entry past its TTL (stale entries are Get's to serve)")
+	}
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("%d loads, want 1: Fresh never loads", n)
+	}
+	if s := c.Stats(); s.Hits != 1 || s.Misses != 1 {
+		t.Fatalf("stats %+v, want the one fresh answer counted as a hit", s)
+	}
+}

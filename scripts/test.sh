@@ -65,12 +65,12 @@ step "load benchmark, smoke run (1 s scenarios; checks that it runs, not its num
 # The one-command benchmark (bench/run.sh) is checked here so it cannot
 # rot: every scenario row and every target line present, and no request
 # answered with a status the scenario does not expect.
-bench_out=$(DURATION=1s FLOOD_GARBAGE=5000 FLOOD_VALID=1000 MINT=200 bash bench/run.sh)
+bench_out=$(DURATION=1s FLOOD_GARBAGE=5000 FLOOD_VALID=1000 MINT=200 APIKEYS=2000 bash bench/run.sh)
 echo "$bench_out"
 rows=$(grep -c '^| [a-z]' <<<"$bench_out" || true)
 targets=$(grep -c '^target: ' <<<"$bench_out" || true)
-if [ "$rows" -ne 12 ] || [ "$targets" -ne 6 ] || grep -q 'unexpected:' <<<"$bench_out"; then
-  echo "bench/run.sh: expected 12 rows (the header, the ceiling and ten scenarios), 6 target lines and no unexpected statuses; got $rows rows, $targets target lines"
+if [ "$rows" -ne 14 ] || [ "$targets" -ne 7 ] || grep -q 'unexpected:' <<<"$bench_out"; then
+  echo "bench/run.sh: expected 14 rows (the header, the ceiling and twelve scenarios), 7 target lines and no unexpected statuses; got $rows rows, $targets target lines"
   exit 1
 fi
 

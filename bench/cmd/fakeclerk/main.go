@@ -3,6 +3,7 @@
 //
 //	env         CLERK_* variables for the service, BENCH_* addresses and values
 //	tokens.txt  one valid session token per line (active org "acme", role admin)
+//	apikeys.txt one valid API key per line (each a user's, scope "reports:read")
 //
 // then serves the Backend API (the service fetches its JWKS from it) until
 // SIGTERM. The file "ready" appears last.
@@ -39,17 +40,18 @@ import (
 func main() {
 	out := flag.String("out", "", "directory to write env, tokens.txt and ready into")
 	n := flag.Int("tokens", 4000, "distinct tokens to mint")
+	apiKeys := flag.Int("apikeys", 20000, "distinct API keys to create")
 	ttl := flag.Duration("ttl", time.Hour, "token lifetime (real ones live 60 s; the run is longer)")
 	flag.Parse()
 	if *out == "" {
 		log.Fatal("fakeclerk: -out is required")
 	}
-	if err := run(*out, *n, *ttl); err != nil {
+	if err := run(*out, *n, *apiKeys, *ttl); err != nil {
 		log.Fatalf("fakeclerk: %v", err)
 	}
 }
 
-func run(out string, n int, ttl time.Duration) error {
+func run(out string, n, apiKeys int, ttl time.Duration) error {
 	fake, err := clerktest.New(clerktest.Options{Production: true})
 	if err != nil {
 		return fmt.Errorf("start fake clerk: %w", err)
@@ -64,6 +66,13 @@ func run(out string, n int, ttl time.Duration) error {
 	if err := checkVariant(fake, tokens[0]); err != nil {
 		return err
 	}
+	// Every never-seen API key is a Backend API call; Clerk's own rate
+	// limit (1,000 per 10 s) would turn that run into a measure of 503s.
+	fake.SetRateLimit(1 << 30)
+	keys := make([]string, apiKeys)
+	for i := range keys {
+		keys[i], _ = fake.AddAPIKey(clerktest.APIKey{Subject: benchUser(i), Name: "bench", Scopes: []string{"reports:read"}})
+	}
 	serviceAddr, err := freeAddr()
 	if err != nil {
 		return err
@@ -77,6 +86,10 @@ func run(out string, n int, ttl time.Duration) error {
 		"CLERK_SECRET_KEY=" + fake.SecretKey,
 		"CLERK_PUBLISHABLE_KEY=" + fake.PublishableKey,
 		"CLERK_API_URL=" + fake.URL,
+		// The never-seen API key run measures the service's cost of a
+		// Backend API verify call, not the budget that protects Clerk's
+		// rate limit from floods of new credentials (default 50/s).
+		"MACHINE_TOKEN_VERIFY_RATE=0",
 		"BENCH_SERVICE_ADDR=" + serviceAddr,
 		"BENCH_BARE_ADDR=" + bareAddr,
 		"BENCH_COOKIE_SUFFIX=" + clerk.CookieSuffix(fake.PublishableKey),
@@ -89,6 +102,9 @@ func run(out string, n int, ttl time.Duration) error {
 	}
 	if err := os.WriteFile(filepath.Join(out, "tokens.txt"), []byte(strings.Join(tokens, "\n")+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write tokens: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "apikeys.txt"), []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write API keys: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(out, "ready"), nil, 0o600); err != nil {
 		return fmt.Errorf("write ready: %w", err)

@@ -14,6 +14,8 @@
 //	garbage  JWT-shaped garbage, never the same twice
 //	badsig   a valid header and payload with a forged signature, never the
 //	         same twice
+//	list     token i mod count of -token-file, as written (API keys: with
+//	         -start 1 and -n count-1, each request a key never seen before)
 //
 // It prints one line of key=value pairs.
 package main
@@ -64,8 +66,8 @@ func main() {
 	flag.DurationVar(&c.duration, "d", 10*time.Second, "duration (upper bound)")
 	flag.Int64Var(&c.maxRequests, "n", 0, "requests to send (0: as many as the duration allows)")
 	flag.StringVar(&c.mode, "mode", "header", "where the token goes: header (Authorization: Bearer) or cookie (__session and __session_<suffix>)")
-	flag.StringVar(&c.source, "tokens", "repeat", "repeat, unique, garbage or badsig")
-	flag.Int64Var(&c.start, "start", 0, "first variant index for -tokens unique/garbage/badsig")
+	flag.StringVar(&c.source, "tokens", "repeat", "repeat, unique, garbage, badsig or list")
+	flag.Int64Var(&c.start, "start", 0, "first variant index for -tokens unique/garbage/badsig/list")
 	flag.StringVar(&c.suffix, "suffix", "", "cookie suffix (mode cookie)")
 	flag.StringVar(&c.clientUAT, "client-uat", "1", "__client_uat value (mode cookie)")
 	flag.IntVar(&c.expect, "expect", 200, "expected status; others are counted as unexpected")
@@ -91,7 +93,7 @@ func main() {
 		}
 		c.tokens = strings.Fields(string(b))
 	}
-	if len(c.tokens) == 0 && (c.source == "repeat" || c.source == "unique" || c.source == "badsig") {
+	if len(c.tokens) == 0 && (c.source == "repeat" || c.source == "unique" || c.source == "badsig" || c.source == "list") {
 		log.Fatalf("load: -tokens %s needs -token-file", c.source)
 	}
 	res := run(&c)
@@ -296,6 +298,8 @@ func (tb *tokenBuilder) token(c *config, i int64) []byte {
 		for k := i / n; k > 0; k-- {
 			b = append(b, '=')
 		}
+	case "list":
+		b = append(b, c.tokens[i%int64(len(c.tokens))]...)
 	case "garbage":
 		b = append(b, "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."...)
 		b = appendHex16(b, i)
