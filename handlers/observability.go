@@ -117,6 +117,7 @@ func (o *observation) record(ctx context.Context, out *outcome, requestID string
 		lr.Method, lr.Host, lr.Path, lr.ClientIP = req.Method, req.URL.Host, req.URL.Path, req.ClientIP
 		lr.Outcome, lr.Reason, lr.Detail = d.Outcome.String(), string(d.Reason), d.Message
 		lr.UserID, lr.OrgID = d.Identity.UserID, d.Identity.OrgID
+		lr.TokenType, lr.MachineID, lr.TokenID = string(d.Identity.TokenType), d.Identity.MachineID, d.Identity.TokenID
 	}
 	if o.ob.metrics != nil {
 		o.ob.metrics.Decision(o.endpoint, lr.Outcome, lr.Reason, took)

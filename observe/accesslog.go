@@ -48,16 +48,22 @@ func NewAccessLog(l *slog.Logger, o AccessLogOptions) *AccessLog {
 // Redact. There is no field for headers, cookies or the redirect target:
 // a handshake Location carries the session token.
 type Record struct {
-	Endpoint  string
-	Method    string // the original request's
-	Host      string
-	Path      string // without the query string
-	Status    int    // what we answered the proxy; 0 when not HTTP
-	Outcome   string
-	Reason    string
-	Detail    string
-	UserID    string
-	OrgID     string
+	Endpoint string
+	Method   string // the original request's
+	Host     string
+	Path     string // without the query string
+	Status   int    // what we answered the proxy; 0 when not HTTP
+	Outcome  string
+	Reason   string
+	Detail   string
+	UserID   string
+	OrgID    string
+	// TokenType is the credential's Clerk type; MachineID and TokenID
+	// (an API key's or token's id, never its secret) are logged only for
+	// machine credentials.
+	TokenType string
+	MachineID string
+	TokenID   string
 	ClientIP  string
 	RequestID string
 	Latency   time.Duration
@@ -122,6 +128,17 @@ func accessLogAttrs(ctx context.Context, r *Record) []slog.Attr {
 	attrs = append(attrs,
 		slog.String("user_id", r.UserID),
 		slog.String("org_id", r.OrgID),
+	)
+	if r.TokenType != "" {
+		attrs = append(attrs, slog.String("token_type", r.TokenType))
+	}
+	if r.MachineID != "" {
+		attrs = append(attrs, slog.String("machine_id", r.MachineID))
+	}
+	if r.TokenID != "" {
+		attrs = append(attrs, slog.String("token_id", r.TokenID))
+	}
+	attrs = append(attrs,
 		slog.String("client_ip", r.ClientIP),
 		slog.String("request_id", r.RequestID),
 		slog.Float64("latency_ms", latencyMillis(r.Latency)),

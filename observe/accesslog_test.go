@@ -83,6 +83,31 @@ func TestAccessLogLineHasEveryField(t *testing.T) {
 		if _, ok := got[0]["detail"]; ok {
 			t.Error("empty detail should be left out")
 		}
+		for _, k := range []string{"token_type", "machine_id", "token_id"} {
+			if _, ok := got[0][k]; ok {
+				t.Errorf("empty %s should be left out", k)
+			}
+		}
+	})
+}
+
+func TestAccessLogNamesTheMachineCredential(t *testing.T) {
+	forEachHandler(t, func(t *testing.T, capture func(slog.Level) (*slog.Logger, func() []map[string]any)) {
+		l, lines := capture(slog.LevelInfo)
+		a := NewAccessLog(l, AccessLogOptions{AllowSample: 1})
+		a.Log(context.Background(), Record{
+			Endpoint: "forward-auth", Status: 200, Outcome: "allow",
+			TokenType: "m2m_token", MachineID: "mch_1", TokenID: "mt_1",
+		})
+		got := lines()
+		if len(got) != 1 {
+			t.Fatalf("%d lines, want 1", len(got))
+		}
+		for k, v := range map[string]any{"token_type": "m2m_token", "machine_id": "mch_1", "token_id": "mt_1"} {
+			if got[0][k] != v {
+				t.Errorf("%s = %#v, want %#v", k, got[0][k], v)
+			}
+		}
 	})
 }
 

@@ -108,6 +108,18 @@ func appendAccessLine(b []byte, t time.Time, level slog.Level, r *Record, sc tra
 	b = AppendJSONString(b, r.UserID)
 	b = append(b, `,"org_id":`...)
 	b = AppendJSONString(b, r.OrgID)
+	if r.TokenType != "" {
+		b = append(b, `,"token_type":`...)
+		b = AppendJSONString(b, r.TokenType)
+	}
+	if r.MachineID != "" {
+		b = append(b, `,"machine_id":`...)
+		b = AppendJSONString(b, r.MachineID)
+	}
+	if r.TokenID != "" {
+		b = append(b, `,"token_id":`...)
+		b = AppendJSONString(b, r.TokenID)
+	}
 	b = append(b, `,"client_ip":`...)
 	b = AppendJSONString(b, r.ClientIP)
 	b = append(b, `,"request_id":`...)

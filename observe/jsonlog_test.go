@@ -127,6 +127,7 @@ func TestDirectJSONLineIsByteForByteSlogs(t *testing.T) {
 			Status: statuses[rng.IntN(len(statuses))], Outcome: randomText(rng), Reason: randomText(rng),
 			Detail: randomText(rng), UserID: randomText(rng), OrgID: randomText(rng), ClientIP: randomText(rng),
 			RequestID: randomText(rng), Latency: randomLatency(rng),
+			TokenType: randomText(rng), MachineID: randomText(rng), TokenID: randomText(rng),
 		}
 		ctx := trace.ContextWithSpanContext(context.Background(), randomSpanContext(rng))
 		at := randomTime(rng)
