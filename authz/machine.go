@@ -263,6 +263,12 @@ func (l *MachineLookup) Machine(ctx context.Context, token string) (*clerk.Machi
 	ctx = context.WithValue(ctx, machineTokenKey{}, token)
 	for range 2 {
 		a, err := l.cache.Get(ctx, key)
+		if errors.Is(err, cache.ErrBackoff) && clerk.VerifiesLocally(token) {
+			// The back-off after a 429 holds Backend API calls back, and a
+			// machine JWT needs none: the SDK verifies it regardless, so a
+			// rate limit on API keys must not turn valid JWTs into 503s.
+			return l.verifier.Verify(ctx, token)
+		}
 		if err != nil {
 			return nil, err
 		}

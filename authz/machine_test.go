@@ -292,3 +292,37 @@ func TestNewCredentialsBeyondTheVerifyRateAre503WhileKnownOnesServe(t *testing.T
 	env.advance(time.Second)
 	wantDecision(t, env.decide(t, "token=api_key", third), Allow, "")
 }
+
+// The back-off after a 429 holds Backend API calls back; machine JWTs
+// need none, so during it they are verified as ever (as the SDK verifies
+// them), valid ones pass and bad ones are refused, never 503. Found by
+// TestMachineDecisionsMatchClerkSDK.
+func TestMachineJWTsAreVerifiedDuringARateLimitBackOff(t *testing.T) {
+	env := newMachineEnv(t, MachineLookupOptions{})
+	f := env.fake
+	key, _ := f.AddAPIKey(clerktest.APIKey{Subject: "user_k"})
+	m2mJWT, _ := f.SignM2MJWT("mch_j", []string{"a"}, time.Hour)
+	oauthJWT, _ := f.SignOAuthJWT("user_j", "client_j", nil, time.Hour)
+	expiredJWT, _ := f.SignM2MJWT("mch_j", nil, -time.Hour)
+	f.FailWith(http.StatusTooManyRequests, time.Minute)
+	wantDecision(t, env.decide(t, "token=any", key), Unavailable, clerk.ReasonUnexpectedError)
+	f.FailWith(0, 0)
+	wantDecision(t, env.decide(t, "token=any", key), Unavailable, clerk.ReasonUnexpectedError) // still backing off
+	for _, tc := range []struct {
+		name, token string
+		outcome     Outcome
+		reason      clerk.Reason
+	}{
+		{"an M2M JWT", m2mJWT, Allow, ""},
+		{"an OAuth JWT", oauthJWT, Allow, ""},
+		{"an expired M2M JWT", expiredJWT, Unauthenticated, clerk.ReasonTokenVerificationFailed},
+		{"a JWT-shaped M2M token that does not decode", "mt_x.y.z", Unauthenticated, clerk.ReasonTokenInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantDecision(t, env.decide(t, "token=any", tc.token), tc.outcome, tc.reason)
+		})
+	}
+	if n := f.Calls(clerktest.RouteVerifyAPIKey); n != 1 {
+		t.Fatalf("%d API key verify calls during the back-off, want 1", n)
+	}
+}

@@ -100,6 +100,10 @@ type sdkCase struct {
 	URL     string      `json:"url"`
 	Method  string      `json:"method"`
 	Headers [][2]string `json:"headers"`
+	// AcceptsToken is the SDK's acceptsToken option: a token type, a
+	// []string of them, or "any"; nil leaves the SDK's default
+	// (session_token).
+	AcceptsToken any `json:"acceptsToken,omitempty"`
 }
 
 func (c sdkCase) request() *Request {
@@ -119,6 +123,27 @@ type sdkResult struct {
 	OrgID          string   `json:"orgId"`
 	OrgRole        string   `json:"orgRole"`
 	OrgPermissions []string `json:"orgPermissions"`
+	Message        string   `json:"message"`
+	// TokenType is the request state's tokenType: the credential's type
+	// when signed in, the type the SDK answered for when signed out ("" for
+	// its signedOutInvalidToken, whose tokenType is null).
+	TokenType string `json:"tokenType"`
+	// Machine is the machine credential's auth object (toAuth()) when
+	// signed in with one; nil otherwise.
+	Machine *sdkMachine `json:"machine"`
+}
+
+// sdkMachine is the part of the SDK's authenticatedMachineObject the
+// service renders as identity headers.
+type sdkMachine struct {
+	TokenType string   `json:"tokenType"`
+	ID        string   `json:"id"`
+	Subject   string   `json:"subject"`
+	Scopes    []string `json:"scopes"`
+	ClientID  string   `json:"clientId"`
+	MachineID string   `json:"machineId"`
+	UserID    string   `json:"userId"`
+	OrgID     string   `json:"orgId"`
 }
 
 // sdkCases builds the cross product of tokens, carriers, __client_uat
@@ -230,12 +255,19 @@ func sdkCases(env *testEnv, production bool) []sdkCase {
 
 func runSDK(t *testing.T, nodePath string, env *testEnv, cases []sdkCase) []sdkResult {
 	t.Helper()
-	opts, _ := json.Marshal(map[string]any{
+	return runSDKWith(t, nodePath, map[string]any{
 		"publishableKey": env.fake.PublishableKey,
 		"secretKey":      env.fake.SecretKey,
 		"jwtKey":         env.fake.Key().PublicKeyPEM(),
 		"apiUrl":         env.fake.URL,
-	})
+	}, cases)
+}
+
+// runSDKWith runs the cases through authenticateRequest of a Clerk client
+// made with clientOptions (createClerkClient's options).
+func runSDKWith(t *testing.T, nodePath string, clientOptions map[string]any, cases []sdkCase) []sdkResult {
+	t.Helper()
+	opts, _ := json.Marshal(clientOptions)
 	input, _ := json.Marshal(cases)
 	script, _ := filepath.Abs("testdata/sdk/authenticate.cjs")
 	cmd := exec.Command("node", script, string(opts))

@@ -1,9 +1,27 @@
 // Reads one JSON array of cases on stdin, runs @clerk/backend's own
 // authenticateRequest on each, and prints one JSON array of results.
-// A case: {url, method, headers: [[name, value]...]}; options come from argv.
+// A case: {url, method, headers: [[name, value]...], acceptsToken?};
+// options come from argv. acceptsToken, when the case has it (a token
+// type, an array of them, or "any"), is passed as the option of that
+// name; without it the SDK's default (session_token) applies.
 'use strict';
 process.env.CLERK_TELEMETRY_DISABLED = '1';
 const { createClerkClient } = require('@clerk/backend');
+
+// machineAuth is the part of a machine credential's auth object
+// (authenticatedMachineObject) that the service turns into headers.
+function machineAuth(auth) {
+  return {
+    tokenType: auth.tokenType,
+    id: auth.id ?? '',
+    subject: auth.subject ?? '',
+    scopes: auth.scopes ?? null,
+    clientId: auth.clientId ?? '',
+    machineId: auth.machineId ?? '',
+    userId: auth.userId ?? '',
+    orgId: auth.orgId ?? '',
+  };
+}
 
 async function main() {
   const opts = JSON.parse(process.argv[2]);
@@ -18,18 +36,24 @@ async function main() {
     const headers = new Headers();
     for (const [k, v] of c.headers) headers.append(k, v);
     const req = new Request(c.url, { method: c.method, headers });
+    const options = { authorizedParties: opts.authorizedParties };
+    if (c.acceptsToken !== undefined) options.acceptsToken = c.acceptsToken;
     try {
-      const state = await clerk.authenticateRequest(req, { authorizedParties: opts.authorizedParties });
+      const state = await clerk.authenticateRequest(req, options);
       const auth = state.status === 'signed-in' ? state.toAuth() : null;
+      const machine = auth && state.tokenType !== 'session_token';
       out.push({
         status: state.status,
         reason: state.reason || '',
+        message: state.message || '',
+        tokenType: state.tokenType || '',
         location: state.headers.get('location') || '',
         setCookies: state.headers.getSetCookie(),
         userId: auth ? auth.userId || '' : '',
         orgId: auth ? auth.orgId || '' : '',
         orgRole: auth ? auth.orgRole || '' : '',
         orgPermissions: auth ? auth.orgPermissions || [] : [],
+        machine: machine ? machineAuth(auth) : null,
       });
     } catch (e) {
       out.push({ status: 'error', reason: String(e && e.message || e) });
