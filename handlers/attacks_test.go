@@ -37,6 +37,9 @@ type attackEnv struct {
 	engine  *authz.Engine
 	handler http.Handler
 	logs    *authztest.LogBuffer
+	// secrets are the machine credentials the corpus made, which must
+	// never reach the logs.
+	secrets []string
 }
 
 // publicPrefixPolicy stands in for the policy file: GET and HEAD under
@@ -49,7 +52,31 @@ func (publicPrefixPolicy) Match(host, path, method string) *authz.Rule {
 	if strings.HasPrefix(path, "/public/") && (method == "GET" || method == "HEAD") {
 		return &authz.Rule{Public: true}
 	}
+	for prefix, rule := range machineAttackRoutes {
+		if strings.HasPrefix(path, prefix) {
+			return rule
+		}
+	}
 	return nil
+}
+
+// machineAttackRoutes are the corpus's routes for machine credentials:
+// machine-only, and shared by sessions and API keys.
+var machineAttackRoutes = map[string]*authz.Rule{
+	"/machine/": mustRule("token=api_key,m2m_token,oauth_token"),
+	"/mixed/":   mustRule("token=session_token,api_key"),
+}
+
+func mustRule(query string) *authz.Rule {
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		panic(err)
+	}
+	r, err := authz.ParseRuleQuery(q)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
 
 func newAttackEnv(t testing.TB, minRefetch time.Duration) *attackEnv {
@@ -62,6 +89,7 @@ func newAttackEnv(t testing.TB, minRefetch time.Duration) *attackEnv {
 		PrefetchKeys: true, // main's loadKeys
 		Engine:       authz.Options{Policy: publicPrefixPolicy{}},
 		Log:          true,
+		Setup:        withMachineTokens(t),
 	})
 	return &attackEnv{fake: env.Fake, engine: env.Engine, handler: NewRouter(Options{Engine: env.Engine, Logger: env.Logger}), logs: env.Logs}
 }
@@ -276,6 +304,14 @@ func (env *attackEnv) corpus(t *testing.T, jkuURL string) []attackRow {
 	}
 	attackerHeader := env.header(embedded)
 	attackerHeader["kid"] = "attacker"
+	apiKey, _ := env.fake.AddAPIKey(clerktest.APIKey{Subject: "user_keyholder", Name: "ci"})
+	m2mToken, _ := env.fake.AddM2MToken("mch_attack", nil, time.Time{})
+	m2mJWT, _ := env.fake.SignM2MJWT("mch_attack", []string{"jobs:run"}, time.Minute)
+	m2mParts := strings.Split(m2mJWT, ".")
+	env.secrets = append(env.secrets, apiKey, m2mToken, m2mJWT)
+	m2mHeader := clerktest.Header{"alg": "RS256", "kid": env.fake.Key().Kid, "typ": "JWT", "cat": "cl_B7d4PD333AAA"}
+	m2mClaims := clerktest.Claims{"iss": "https://" + env.fake.FAPIHost, "sub": "mch_attack", "jti": "mt_forged", "iat": now, "nbf": now - 5, "exp": now + 60, "scopes": "jobs:run"}
+	oauthClaims := clerktest.Claims{"iss": "https://" + env.fake.FAPIHost, "sub": "user_victim", "client_id": "client_1", "jti": "oat_forged", "iat": now, "nbf": now - 5, "exp": now + 60}
 	rows := []attackRow{
 		// --- algorithms and keys (P5, E1)
 		{name: "alg none", o: original{headers: bearer(clerktest.SignWith(env.fake.Key(), env.header(clerktest.Header{"alg": "none"}), env.claims(nil)))}, want: 401, reasons: []string{badAlg}},
@@ -364,6 +400,24 @@ func (env *attackEnv) corpus(t *testing.T, jkuURL string) []attackRow {
 		{name: "opaque OAuth token oat_", o: original{headers: bearer("oat_1234567890abcdef")}, want: 401, reasons: []string{invalid, typeMismatch}},
 		{name: "opaque API key ak_", o: original{headers: bearer("ak_1234567890abcdef")}, want: 401, reasons: []string{invalid, typeMismatch}},
 		{name: "opaque API key as __session", o: original{headers: sessionCookie("ak_1234567890abcdef")}, want: 401, reasons: []string{invalid, typeMismatch}},
+
+		// --- machine credentials (README "Machine tokens"): /machine/
+		// accepts API keys, M2M and OAuth tokens, /mixed/ sessions and API
+		// keys. The first row is the control: this key works.
+		{name: "valid API key on a machine route", o: original{uri: "/machine/run", headers: bearer(apiKey)}, want: 200, wantUser: "user_keyholder"},
+		{name: "garbage ak_ key on a machine route", o: original{uri: "/machine/run", headers: bearer("ak_" + strings.Repeat("x", 40))}, want: 401, reasons: []string{invalid}},
+		{name: "ak_ prefix alone on a machine route", o: original{uri: "/machine/run", headers: bearer("ak_")}, want: 401, reasons: []string{invalid}},
+		{name: "M2M JWT signed by the attacker with our kid", o: original{uri: "/machine/run", headers: bearer(clerktest.SignWith(attacker, m2mHeader, m2mClaims))}, want: 401, reasons: []string{verifyFailed}},
+		{name: "M2M JWT with the signature of another token", o: original{uri: "/machine/run", headers: bearer(m2mParts[0] + "." + m2mParts[1] + "." + validParts[2])}, want: 401, reasons: []string{verifyFailed}},
+		{name: "OAuth JWT signed by the attacker with our kid", o: original{uri: "/machine/run", headers: bearer(clerktest.SignWith(attacker, clerktest.Header{"alg": "RS256", "kid": env.fake.Key().Kid, "typ": "at+jwt"}, oauthClaims))}, want: 401, reasons: []string{verifyFailed}},
+		{name: "Bearer ak_ and a second Authorization header (a session)", o: original{uri: "/mixed/run", headers: join(bearer(apiKey), bearer(valid))}, want: 401, reasons: []string{invalid}},
+		{name: "a session and a second Authorization header (Bearer ak_)", o: original{uri: "/mixed/run", headers: join(bearer(valid), bearer(apiKey))}, want: 401, reasons: []string{invalid}},
+		{name: "Bearer ak_ and a second Authorization header (Bearer mt_) on a machine route", o: original{uri: "/machine/run", headers: join(bearer(apiKey), bearer(m2mToken))}, want: 401, reasons: []string{invalid}},
+		{name: "API key in the __session cookie on a machine route", o: original{uri: "/machine/run", headers: sessionCookie(apiKey)}, want: 401, reasons: []string{typeMismatch}},
+		{name: "M2M JWT in the __session cookie on a machine route", o: original{uri: "/machine/run", headers: sessionCookie(m2mJWT)}, want: 401, reasons: []string{typeMismatch}},
+		{name: "API key in the __session cookie on a session and API-key route", o: original{uri: "/mixed/run", headers: sessionCookie(apiKey)}, want: 401, reasons: []string{invalid}},
+		{name: "API key with lower-case bearer on a machine route", o: original{uri: "/machine/run", headers: []string{"Authorization", "bearer " + apiKey}}, want: 401, reasons: []string{typeMismatch}},
+		{name: "session token on a machine route", o: original{uri: "/machine/run", headers: bearer(valid)}, want: 401, reasons: []string{typeMismatch}},
 
 		// --- tokens and overrides in the query string
 		{name: "__session in the query", o: original{uri: "/app?__session=" + valid}, want: 401, reasons: []string{noSession}},
@@ -469,9 +523,14 @@ func TestBadInputCorpus(t *testing.T) {
 	if strings.Contains(env.logs.String(), env.signed(nil, nil)[:40]) {
 		t.Error("a token reached the logs")
 	}
+	for _, secret := range env.secrets {
+		if strings.Contains(env.logs.String(), secret[:30]) {
+			t.Errorf("a machine credential reached the logs: %.6s…", secret)
+		}
+	}
 }
 
-// checkIdentityHeaders: every allow carries all seven identity headers,
+// checkIdentityHeaders: every allow carries all twelve identity headers,
 // so the proxy overwrites any copy the client sent (O6, C1).
 func checkIdentityHeaders(t *testing.T, rep reply, user string) {
 	t.Helper()
@@ -494,7 +553,10 @@ func TestClientIdentityHeadersAreOverwritten(t *testing.T) {
 	spoof := []string{
 		"X-Auth-User-Id", "user_admin", "X-Auth-Session-Id", "sess_admin", "X-Auth-Org-Id", "org_admin",
 		"X-Auth-Org-Slug", "admin", "X-Auth-Org-Role", "org:admin", "X-Auth-Org-Permissions", "org:all:all", "X-Auth-Actor-Id", "user_root",
+		"X-Auth-Token-Type", "admin", "X-Auth-Machine-Id", "mch_admin", "X-Auth-Token-Id", "ak_admin", "X-Auth-Scopes", "admin:all",
+		"X-Auth-Client-Id", "client_admin",
 	}
+	apiKey, _ := env.fake.AddAPIKey(clerktest.APIKey{Subject: "user_keyholder"})
 	tests := []struct {
 		name string
 		o    original
@@ -502,6 +564,7 @@ func TestClientIdentityHeadersAreOverwritten(t *testing.T) {
 	}{
 		{"signed in", original{headers: join(spoof, bearer(env.signed(nil, nil)))}, "user_victim"},
 		{"anonymous on a public route", original{uri: "/public/page", headers: spoof}, ""},
+		{"user's API key on a machine route", original{uri: "/machine/run", headers: join(spoof, bearer(apiKey))}, "user_keyholder"},
 	}
 	for _, tt := range tests {
 		for _, ep := range proxyEndpoints {
@@ -518,7 +581,7 @@ func TestClientIdentityHeadersAreOverwritten(t *testing.T) {
 				}
 				if ep.name == "ext-authz" {
 					remove := rep.header.Get("X-Envoy-Auth-Headers-To-Remove")
-					for _, h := range []string{"x-auth-org-id", "x-auth-org-role", "x-auth-actor-id"} {
+					for _, h := range []string{"x-auth-org-id", "x-auth-org-role", "x-auth-actor-id", "x-auth-machine-id", "x-auth-scopes", "x-auth-client-id"} {
 						if !strings.Contains(remove, h) {
 							t.Errorf("x-envoy-auth-headers-to-remove %q lacks %s", remove, h)
 						}

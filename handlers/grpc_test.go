@@ -45,6 +45,9 @@ var grpcRoutes = map[string]map[string]string{
 	"/admin/":  {"permission": "org:invoices:read"},
 	"/team/":   {"org": "acme", "role": "org:admin"},
 	"/public/": {"public": "true"},
+	// Machine credentials (README "Machine tokens").
+	"/jobs/":    {"token": "api_key,m2m_token"},
+	"/reports/": {"token": "api_key", "scope": "reports:read"},
 }
 
 // grpcRoutePolicy is the policy file for grpcRoutes; elsewhere: signed in.
@@ -109,6 +112,7 @@ func newGRPCEnvWith(t testing.TB, eo grpcEnvOptions) *grpcEnv {
 		Verify: clerk.VerifyOptions{AuthorizedParties: []string{grpcTestParty}, TokenCacheSize: eo.tokenCacheSize},
 		Engine: authz.Options{Policy: grpcRoutePolicy{}},
 		Log:    true,
+		Setup:  withMachineTokens(t),
 	})
 	o := Options{Engine: env.Engine, Logger: env.Logger, TrustedProxies: eo.trusted, Tracing: eo.tracing}
 	e := &grpcEnv{fake: env.Fake, router: NewRouter(o), server: NewGRPCServer(o), logs: env.Logs, served: make(chan error, 1)}
@@ -135,6 +139,19 @@ func newGRPCEnvWith(t testing.TB, eo grpcEnvOptions) *grpcEnv {
 		}
 	})
 	return e
+}
+
+// withMachineTokens wires the engine's machine token verifier as main.go
+// does: the fake's Backend API for opaque credentials, the instance's keys
+// for machine JWTs, behind the default cache.
+func withMachineTokens(t testing.TB) func(e *authztest.Env, _ *authz.Config, o *authz.Options) {
+	return func(e *authztest.Env, _ *authz.Config, o *authz.Options) {
+		lookup, err := authz.NewMachineLookup(clerk.NewMachineVerifier(e.API, "", e.Verifier), authz.MachineLookupOptions{Logger: e.Logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Machines = lookup
+	}
 }
 
 // envoyCheck is a CheckRequest shaped as Envoy's gRPC ext_authz filter
@@ -350,6 +367,21 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 	plus := func(base []string, more ...string) []string { return append(append([]string(nil), base...), more...) }
 	spoof := []string{"X-Auth-User-Id", "user_evil", "X-Auth-Org-Id", "org_evil", "X-Auth-Org-Role", "org:admin"}
 
+	// Every identity header, as a client forging a machine credential's.
+	spoofAll := []string{
+		"X-Auth-User-Id", "user_evil", "X-Auth-Session-Id", "sess_evil", "X-Auth-Org-Id", "org_evil", "X-Auth-Org-Slug", "evil",
+		"X-Auth-Org-Role", "org:admin", "X-Auth-Org-Permissions", "org:all:all", "X-Auth-Actor-Id", "user_root",
+		"X-Auth-Token-Type", "api_key", "X-Auth-Machine-Id", "mch_evil", "X-Auth-Token-Id", "ak_evil",
+		"X-Auth-Scopes", "admin:all", "X-Auth-Client-Id", "client_evil",
+	}
+	userKey, userKeyID := e.fake.AddAPIKey(clerktest.APIKey{Subject: "user_7", Name: "ci", Scopes: []string{"reports:read", "jobs:run"}})
+	orgKey, orgKeyID := e.fake.AddAPIKey(clerktest.APIKey{Subject: "org_7", Name: "billing", Scopes: []string{"reports:read"}})
+	unscopedKey, _ := e.fake.AddAPIKey(clerktest.APIKey{Subject: "user_8", Scopes: []string{"reports:write"}})
+	revokedKey, revokedKeyID := e.fake.AddAPIKey(clerktest.APIKey{Subject: "user_9"})
+	e.fake.RevokeAPIKey(revokedKeyID)
+	m2m, m2mID := e.fake.AddM2MToken("mch_7", []string{"jobs:run", "jobs:read"}, time.Now().Add(time.Hour))
+	m2mJWT, m2mJWTID := e.fake.SignM2MJWT("mch_8", []string{"jobs:run"}, time.Minute)
+
 	signInURL := clerk.AccountsBaseURL(e.fake.FAPIHost) + "/sign-in?redirect_url=" + url.QueryEscape("https://app.example.test/dashboard?tab=1")
 	tests := []struct {
 		name     string
@@ -393,10 +425,50 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 				HeaderOrgSlug: "acme", HeaderOrgRole: "org:admin", HeaderOrgPermissions: "org:invoices:read,org:invoices:manage"}},
 		{name: "public route without credentials", method: "GET", target: "/public/logo.png", headers: plus(api, spoof...),
 			status: 200, upstream: map[string]string{}},
+
+		// Machine credentials: the client's copies of every identity
+		// header are overwritten or removed.
+		{name: "user's API key on a machine route", method: "POST", target: "/jobs/nightly", headers: plus(api, append([]string{"Authorization", "Bearer " + userKey}, spoofAll...)...),
+			status: 200, upstream: map[string]string{HeaderTokenType: "api_key", HeaderUserID: "user_7", HeaderTokenID: userKeyID, HeaderScopes: "reports:read,jobs:run"}},
+		{name: "organization's API key on a scoped route", method: "GET", target: "/reports/q3", headers: plus(api, append([]string{"Authorization", "Bearer " + orgKey}, spoofAll...)...),
+			status: 200, upstream: map[string]string{HeaderTokenType: "api_key", HeaderOrgID: "org_7", HeaderTokenID: orgKeyID, HeaderScopes: "reports:read"}},
+		{name: "opaque M2M token on a machine route", method: "GET", target: "/jobs/nightly", headers: plus(api, append([]string{"Authorization", "Bearer " + m2m}, spoofAll...)...),
+			status: 200, upstream: map[string]string{HeaderTokenType: "m2m_token", HeaderMachineID: "mch_7", HeaderTokenID: m2mID, HeaderScopes: "jobs:run,jobs:read"}},
+		{name: "M2M JWT on a machine route", method: "GET", target: "/jobs/nightly", headers: plus(api, append([]string{"Authorization", "Bearer " + m2mJWT}, spoofAll...)...),
+			status: 200, upstream: map[string]string{HeaderTokenType: "m2m_token", HeaderMachineID: "mch_8", HeaderTokenID: m2mJWTID, HeaderScopes: "jobs:run"}},
+		{name: "session token with forged machine headers", method: "GET", target: "/dashboard", headers: plus(api, append([]string{"Authorization", "Bearer " + valid}, spoofAll...)...),
+			status: 200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_1", HeaderTokenType: "session_token"}},
+		{name: "M2M token on an API-key route", method: "GET", target: "/reports/q3", headers: plus(api, "Authorization", "Bearer "+m2m),
+			status: 401, reason: "token-type-mismatch"},
+		{name: "M2M JWT on an API-key route", method: "GET", target: "/reports/q3", headers: plus(api, "Authorization", "Bearer "+m2mJWT),
+			status: 401, reason: "token-type-mismatch"},
+		{name: "session token on a machine route", method: "GET", target: "/jobs/nightly", headers: plus(api, "Authorization", "Bearer "+valid),
+			status: 401, reason: "token-type-mismatch"},
+		{name: "browser navigation on a machine route: no sign-in redirect", method: "GET", target: "/jobs/nightly", headers: browser,
+			status: 401, reason: "token-type-mismatch"},
+		{name: "API key without the route's scope", method: "GET", target: "/reports/q3", headers: plus(api, "Authorization", "Bearer "+unscopedKey),
+			status: 403, reason: "scope-missing"},
+		{name: "revoked API key", method: "GET", target: "/jobs/nightly", headers: plus(api, "Authorization", "Bearer "+revokedKey),
+			status: 401, reason: "token-invalid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			viaHTTP := applyHTTP(tt.headers, e.envoyHTTPCheck(tt.method, tt.target, tt.headers))
+			w := e.envoyHTTPCheck(tt.method, tt.target, tt.headers)
+			viaHTTP := applyHTTP(tt.headers, w)
+			// The identity headers the allow leaves empty, which Envoy must
+			// remove from the client's request.
+			var wantRemoved []string
+			for _, h := range IdentityHeaders {
+				if tt.upstream[h] == "" {
+					wantRemoved = append(wantRemoved, strings.ToLower(h))
+				}
+			}
+			if tt.status == 200 {
+				got := strings.Split(w.Header().Get("X-Envoy-Auth-Headers-To-Remove"), ", ")
+				if !reflect.DeepEqual(got, wantRemoved) {
+					t.Errorf("x-envoy-auth-headers-to-remove %q, want %q", got, wantRemoved)
+				}
+			}
 
 			if viaHTTP.Status != tt.status {
 				t.Fatalf("status %d, want %d (body %s)", viaHTTP.Status, tt.status, viaHTTP.Body)
@@ -441,6 +513,9 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 					t.Fatalf("Check (context_extensions %v): %v", ext, err)
 				}
 				viaGRPC := applyGRPC(t, tt.headers, resp)
+				if got := resp.GetOkResponse().GetHeadersToRemove(); tt.status == 200 && !reflect.DeepEqual(got, wantRemoved) {
+					t.Errorf("gRPC headers_to_remove %q, want %q", got, wantRemoved)
+				}
 				if !reflect.DeepEqual(viaGRPC, viaHTTP) {
 					t.Errorf("gRPC (context_extensions %v) and HTTP disagree:\n grpc %+v\n http %+v", ext, viaGRPC, viaHTTP)
 				}
@@ -454,8 +529,10 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 	if !strings.Contains(e.logs.String(), `"endpoint":"ext-authz-grpc"`) {
 		t.Error("no decision log line for the gRPC endpoint")
 	}
-	if strings.Contains(e.logs.String(), valid[:40]) {
-		t.Error("a token reached the logs")
+	for _, tok := range []string{valid, userKey, m2m, m2mJWT} {
+		if strings.Contains(e.logs.String(), tok[:30]) {
+			t.Errorf("a token reached the logs: %.12s…", tok)
+		}
 	}
 }
 

@@ -96,6 +96,10 @@ func startService(t *testing.T, extraEnv ...string) *service {
 		// redirects only go back to the app's host.
 		"TRUSTED_PROXIES=127.0.0.1/32",
 		"ALLOWED_REDIRECT_HOSTS=" + publicHost,
+		// A machine credential's answer is believed for 300 ms (default
+		// 30 s), so the revocation scenario waits that long, not 30 s.
+		"MACHINE_TOKEN_CACHE_TTL=300ms",
+		"MACHINE_TOKEN_NEGATIVE_TTL=100ms",
 		"LOG_FORMAT=text",
 		"LOG_LEVEL=debug",
 	}

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -83,6 +84,13 @@ var scenarios = []scenario{
 	{"handshake round trip with a cookie jar", scenarioHandshake},
 	{"expired session with __refresh cookie: refreshed server-side, cookies as each proxy passes them", scenarioRefresh},
 	{"service down: 5xx, never through", scenarioServiceDown},
+	// Machine credentials (machine_test.go): /jobs/ accepts API keys and
+	// M2M tokens, /reports/ API keys with the scope reports:read.
+	{"API keys and M2M tokens (opaque, JWT) on a machine route: 200 with machine identity", scenarioMachineAllowed},
+	{"credential of a type the route does not accept: 401 token-type-mismatch", scenarioMachineTypeMismatch},
+	{"API key without the route's scope: 403 scope-missing", scenarioMachineScopeMissing},
+	{"revoked API key: 401, never seen or after the cache TTL", scenarioMachineRevoked},
+	{"client X-Auth-Token-Type/Machine-Id/Scopes with a machine credential: only ours reach the app", scenarioMachineSpoof},
 }
 
 // runScenarios runs the table against p.
@@ -216,11 +224,17 @@ func identityAt(h http.Header) map[string][]string {
 }
 
 // wantIdentity checks that the app saw exactly want (header -> value) and,
-// for every other identity header, nothing or an empty value.
+// for every other identity header, nothing or an empty value. A session's
+// identity (X-Auth-Session-Id in want) also carries X-Auth-Token-Type
+// session_token unless want names another.
 func wantIdentity(t *testing.T, r result, want map[string]string) {
 	t.Helper()
 	if len(r.app) != 1 {
 		t.Fatalf("app saw %d requests, want 1\n%s", len(r.app), r)
+	}
+	if want["X-Auth-Session-Id"] != "" && want["X-Auth-Token-Type"] == "" {
+		want = maps.Clone(want)
+		want["X-Auth-Token-Type"] = "session_token"
 	}
 	got := identityAt(r.app[0].Header)
 	for _, name := range identityHeaders {
@@ -422,7 +436,8 @@ func scenarioAllowedOrg(t *testing.T, p *proxyUnderTest) {
 	})
 }
 
-// spoofed is what an attacker adds: every identity header, claiming admin.
+// spoofed is what an attacker adds: every identity header, claiming admin
+// (and, for a session, to be a machine credential).
 func spoofed(kv ...string) http.Header {
 	h := hdr(kv...)
 	for _, name := range identityHeaders {
@@ -430,6 +445,9 @@ func spoofed(kv ...string) http.Header {
 	}
 	h["X-Auth-User-Id"] = []string{"user_forged"}
 	h["X-Auth-Org-Role"] = []string{"org:admin"}
+	h["X-Auth-Token-Type"] = []string{"api_key"}
+	h["X-Auth-Machine-Id"] = []string{"mch_forged"}
+	h["X-Auth-Scopes"] = []string{"admin:all"}
 	return h
 }
 
