@@ -175,6 +175,9 @@ func (hs *headerSetter) render(w http.ResponseWriter, d authz.Decision, dl diale
 		hs.set(headerClerkAuthReason, string(d.Reason))
 		return hs.writeJSON(w, http.StatusUnauthorized, "unauthenticated", string(d.Reason))
 	case authz.Forbidden:
+		// The reason also as a header: NGINX cannot pass a subrequest's
+		// body on, only headers it reads into variables.
+		hs.set(headerClerkAuthReason, string(d.Reason))
 		return hs.writeJSON(w, http.StatusForbidden, "forbidden", string(d.Reason))
 	case authz.Unavailable:
 		hs.set(headerRetryAfter, "5")
