@@ -41,6 +41,17 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"network policy that admits no namespace", "networkPolicy: {enabled: true, ingressNamespaces: []}", "/networkPolicy/ingressNamespaces"},
 		{"negative preStop sleep", "preStopSleepSeconds: -1", "/preStopSleepSeconds"},
 		{"unknown probe field", "livenessProbe: {initialDelay: 5}", "'initialDelay' not allowed"},
+		{"secret key in the machine secret key slot", "clerk: {machineSecretKey: " + testSecretKey + "}", "/clerk/machineSecretKey"},
+		{"machine secret key name with a space", `secretKeys: {machineSecretKey: "machine key"}`, "/secretKeys/machineSecretKey"},
+		{"machine token TTL that is not a Go duration", "machineTokens: {cacheTTL: 30 seconds}", "/machineTokens/cacheTTL"},
+		{"machine token TTL in days", "machineTokens: {cacheTTL: 1d}", "/machineTokens/cacheTTL"},
+		{"negative machine token stale window", "machineTokens: {staleWindow: -1m}", "/machineTokens/staleWindow"},
+		{"machine token TTL as a bare number", "machineTokens: {negativeTTL: 5}", "/machineTokens/negativeTTL"},
+		{"negative machine token verify rate", "machineTokens: {verifyRate: -1}", "/machineTokens/verifyRate"},
+		{"machine token verify rate as a string", `machineTokens: {verifyRate: "50"}`, "/machineTokens/verifyRate"},
+		{"fractional machine token cache size", "machineTokens: {cacheSize: 10.5}", "/machineTokens/cacheSize"},
+		{"negative machine token cache size", "machineTokens: {cacheSize: -1}", "/machineTokens/cacheSize"},
+		{"misspelt machine token setting", "machineTokens: {cacheTtl: 30s}", "'cacheTtl' not allowed"},
 		// Refused by the templates' combination checks (cfa.validate).
 		{"no publishable key", `clerk: {publishableKey: ""}`, "clerk.publishableKey is required"},
 		{"neither secret key nor JWT key", `clerk: {secretKey: ""}`, "clerk.secretKey or clerk.jwtKey is required"},
@@ -50,6 +61,7 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"HPA max below min", "autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 3}", "maxReplicas must be >="},
 		{"HPA without a CPU request", "autoscaling: {enabled: true}\nresources: {requests: {cpu: null}}", "resources.requests.cpu"},
 		{"callback ingress without hosts", "callbackIngress: {enabled: true}", "callbackIngress.hosts"},
+		{"machine secret key with nowhere to store it", "clerk: {machineSecretKey: ak_abc}\nsecretKeys: {machineSecretKey: \"\"}", "secretKeys.machineSecretKey is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +88,10 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"one replica", "replicaCount: 1"},
 		{"extra env and envFrom", "extraEnv: [{name: CACHE_TTL, value: 1m}, {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\nextraEnvFrom: [{configMapRef: {name: extra}}]"},
 		{"preStop sleep off", "preStopSleepSeconds: 0"},
+		{"machine secret key", "clerk: {machineSecretKey: ak_0123456789abcdef}"},
+		{"machine token settings", "machineTokens: {cacheSize: 50000, cacheTTL: 1m30s, negativeTTL: 2.5s, staleWindow: \"0\", verifyRate: 0}"},
+		{"machine token zero durations as numbers", "machineTokens: {cacheTTL: 0, negativeTTL: 0, staleWindow: 0}"},
+		{"machine token durations in small units", "machineTokens: {cacheTTL: 500ms, negativeTTL: 250000us, staleWindow: .5s}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -95,6 +95,9 @@ The schema checks shapes; this checks combinations.
 {{- if and .Values.clerk.jwtKey (not .Values.secretKeys.jwtKey) }}
 {{- fail "secretKeys.jwtKey is empty but clerk.jwtKey is set" }}
 {{- end }}
+{{- if and .Values.clerk.machineSecretKey (not .Values.secretKeys.machineSecretKey) }}
+{{- fail "secretKeys.machineSecretKey is empty but clerk.machineSecretKey is set" }}
+{{- end }}
 {{- else if and (not .Values.clerk.publishableKey) (not .Values.secretKeys.publishableKey) }}
 {{- fail "clerk.publishableKey or secretKeys.publishableKey is required with existingSecret" }}
 {{- end }}
