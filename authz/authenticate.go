@@ -94,7 +94,7 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	// __clerk_redirect_url) is an open redirect in the SDK
 	// (tokens/request.ts; docs/clerk-protocol.md erratum 19), and rows 2
 	// and 3 are satellites, which are not supported: none is replicated.
-	if dev && c.req.URL.Query().Has(clerk.CookieDevBrowser) {
+	if dev && mayNameClerkParams(c.req.URL.RawQuery) && c.req.URL.Query().Has(clerk.CookieDevBrowser) {
 		return e.maybeHandshake(c, clerk.ReasonDevBrowserSync, "")
 	}
 	if dev && c.devBrowser == "" {

@@ -123,8 +123,8 @@ func (e *Engine) newAuthContext(r *Request) authContext {
 		c.sessionCookie, c.clientUAT = f.session, parseIntLikeJS(f.uat)
 	}
 	c.refreshName = e.names.refresh
-	var q url.Values // most requests have no query: no map to build
-	if r.URL.RawQuery != "" {
+	var q url.Values // most requests name none of Clerk's parameters: no map to build
+	if mayNameClerkParams(r.URL.RawQuery) {
 		q = r.URL.Query()
 	}
 	if !e.cfg.PublishableKey.Production {
@@ -137,6 +137,15 @@ func (e *Engine) newAuthContext(r *Request) authContext {
 	c.handshakeToken = firstNonEmpty(q.Get(clerk.CookieHandshake), f.handshake)
 	c.handshakeNonce = firstNonEmpty(q.Get(clerk.CookieHandshakeNonce), f.handshakeNonce)
 	return c
+}
+
+// mayNameClerkParams reports whether a raw query could hold one of the
+// parameters the decision reads (__clerk_db_jwt, __clerk_handshake,
+// __clerk_handshake_nonce): only a query with "__clerk" in it, or with a
+// percent escape that could decode to it. Parsing every query built a map
+// and its strings on every request of a URL like /search?q=x.
+func mayNameClerkParams(rawQuery string) bool {
+	return strings.Contains(rawQuery, "__clerk") || strings.IndexByte(rawQuery, '%') >= 0
 }
 
 // refreshCookie and redirectCount are read when asked rather than up

@@ -1,8 +1,11 @@
 package authz
 
 import (
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 )
 
 // refParseAuthorization is @clerk/backend parseAuthorizationHeader as its
@@ -89,4 +92,21 @@ func TestParseAuthorizationDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _ = parseAuthorization(h) }); n != 0 {
 		t.Fatalf("%v allocations per call", n)
 	}
+}
+
+// FuzzMayNameClerkParams: whenever a query decodes to one of the
+// parameters the decision reads, the cheap test says it may, so skipping
+// the parse never hides one.
+func FuzzMayNameClerkParams(f *testing.F) {
+	for _, s := range []string{"", "tab=1", "__clerk_handshake=x", "%5F%5Fclerk_db_jwt=1", "a=1&__clerk_handshake_nonce=n", "%5f_clerk_handshake=1", "_%5Fclerk=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, _ := url.ParseQuery(raw)
+		for _, k := range []string{clerk.CookieDevBrowser, clerk.CookieHandshake, clerk.CookieHandshakeNonce} {
+			if q.Has(k) && !mayNameClerkParams(raw) {
+				t.Fatalf("%q holds %s, but mayNameClerkParams says no", raw, k)
+			}
+		}
+	})
 }

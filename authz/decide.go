@@ -63,6 +63,8 @@ type Engine struct {
 	refresher   SessionRefresher
 	refreshes   *refreshGroup
 	machines    MachineTokens
+	revoked     RevokedSessions
+	checker     SessionChecker
 }
 
 // Options are the engine's optional parts.
@@ -79,6 +81,12 @@ type Options struct {
 	// Machines verifies API keys, M2M and OAuth tokens (MachineLookup);
 	// nil: a route that accepts them refuses every one.
 	Machines MachineTokens
+	// Revoked holds the sessions Clerk's webhooks said ended
+	// (SessionDenyList); nil: none are known.
+	Revoked RevokedSessions
+	// SessionCheck asks Clerk about every signed-in session
+	// (SESSION_CHECK=always); nil: the token alone decides.
+	SessionCheck SessionChecker
 	// RefreshTimeout bounds one refresh call (default DefaultRefreshTimeout).
 	RefreshTimeout time.Duration
 	Logger         *slog.Logger
@@ -111,6 +119,8 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 		refresher:   opts.Refresher,
 		refreshes:   newRefreshGroup(opts.RefreshTimeout),
 		machines:    opts.Machines,
+		revoked:     opts.Revoked,
+		checker:     opts.SessionCheck,
 	}
 }
 
@@ -180,12 +190,12 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		if st.machine != nil {
 			return e.authorizeMachine(ctx, rule, st.machine)
 		}
+		if ended, d := e.sessionEnded(ctx, r, rule, st); ended {
+			return d
+		}
 		if st.session.Pending() {
 			// Cookies a refresh or handshake set still go to the browser.
-			cookies := st.setCookies
-			st = out(ReasonSessionPending, "session has pending tasks")
-			st.setCookies = cookies
-			return e.signedOut(r, rule, st, "/tasks")
+			return e.signedOut(r, rule, withCookies(out(ReasonSessionPending, "session has pending tasks"), st.setCookies), "/tasks")
 		}
 		d := e.authorize(ctx, rule, st.session)
 		d.SetCookies = append(st.setCookies, d.SetCookies...)
@@ -193,6 +203,34 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 	case signedOut:
 	}
 	return e.signedOut(r, rule, st, "")
+}
+
+// sessionEnded answers a verified session token whose session Clerk has
+// ended (a webhook, or SESSION_CHECK=always): signed out, with the
+// cookies a refresh or handshake set still going to the browser. An
+// outage of the check fails closed (503).
+func (e *Engine) sessionEnded(ctx context.Context, r *Request, rule *Rule, st authState) (bool, Decision) {
+	sid := st.session.SessionID
+	if e.revoked != nil && e.revoked.Revoked(sid) {
+		return true, e.signedOut(r, rule, withCookies(out(ReasonSessionRevoked, "Clerk ended this session"), st.setCookies), "")
+	}
+	if e.checker == nil {
+		return false, Decision{}
+	}
+	active, err := e.checker.SessionActive(ctx, sid)
+	switch {
+	case err != nil:
+		return true, Decision{Outcome: Unavailable, Reason: ReasonSessionCheck, Message: err.Error()}
+	case !active:
+		return true, e.signedOut(r, rule, withCookies(out(ReasonSessionRevoked, "Clerk says the session is not active"), st.setCookies), "")
+	}
+	return false, Decision{}
+}
+
+// withCookies is st carrying cookies to set.
+func withCookies(st authState, cookies []string) authState {
+	st.setCookies = cookies
+	return st
 }
 
 // signedOut: public routes pass anonymously; browser navigations go to

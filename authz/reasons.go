@@ -45,6 +45,7 @@ var reasons = []clerk.Reason{
 	ReasonCORSPreflight, ReasonNotOrgMember, ReasonRoleMissing, ReasonPermissionMissing,
 	ReasonNoActiveOrg, ReasonMembershipLookup, ReasonInvalidRule, ReasonBadProxyRequest, ReasonUserLookup,
 	ReasonScopeMissing, ReasonNotForMachines, ReasonNoTokenInHeader, ReasonVerifyThrottled,
+	ReasonSessionRevoked, ReasonSessionCheck,
 }
 
 // Reasons returns the reasons this package reports beyond clerk.Reasons.

@@ -39,6 +39,7 @@ const nonceThreshold = 2048
 type fapiState struct {
 	mu       sync.Mutex
 	clients  map[string]*fakeClient // by credential (__client or dev browser)
+	ended    map[string]string      // session id → how it ended (RevokeSession)
 	nonces   map[string][]string
 	format   HandshakeFormat
 	requests []url.Values

@@ -14,6 +14,9 @@ import (
 // RouteRefreshSession is the Backend API's session refresh, for Calls.
 const RouteRefreshSession = "POST /v1/sessions/{id}/refresh"
 
+// RouteGetSession is the Backend API's session lookup, for Calls.
+const RouteGetSession = "GET /v1/sessions/{id}"
+
 // RefreshCall is one refresh request the fake received.
 type RefreshCall struct {
 	SessionID string
@@ -45,6 +48,25 @@ type cannedAnswer struct {
 
 func (s *Server) refreshRoutes() {
 	s.Handle(RouteRefreshSession, s.serveRefresh)
+	s.Handle(RouteGetSession, s.serveSession)
+}
+
+// serveSession is GET /v1/sessions/{id}: a live session (NewSession) is
+// "active", one RevokeSession ended is "revoked", any other id 404.
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	userID, _ := s.sessionByID(id)
+	status := "active"
+	if userID == "" {
+		s.fapi.mu.Lock()
+		status = s.fapi.ended[id]
+		s.fapi.mu.Unlock()
+	}
+	if status == "" {
+		WriteError(w, http.StatusNotFound, "resource_not_found", "not found")
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"object": "session", "id": id, "user_id": nullable(userID), "status": status})
 }
 
 // RefreshCalls returns every refresh request so far.
@@ -91,7 +113,8 @@ func (s *Server) RepeatRefreshAnswers(on bool) {
 	s.refresh.repeat = on
 }
 
-// RevokeSession ends a session: its refresh token stops working.
+// RevokeSession ends a session: its refresh token stops working and
+// GET /v1/sessions/{id} says "revoked".
 func (s *Server) RevokeSession(sessionID string) {
 	s.fapi.mu.Lock()
 	defer s.fapi.mu.Unlock()
@@ -100,6 +123,10 @@ func (s *Server) RevokeSession(sessionID string) {
 			c.userID, c.sessionID, c.refreshToken = "", "", ""
 		}
 	}
+	if s.fapi.ended == nil {
+		s.fapi.ended = map[string]string{}
+	}
+	s.fapi.ended[sessionID] = "revoked"
 }
 
 // serveRefresh is POST /v1/sessions/{id}/refresh as @clerk/backend calls
