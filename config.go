@@ -63,6 +63,12 @@ type Config struct {
 	MachineTokenNegativeTTL time.Duration `envconfig:"MACHINE_TOKEN_NEGATIVE_TTL" default:"5s"`
 	MachineTokenStaleWindow time.Duration `envconfig:"MACHINE_TOKEN_STALE_WINDOW" default:"1m"`
 	MachineTokenVerifyRate  int           `envconfig:"MACHINE_TOKEN_VERIFY_RATE" default:"50"`
+	// Many replicas, one truth: checked by validateSharedState.
+	RedisURL        string        `envconfig:"REDIS_URL"`
+	WebhookSecret   string        `envconfig:"CLERK_WEBHOOK_SIGNING_SECRET"`
+	WebhookPath     string        `envconfig:"WEBHOOK_PATH" default:"/_auth/webhooks/clerk"`
+	SessionCheck    string        `envconfig:"SESSION_CHECK" default:"never"`
+	SessionCheckTTL time.Duration `envconfig:"SESSION_CHECK_TTL" default:"5s"`
 
 	publishableKey clerk.PublishableKey
 	staticKeys     *clerk.StaticKeys
@@ -155,6 +161,9 @@ func (c *Config) validate() error {
 	if !strings.HasPrefix(c.CallbackPath, "/") || strings.ContainsAny(c.CallbackPath, "?#") {
 		return bad("CALLBACK_PATH", "must be an absolute path such as /_auth/callback")
 	}
+	if isServiceRoute(c.CallbackPath) {
+		return bad("CALLBACK_PATH", "%s is one of the service's own routes", c.CallbackPath)
+	}
 	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return bad("LOG_LEVEL", "must be debug, info, warn or error")
 	}
@@ -183,6 +192,9 @@ func (c *Config) validate() error {
 		return bad("ALLOWED_REDIRECT_HOSTS", "%v", err)
 	}
 	if err := c.validateOrgPolicy(); err != nil {
+		return err
+	}
+	if err := c.validateSharedState(); err != nil {
 		return err
 	}
 	for name, d := range map[string]time.Duration{"JWKS_CACHE_TTL": c.JWKSCacheTTL, "JWKS_MIN_REFETCH_INTERVAL": c.JWKSMinRefetch, "CLERK_API_TIMEOUT": c.APITimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout} {
@@ -293,6 +305,56 @@ func (c *Config) validateGRPCListenAddr() error {
 	}
 	if c.GRPCListenAddr == c.ListenAddr || c.GRPCListenAddr == c.MetricsAddr {
 		return bad("GRPC_LISTEN_ADDR", "must differ from LISTEN_ADDR and METRICS_ADDR")
+	}
+	return nil
+}
+
+// isServiceRoute reports a path the router answers itself, which
+// CALLBACK_PATH and WEBHOOK_PATH must not take over.
+func isServiceRoute(p string) bool {
+	switch p {
+	case "/forward-auth", "/auth-request", "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return p == "/ext-authz" || strings.HasPrefix(p, "/ext-authz/")
+}
+
+// validateSharedState checks what replicas share: Redis, Clerk's
+// webhooks and the session check.
+func (c *Config) validateSharedState() error {
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return bad("REDIS_URL", "must be redis://[user:password@]host:port[/db] or rediss://… for TLS")
+		}
+	}
+	if c.WebhookPath == "" {
+		c.WebhookPath = "/_auth/webhooks/clerk"
+	}
+	if !strings.HasPrefix(c.WebhookPath, "/") || strings.ContainsAny(c.WebhookPath, "?#") {
+		return bad("WEBHOOK_PATH", "must be an absolute path such as /_auth/webhooks/clerk")
+	}
+	if isServiceRoute(c.WebhookPath) || c.WebhookPath == c.CallbackPath {
+		return bad("WEBHOOK_PATH", "%s is taken by another of the service's routes", c.WebhookPath)
+	}
+	if c.WebhookSecret != "" && !strings.HasPrefix(c.WebhookSecret, "whsec_") {
+		return bad("CLERK_WEBHOOK_SIGNING_SECRET", "must be the endpoint's signing secret from the Clerk dashboard (whsec_…)")
+	}
+	switch c.SessionCheck {
+	case "", "never":
+		c.SessionCheck = "never"
+	case "always":
+		if c.SecretKey == "" {
+			return bad("SESSION_CHECK", "always needs CLERK_SECRET_KEY to ask the Backend API")
+		}
+	default:
+		return bad("SESSION_CHECK", "must be never or always")
+	}
+	if c.SessionCheckTTL == 0 {
+		c.SessionCheckTTL = 5 * time.Second
+	}
+	if c.SessionCheckTTL < 0 || c.SessionCheckTTL > time.Minute {
+		return bad("SESSION_CHECK_TTL", "must be a positive duration up to 1m (a session token lives 60 s)")
 	}
 	return nil
 }

@@ -20,7 +20,9 @@ const (
 // configVars lists every variable loadConfig reads, cleared before each case.
 var configVars = []string{"CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_JWT_KEY", "CLERK_API_URL", "CLERK_API_VERSION",
 	"CLERK_PROXY_URL", "CLERK_SIGN_IN_URL", "CLERK_AUTHORIZED_PARTIES", "LISTEN_ADDR", "ALLOW_CORS_PREFLIGHT", "CALLBACK_PATH",
-	"LOG_LEVEL", "LOG_FORMAT", "LOG_FLUSH_INTERVAL", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT"}
+	"LOG_LEVEL", "LOG_FORMAT", "LOG_FLUSH_INTERVAL", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT",
+	"CLERK_MACHINE_SECRET_KEY", "MACHINE_TOKEN_CACHE_SIZE", "MACHINE_TOKEN_CACHE_TTL", "MACHINE_TOKEN_NEGATIVE_TTL", "MACHINE_TOKEN_STALE_WINDOW",
+	"MACHINE_TOKEN_VERIFY_RATE", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET", "WEBHOOK_PATH", "SESSION_CHECK", "SESSION_CHECK_TTL"}
 
 func setEnv(t *testing.T, kv map[string]string) {
 	t.Helper()
@@ -66,6 +68,20 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad boolean", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "ALLOW_CORS_PREFLIGHT": "maybe"}, "ALLOW_CORS_PREFLIGHT"},
 		{"bad duration", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "JWKS_CACHE_TTL": "forever"}, "JWKS_CACHE_TTL"},
 		{"callback path not absolute", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CALLBACK_PATH": "cb"}, "CALLBACK_PATH"},
+		{"callback path on a service route", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CALLBACK_PATH": "/healthz"}, "CALLBACK_PATH"},
+		{"machine token settings", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "MACHINE_TOKEN_CACHE_TTL": "10s", "MACHINE_TOKEN_NEGATIVE_TTL": "2s", "MACHINE_TOKEN_STALE_WINDOW": "0", "MACHINE_TOKEN_VERIFY_RATE": "0"}, ""},
+		{"machine negative TTL longer than the TTL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "MACHINE_TOKEN_CACHE_TTL": "10s", "MACHINE_TOKEN_NEGATIVE_TTL": "20s"}, "MACHINE_TOKEN_NEGATIVE_TTL"},
+		{"machine cache TTL of an hour", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "MACHINE_TOKEN_CACHE_TTL": "1h"}, "MACHINE_TOKEN_CACHE_TTL"},
+		{"negative verify rate", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "MACHINE_TOKEN_VERIFY_RATE": "-1"}, "MACHINE_TOKEN_VERIFY_RATE"},
+		{"redis URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "REDIS_URL": "rediss://:pw@redis.internal:6380/2"}, ""},
+		{"redis URL of another scheme", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "REDIS_URL": "http://redis:6379"}, "REDIS_URL"},
+		{"webhook secret without whsec_", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_WEBHOOK_SIGNING_SECRET": "c2VjcmV0"}, "CLERK_WEBHOOK_SIGNING_SECRET"},
+		{"webhook path on the callback", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "WEBHOOK_PATH": "/_auth/callback"}, "WEBHOOK_PATH"},
+		{"webhook path on an auth route", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "WEBHOOK_PATH": "/ext-authz/hook"}, "WEBHOOK_PATH"},
+		{"session check", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "SESSION_CHECK": "always", "SESSION_CHECK_TTL": "2s"}, ""},
+		{"session check without a secret key", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_JWT_KEY": fake.Key().PublicKeyPEM(), "SESSION_CHECK": "always"}, "SESSION_CHECK"},
+		{"session check spelled otherwise", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "SESSION_CHECK": "sometimes"}, "SESSION_CHECK"},
+		{"session check TTL past a token's life", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "SESSION_CHECK": "always", "SESSION_CHECK_TTL": "2m"}, "SESSION_CHECK_TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

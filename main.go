@@ -72,6 +72,8 @@ type service struct {
 	memberships *authz.MembershipLookup // nil without CLERK_SECRET_KEY
 	profiles    *authz.ProfileLookup    // nil unless USER_PROFILE_HEADERS
 	machines    *authz.MachineLookup
+	denyList    *authz.SessionDenyList
+	sessions    *authz.SessionCheck // nil unless SESSION_CHECK=always
 }
 
 func newService(cfg *Config, logger *slog.Logger) (*service, error) {
@@ -112,9 +114,18 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 	if err := s.machineTokens(cfg, api, verifier, logger); err != nil {
 		return nil, err
 	}
-	if err := obs.watchParts(s.memberships, s.profiles, s.machines, s.policy); err != nil {
+	s.denyList = authz.NewSessionDenyList(authz.DefaultDenyTTL, 0, nil)
+	var sessionCheck authz.SessionChecker
+	if cfg.SessionCheck == "always" {
+		if s.sessions, err = authz.NewSessionCheck(api, authz.SessionCheckOptions{TTL: cfg.SessionCheckTTL, Logger: logger}); err != nil {
+			return nil, err
+		}
+		sessionCheck = s.sessions
+	}
+	if err := obs.watchParts(s.policy, s.caches()...); err != nil {
 		return nil, err
 	}
+
 	// Server-side session refresh needs the secret key (CLERK_JWT_KEY-only
 	// deployments hand-shake instead, as the SDK does without an apiClient).
 	var refresher authz.SessionRefresher
@@ -128,7 +139,8 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 		AllowCORSPreflight:   cfg.AllowCORSPreflight,
 		CallbackPath:         cfg.CallbackPath,
 		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
-	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Refresher: refresher, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles, Machines: s.machines})
+	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Refresher: refresher, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles, Machines: s.machines,
+		Revoked: s.denyList, SessionCheck: sessionCheck})
 	hopts := obs.routerOptions(cfg, handlers.Options{Engine: s.engine, Logger: logger, TrustedProxies: cfg.trustedProxies})
 	s.handler = handlers.NewRouter(hopts)
 	if cfg.GRPCListenAddr != "" {
@@ -234,6 +246,24 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 		return err
 	}
 	return nil
+}
+
+// caches are the Backend API caches that are on, for metrics.
+func (s *service) caches() []namedCache {
+	var c []namedCache
+	if s.memberships != nil {
+		c = append(c, namedCache{"memberships", s.memberships})
+	}
+	if s.profiles != nil {
+		c = append(c, namedCache{"profiles", s.profiles})
+	}
+	if s.machines != nil {
+		c = append(c, namedCache{"machine_tokens", s.machines})
+	}
+	if s.sessions != nil {
+		c = append(c, namedCache{"session_status", s.sessions})
+	}
+	return c
 }
 
 // machineTokens builds the machine token verifier and its cache. Machine

@@ -37,21 +37,17 @@ func newObservability(cfg *Config, logger *slog.Logger) (*observability, error) 
 	}, nil
 }
 
+// namedCache is a Backend API cache and its metrics label.
+type namedCache struct {
+	name  string
+	stats observe.CacheStats
+}
+
 // watchParts exports the Backend API caches' counters and remembers the
-// policy for /readyz. Nil parts are off.
-func (o *observability) watchParts(m *authz.MembershipLookup, p *authz.ProfileLookup, mt *authz.MachineLookup, policy *authz.PolicyFile) error {
-	if m != nil {
-		if err := o.metrics.RegisterCache("memberships", m); err != nil {
-			return err
-		}
-	}
-	if p != nil {
-		if err := o.metrics.RegisterCache("profiles", p); err != nil {
-			return err
-		}
-	}
-	if mt != nil {
-		if err := o.metrics.RegisterCache("machine_tokens", mt); err != nil {
+// policy for /readyz. Parts that are off are left out of caches.
+func (o *observability) watchParts(policy *authz.PolicyFile, caches ...namedCache) error {
+	for _, c := range caches {
+		if err := o.metrics.RegisterCache(c.name, c.stats); err != nil {
 			return err
 		}
 	}

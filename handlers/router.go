@@ -29,6 +29,11 @@ type Options struct {
 	Tracing        *observe.Tracing
 	MetricsHandler http.Handler
 	ReadyChecks    []ReadyCheck
+	// Webhook, when set, is served at WebhookPath (Clerk's webhooks,
+	// verified by the handler itself); the proxy routes it to the
+	// service like CALLBACK_PATH.
+	Webhook     http.Handler
+	WebhookPath string
 }
 
 // NewRouter builds the service's HTTP handler.
@@ -46,10 +51,23 @@ func NewRouter(o Options) http.Handler {
 		callback:     trusted(s.observed("callback", s.callback)),
 		readyz:       s.ready(o.ReadyChecks),
 		metrics:      o.MetricsHandler,
+		webhookPath:  o.WebhookPath,
+		webhook:      webhookOrNil(o),
 	}
 }
 
-// router maps a path to its handler with a switch: there are eight routes
+// webhookOrNil gates the webhook behind TRUSTED_PROXIES like the
+// callback, since Clerk's deliveries come through the proxy; but not
+// behind guardFraming, which is for bodiless subrequests: a webhook has a
+// body, which its handler reads whole and bounded.
+func webhookOrNil(o Options) http.Handler {
+	if o.Webhook == nil {
+		return nil
+	}
+	return requireTrustedProxy(o.TrustedProxies, o.Logger)(o.Webhook)
+}
+
+// router maps a path to its handler with a switch: there are nine routes
 // and no path parameters, and a general router such as chi
 // copies the request and its context for every request it routes, a cost
 // comparable to the rest of the path around a cached decision
@@ -65,6 +83,8 @@ type router struct {
 	callbackPath                       string // CALLBACK_PATH
 	callback, readyz                   http.Handler
 	metrics                            http.Handler // nil: /metrics is on METRICS_ADDR
+	webhookPath                        string
+	webhook                            http.Handler // nil: no webhook route
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,6 +116,8 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		getOnly(w, r, http.HandlerFunc(healthz))
 	case p == "/readyz":
 		getOnly(w, r, rt.readyz)
+	case rt.webhook != nil && p == rt.webhookPath:
+		rt.webhook.ServeHTTP(w, r)
 	case p == "/metrics" && rt.metrics != nil:
 		rt.metrics.ServeHTTP(w, r)
 	default:

@@ -35,6 +35,8 @@ func routed(t *testing.T, w *httptest.ResponseRecorder) string {
 		return "readyz"
 	case w.Code == http.StatusOK && body == "metrics\n":
 		return "metrics"
+	case w.Code == http.StatusAccepted && body == "webhook\n":
+		return "webhook"
 	case w.Code == http.StatusNotFound && body == notFoundBody && w.Header().Get("Content-Type") == "application/json":
 		return "404"
 	case w.Code == http.StatusMethodNotAllowed && body == "":
@@ -53,7 +55,7 @@ func TestRoutes(t *testing.T) {
 	tests := []struct {
 		name, method, target, want string
 		callbackPath               string // default /_auth/callback
-		noMetrics                  bool
+		noMetrics                  bool   // nor a webhook handler
 	}{
 		{"forward-auth", "GET", "/forward-auth", "forward-auth", "", false},
 		{"forward-auth takes any common method", "POST", "/forward-auth", "forward-auth", "", false},
@@ -90,6 +92,10 @@ func TestRoutes(t *testing.T) {
 		{"unknown method on an auth route", "PROPFIND", "/forward-auth", "405 Allow:", "", false},
 		{"unknown method on an unknown path", "PROPFIND", "/nope", "405 Allow:", "", false},
 		{"methods are case-sensitive", "get", "/ext-authz/x", "405 Allow:", "", false},
+		{"webhook", "POST", "/_auth/webhooks/clerk", "webhook", "", false},
+		{"webhook takes its own methods", "GET", "/_auth/webhooks/clerk", "webhook", "", false},
+		{"webhook path below it", "POST", "/_auth/webhooks/clerk/x", "404", "", false},
+		{"no webhook route without a handler", "POST", "/_auth/webhooks/clerk", "404", "", true},
 	}
 	engines := map[string]*authz.Engine{} // by callback path
 	for _, tc := range tests {
@@ -101,8 +107,13 @@ func TestRoutes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cb := callbackPathOr(tc.callbackPath)
 			o := handlers.Options{Engine: engines[cb]}
-			if !tc.noMetrics {
+			if !tc.noMetrics { // and no webhook either
 				o.MetricsHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("metrics\n")) })
+				o.WebhookPath = "/_auth/webhooks/clerk"
+				o.Webhook = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					w.WriteHeader(http.StatusAccepted)
+					_, _ = w.Write([]byte("webhook\n"))
+				})
 			}
 			r := httptest.NewRequest("GET", "http://app.example.test"+tc.target, nil)
 			r.Method, r.RequestURI = tc.method, tc.target
