@@ -32,6 +32,7 @@ type Metrics struct {
 	jwksLastSuccess prometheus.Gauge
 	apiRequests     *prometheus.CounterVec
 	apiSeconds      *prometheus.HistogramVec
+	webhooks        *prometheus.CounterVec
 
 	// decisionSeries caches the children of decisions and decisionSeconds
 	// by label set: WithLabelValues hashes the labels and takes the
@@ -94,6 +95,10 @@ func NewMetrics(version string) *Metrics {
 		Namespace: namespace, Name: "backend_api_request_duration_seconds",
 		Help: "Clerk Backend API call latency by route template.", Buckets: apiBuckets,
 	}, []string{"route"})
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "webhooks_total",
+		Help: `Clerk webhooks received, by event type ("other" for a type the service does not handle or could not read) and outcome (applied, ignored, duplicate, malformed, unauthorized, too_large, method_not_allowed, unavailable).`,
+	}, []string{"type", "outcome"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
 		Help:        "Always 1; the labels name the build.",
@@ -101,9 +106,15 @@ func NewMetrics(version string) *Metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(m.decisions, m.decisionSeconds, m.jwksFetches, m.jwksSeconds, m.jwksKeys,
-		m.jwksLastSuccess, m.apiRequests, m.apiSeconds, build,
+		m.jwksLastSuccess, m.apiRequests, m.apiSeconds, m.webhooks, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Webhook counts one webhook request. eventType must come from a bounded
+// set (the caller maps the rest to "other"): it is a label.
+func (m *Metrics) Webhook(eventType, outcome string) {
+	m.webhooks.WithLabelValues(eventType, outcome).Inc()
 }
 
 // Registry is the metrics' registry (tests, extra collectors).

@@ -60,15 +60,16 @@
 //	organization.updated/deleted                    Sink.OrganizationChanged(data.id)
 //	user.updated/deleted                            Sink.UserChanged(data.id)
 //	session.revoked/ended/removed                   Sink.SessionEnded(data.id, data.user_id)
+//	role.* and permission.* (created/updated/deleted) Sink.RolesChanged()
 //
 // Clerk sends no webhook for API keys, M2M tokens or OAuth access tokens
-// (none is in the SDK's WebhookEvent union nor in Clerk's event catalogue),
-// so nothing here calls Sink.MachineCredentialRevoked yet; it is in the
-// interface for when Clerk adds one. Every other event type with a valid
+// (none is in the SDK's WebhookEvent union nor in Clerk's event
+// catalogue): a revoked credential stops working when its cache entry
+// expires (MACHINE_TOKEN_CACHE_TTL). Every other event type with a valid
 // signature (user.created, session.created, organizationInvitation.*,
-// role.*, permission.*, email.created, billing events, and types Clerk adds
-// later) is answered 200 and logged with its type only; HandledEventTypes
-// lists the ones to subscribe the endpoint to.
+// email.created, billing events, and types Clerk adds later) is answered
+// 200 and logged with its type only; HandledEventTypes lists the ones to
+// subscribe the endpoint to.
 //
 // Nothing of the body but the event type is logged, nor the secret.
 //

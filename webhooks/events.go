@@ -20,10 +20,9 @@ type Sink interface {
 	// SessionEnded: the session was revoked, ended or removed; its token
 	// must be refused from now on.
 	SessionEnded(ctx context.Context, sessionID, userID string)
-	// MachineCredentialRevoked: an API key, M2M token or OAuth access
-	// token was revoked. Clerk sends no such webhook today (see the
-	// package documentation), so the handler never calls it yet.
-	MachineCredentialRevoked(ctx context.Context, id string)
+	// RolesChanged: a role or permission was created, updated or
+	// deleted, which changes what every membership with that role grants.
+	RolesChanged(ctx context.Context)
 }
 
 // The event types the handler applies (@clerk/backend's WebhookEvent).
@@ -38,6 +37,12 @@ const (
 	EventSessionRevoked      = "session.revoked"
 	EventSessionEnded        = "session.ended"
 	EventSessionRemoved      = "session.removed"
+	EventRoleCreated         = "role.created"
+	EventRoleUpdated         = "role.updated"
+	EventRoleDeleted         = "role.deleted"
+	EventPermissionCreated   = "permission.created"
+	EventPermissionUpdated   = "permission.updated"
+	EventPermissionDeleted   = "permission.deleted"
 )
 
 // eventKind is what an event type does to the cache.
@@ -49,6 +54,7 @@ const (
 	kindOrganization
 	kindUser
 	kindSession
+	kindRoles
 )
 
 var eventKinds = map[string]eventKind{
@@ -62,6 +68,12 @@ var eventKinds = map[string]eventKind{
 	EventSessionRevoked:      kindSession,
 	EventSessionEnded:        kindSession,
 	EventSessionRemoved:      kindSession,
+	EventRoleCreated:         kindRoles,
+	EventRoleUpdated:         kindRoles,
+	EventRoleDeleted:         kindRoles,
+	EventPermissionCreated:   kindRoles,
+	EventPermissionUpdated:   kindRoles,
+	EventPermissionDeleted:   kindRoles,
 }
 
 // HandledEventTypes lists the event types the handler applies, the ones to
@@ -72,6 +84,8 @@ func HandledEventTypes() []string {
 		EventOrganizationUpdated, EventOrganizationDeleted,
 		EventUserUpdated, EventUserDeleted,
 		EventSessionRevoked, EventSessionEnded, EventSessionRemoved,
+		EventRoleCreated, EventRoleUpdated, EventRoleDeleted,
+		EventPermissionCreated, EventPermissionUpdated, EventPermissionDeleted,
 	}
 }
 
@@ -121,6 +135,13 @@ func decodeEvent(body []byte) (event, error) {
 		ok = json.Unmarshal(env.Data, &d) == nil
 		ev.userID, ev.orgID = d.PublicUserData.UserID, d.Organization.ID
 		ok = ok && validID(ev.userID) && validID(ev.orgID)
+	case kindRoles:
+		// RoleJSON / PermissionJSON, or DeletedObjectJSON when deleted:
+		// only checked to be one, since every membership is forgotten.
+		var d struct {
+			ID string `json:"id"`
+		}
+		ok = json.Unmarshal(env.Data, &d) == nil && validID(d.ID)
 	case kindOrganization, kindUser:
 		// OrganizationJSON / UserJSON, or DeletedObjectJSON when deleted
 		var d struct {
@@ -177,6 +198,8 @@ func (ev event) apply(ctx context.Context, sink Sink) {
 		sink.UserChanged(ctx, ev.userID)
 	case kindSession:
 		sink.SessionEnded(ctx, ev.sessionID, ev.userID)
+	case kindRoles:
+		sink.RolesChanged(ctx)
 	case kindIgnored:
 	}
 }

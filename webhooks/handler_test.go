@@ -45,9 +45,7 @@ func (s *recordingSink) UserChanged(_ context.Context, userID string) { s.add("U
 func (s *recordingSink) SessionEnded(_ context.Context, sessionID, userID string) {
 	s.add("SessionEnded " + sessionID + " " + userID)
 }
-func (s *recordingSink) MachineCredentialRevoked(_ context.Context, id string) {
-	s.add("MachineCredentialRevoked " + id)
-}
+func (s *recordingSink) RolesChanged(context.Context) { s.add("RolesChanged") }
 
 func (s *recordingSink) Calls() []string {
 	s.mu.Lock()
@@ -150,6 +148,12 @@ func TestEachHandledEventReachesItsSinkMethod(t *testing.T) {
 		{EventSessionRevoked, clerktest.SessionEventData("sess_h", "user_h", "revoked"), "SessionEnded sess_h user_h"},
 		{EventSessionEnded, clerktest.SessionEventData("sess_i", "user_i", "ended"), "SessionEnded sess_i user_i"},
 		{EventSessionRemoved, clerktest.SessionEventData("sess_j", "user_j", "removed"), "SessionEnded sess_j user_j"},
+		{EventRoleCreated, map[string]any{"object": "role", "id": "role_k", "key": "org:auditor"}, "RolesChanged"},
+		{EventRoleUpdated, map[string]any{"object": "role", "id": "role_l", "key": "org:auditor"}, "RolesChanged"},
+		{EventRoleDeleted, clerktest.DeletedEventData("role", "role_m"), "RolesChanged"},
+		{EventPermissionCreated, map[string]any{"object": "permission", "id": "perm_n", "key": "org:invoices:read"}, "RolesChanged"},
+		{EventPermissionUpdated, map[string]any{"object": "permission", "id": "perm_o", "key": "org:invoices:read"}, "RolesChanged"},
+		{EventPermissionDeleted, clerktest.DeletedEventData("permission", "perm_p"), "RolesChanged"},
 	}
 	if len(cases) != len(HandledEventTypes()) {
 		t.Fatalf("%d cases for %d handled types", len(cases), len(HandledEventTypes()))
@@ -460,7 +464,7 @@ func TestWrongMethodIs405(t *testing.T) {
 }
 
 func TestUnhandledEventTypeIs200AndNothingCalled(t *testing.T) {
-	for _, eventType := range []string{"user.created", "session.created", "organization.created", "organizationInvitation.accepted", "role.updated", "apiKey.revoked", "something.new"} {
+	for _, eventType := range []string{"user.created", "session.created", "organization.created", "organizationInvitation.accepted", "apiKey.revoked", "something.new"} {
 		f := newFixture(t, Options{Seen: failingSeen{}}) // not even asked
 		status, out := f.serve(request(nextID(), testNow.Unix(), envelope(t, eventType, map[string]any{"id": "x"}), ""))
 		if status != 200 || out["ok"] != true || len(f.sink.Calls()) != 0 {
