@@ -7,6 +7,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -40,6 +41,7 @@ type Server struct {
 	path string
 	args []string
 	dir  string
+	tls  bool
 	Addr string // 127.0.0.1:port
 
 	mu  sync.Mutex
@@ -50,6 +52,18 @@ type Server struct {
 // "secret") and waits until it answers; it is killed at t's cleanup.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
+	return start(t, false, args)
+}
+
+// StartTLS runs a redis-server that speaks TLS only, with the PEM
+// certificate and key given (clients are not asked for certificates).
+func StartTLS(t testing.TB, certFile, keyFile string, args ...string) *Server {
+	t.Helper()
+	return start(t, true, append([]string{"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-auth-clients", "no"}, args...))
+}
+
+func start(t testing.TB, tls bool, args []string) *Server {
+	t.Helper()
 	path := ServerPath(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,14 +71,19 @@ func Start(t testing.TB, args ...string) *Server {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	s := &Server{t: t, path: path, args: args, dir: t.TempDir(), Addr: addr}
+	s := &Server{t: t, path: path, args: args, dir: t.TempDir(), tls: tls, Addr: addr}
 	t.Cleanup(s.Kill)
 	s.Restart()
 	return s
 }
 
-// URL is redis://Addr.
-func (s *Server) URL() string { return "redis://" + s.Addr }
+// URL is redis://Addr, or rediss://Addr for a TLS server.
+func (s *Server) URL() string {
+	if s.tls {
+		return "rediss://" + s.Addr
+	}
+	return "redis://" + s.Addr
+}
 
 // Kill stops the server at once (SIGKILL, as a crash would); a stopped
 // server stays stopped.
@@ -89,10 +108,13 @@ func (s *Server) Restart() {
 		s.t.Fatal("redistest: Restart of a running server")
 	}
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := append([]string{
-		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning",
-	}, s.args...)
+	ports := []string{"--port", port}
+	if s.tls {
+		ports = []string{"--port", "0", "--tls-port", port}
+	}
+	args := append(ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
+	args = append(args, s.args...)
 	cmd := exec.Command(s.path, args...) //nolint:gosec // the test's own redis-server
 	logf, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -106,7 +128,7 @@ func (s *Server) Restart() {
 	s.cmd = cmd
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := ping(s.Addr)
+		err := ping(s.Addr, s.tls)
 		if err == nil {
 			return
 		}
@@ -120,8 +142,15 @@ func (s *Server) Restart() {
 
 // ping sends PING and expects +PONG, or -NOAUTH from a server with a
 // password (it is up).
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func ping(addr string, useTLS bool) error {
+	var c net.Conn
+	var err error
+	if useTLS {
+		// Only "is it up": the test's client verifies the certificate.
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe, see above
+	} else {
+		c, err = net.DialTimeout("tcp", addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}
