@@ -43,6 +43,35 @@ type Options[K comparable, V any] struct {
 	RetryAfter func(error) time.Duration
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+
+	// Shared is a second level that replicas share (Redis, see package
+	// redisshare), asked on a local miss before Load; nil (the default)
+	// keeps every answer in this process. A fresh local hit never reaches
+	// it. The fields below matter only when it is set.
+	Shared Shared
+	// SharedName names this cache's keys in Shared ("memberships"): each
+	// is SharedName+":"+SharedKey(key), and Purge drops those only. It is
+	// required with Shared and may not contain ':'.
+	SharedName string
+	// SharedKey is key's name within SharedName; for string keys it
+	// defaults to the key itself.
+	SharedKey func(K) string
+	// ParseSharedKey is SharedKey's inverse, used to drop the local entry
+	// another replica invalidated; for string keys it defaults to the
+	// identity. A name it cannot parse drops every local entry.
+	ParseSharedKey func(string) (K, bool)
+	// Encode and Decode turn values into Shared's bytes and back; both are
+	// required with Shared. An Encode error means "do not share this
+	// value"; a Decode error (or panic) is counted in SharedErrors and the
+	// key is loaded as if Shared had missed.
+	Encode func(V) ([]byte, error)
+	Decode func([]byte) (V, error)
+	// SharedTimeout bounds each Shared call on a miss; default 100 ms.
+	SharedTimeout time.Duration
+	// SharedWait bounds how long a miss waits for another replica that
+	// claimed the key to store its answer, before loading itself;
+	// default 1 s.
+	SharedWait time.Duration
 }
 
 // Stats are cumulative counters since the cache was made, plus its size.
@@ -54,6 +83,9 @@ type Stats struct {
 	CoalescedWaits    uint64 // callers that waited for another caller's Load
 	LoaderErrors      uint64 // Load calls that failed
 	RateLimitBackoffs uint64 // Load errors that started a back-off (429 + Retry-After)
+	SharedHits        uint64 // misses answered by Shared (another replica's Load)
+	SharedWaits       uint64 // misses that waited for another replica's Load (lost the claim)
+	SharedErrors      uint64 // Shared calls that failed or timed out, and values Decode refused
 	Entries           int    // entries held now
 }
 
@@ -88,6 +120,12 @@ type Cache[K comparable, V any] struct {
 	seed    maphash.Seed
 	shards  []shard[K, V]
 	backoff atomic.Pointer[backoff] // nil or a past time: loads allowed
+
+	// With Options.Shared: counters, and until when (UnixNano) Shared is
+	// skipped after it failed, so an outage costs one timeout a second
+	// rather than one a miss.
+	sharedHits, sharedWaits, sharedErrors atomic.Uint64
+	sharedOffUntil                        atomic.Int64
 }
 
 // backoff is a wait the remote API asked for; it stops loads for every key.
@@ -124,6 +162,9 @@ func New[K comparable, V any](opts Options[K, V]) (*Cache[K, V], error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if err := sharedDefaults(&opts); err != nil {
+		return nil, err
 	}
 	n := min(maxShards, max(1, opts.Size/minShardEntries))
 	c := &Cache[K, V]{opts: opts, seed: maphash.MakeSeed(), shards: make([]shard[K, V], n)}
@@ -167,8 +208,9 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		e, ok = nil, false
 	}
 	s.misses.Add(1)
-	if b := c.backoff.Load(); b != nil && now.Before(b.until) {
-		// The API asked us to wait: no call, stale or nothing.
+	if b := c.backoff.Load(); b != nil && now.Before(b.until) && (ok || c.opts.Shared == nil) {
+		// The API asked us to wait: no call, stale or nothing. (With
+		// Shared and nothing stale, the load below asks Shared only.)
 		s.mu.Unlock()
 		if ok {
 			s.stale.Add(1)
@@ -225,17 +267,32 @@ func (c *Cache[K, V]) Fresh(key K) (V, bool) {
 
 // load runs Load once for every caller waiting on cl and stores the result
 // in key's shard s. It runs on its own goroutine so a caller that gives up
-// does not cancel the others' answer.
+// does not cancel the others' answer. With Shared, it asks Shared first
+// and shares what it loaded (see shared.go).
 func (c *Cache[K, V]) load(ctx context.Context, s *shard[K, V], key K, cl *call[V]) {
+	if c.opts.Shared != nil {
+		c.loadShared(ctx, s, key, cl)
+		return
+	}
 	defer close(cl.done)
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				cl.err = fmt.Errorf("cache load panicked: %v", r)
-			}
-		}()
-		cl.val, cl.err = c.opts.Load(ctx, key)
+	cl.val, cl.err = c.callLoad(ctx, key)
+	c.settle(s, key, cl)
+}
+
+// callLoad runs Load, turning a panic into an error.
+func (c *Cache[K, V]) callLoad(ctx context.Context, key K) (v V, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cache load panicked: %v", r)
+		}
 	}()
+	return c.opts.Load(ctx, key)
+}
+
+// settle ends cl's Load: it counts an error (starting a back-off on a
+// Retry-After) or stores the value, and returns the TTL the entry got
+// (0 when nothing was stored).
+func (c *Cache[K, V]) settle(s *shard[K, V], key K, cl *call[V]) time.Duration {
 	now := c.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,14 +305,24 @@ func (c *Cache[K, V]) load(ctx context.Context, s *shard[K, V], key K, cl *call[
 				c.backOff(now.Add(wait), cl.err)
 			}
 		}
-		return
+		return 0
 	}
-	ttl := c.opts.TTL
-	if c.opts.IsNegative != nil && c.opts.IsNegative(cl.val) {
-		ttl = c.opts.NegativeTTL
+	ttl := c.ttlOf(cl.val)
+	c.store(s, key, cl.val, now.Add(ttl))
+	return ttl
+}
+
+// ttlOf is the TTL an answer gets: NegativeTTL for a negative one.
+func (c *Cache[K, V]) ttlOf(v V) time.Duration {
+	if c.opts.IsNegative != nil && c.opts.IsNegative(v) {
+		return c.opts.NegativeTTL
 	}
-	fresh := now.Add(ttl)
-	if s.lru.Add(key, &entry[V]{value: cl.val, freshUntil: fresh, staleUntil: fresh.Add(c.opts.StaleWindow)}) {
+	return c.opts.TTL
+}
+
+// store adds an entry fresh until fresh; s.mu is held.
+func (c *Cache[K, V]) store(s *shard[K, V], key K, v V, fresh time.Time) {
+	if s.lru.Add(key, &entry[V]{value: v, freshUntil: fresh, staleUntil: fresh.Add(c.opts.StaleWindow)}) {
 		s.evictions.Add(1)
 	}
 }
@@ -274,7 +341,8 @@ func (c *Cache[K, V]) backOff(until time.Time, by error) {
 	}
 }
 
-// Delete forgets key (e.g. on a "membership removed" webhook).
+// Delete forgets key in this process only; Invalidate also tells the
+// other replicas.
 func (c *Cache[K, V]) Delete(key K) {
 	s := c.shard(key)
 	s.mu.Lock()
@@ -307,6 +375,9 @@ func (c *Cache[K, V]) Stats() Stats {
 		st.LoaderErrors += s.loadErrors.Load()
 		st.RateLimitBackoffs += s.backoffs.Load()
 	}
+	st.SharedHits = c.sharedHits.Load()
+	st.SharedWaits = c.sharedWaits.Load()
+	st.SharedErrors = c.sharedErrors.Load()
 	st.Entries = c.Len()
 	return st
 }

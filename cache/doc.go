@@ -25,6 +25,12 @@
 //     hash of the key, each with its own lock and counters, so cores do
 //     not queue on one mutex (eviction is then least-recently-used within
 //     a shard; the shards hold Size entries in all).
+//   - Optionally, a second level shared by replicas (Options.Shared; Redis
+//     in package redisshare, see shared.go): a local miss asks it before
+//     Load, one replica loads a key all of them miss, Invalidate and Purge
+//     reach every replica following it (Follow). It is never on the path
+//     of a fresh local hit, and any failure of it means loading as if it
+//     were not there.
 //
 // ReadMostly is the other, smaller kind: a bounded map with lock-free
 // reads for values computed once and looked up on every request (metric

@@ -1,0 +1,332 @@
+package redisshare
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Options configure a Store; the zero value is the defaults.
+type Options struct {
+	// Prefix starts every key and the channel name; default "cfa:".
+	Prefix string
+	// Timeout bounds every call (dialling included); default 100 ms.
+	Timeout time.Duration
+	// CAFile is a PEM file of certificate authorities trusted for
+	// rediss:// in addition to the system roots (optional).
+	CAFile string
+	// PoolSize bounds the connections kept (default go-redis's, 10 per CPU).
+	PoolSize int
+}
+
+// Store is cache.Shared on one Redis server. It is safe for concurrent use.
+type Store struct {
+	rdb     *redis.Client
+	prefix  string
+	timeout time.Duration
+	owner   string // this Store's claims hold it, so Release drops only its own
+	channel string
+	closed  atomic.Bool
+}
+
+// Open connects to the Redis at rawURL, redis://[[user]:password@]host[:port][/db]
+// or rediss://… (TLS verified against the system roots and Options.CAFile),
+// and checks it answers PING within the timeout. An error means a URL or
+// options it cannot use, or a server that did not answer; once open, an
+// outage only makes calls fail (package cache then loads directly).
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "cfa:"
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 100 * time.Millisecond
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("redis URL does not parse") // the error would echo the password
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, fmt.Errorf("redis URL scheme %q: want redis or rediss", u.Scheme)
+	}
+	o, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL: %w", err)
+	}
+	if opts.CAFile != "" {
+		if o.TLSConfig == nil {
+			return nil, errors.New("a CA file for a redis:// URL: TLS needs rediss://")
+		}
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis CA file: %w", err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("redis CA file %s: no PEM certificate in it", opts.CAFile)
+		}
+		o.TLSConfig.RootCAs = roots
+	}
+	// One attempt per call, bounded by the timeout and the caller's
+	// context; the cache above decides what to do about a failure.
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = opts.Timeout, opts.Timeout, opts.Timeout, opts.Timeout
+	o.ContextTimeoutEnabled = true
+	o.MaxRetries = -1
+	o.DialerRetries = 1
+	o.Protocol = 2 // nothing here needs RESP3 (see the package comment)
+	o.DisableIdentity = true
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if opts.PoolSize > 0 {
+		o.PoolSize = opts.PoolSize
+	}
+	var id [12]byte
+	_, _ = rand.Read(id[:])
+	s := &Store{
+		rdb: redis.NewClient(o), prefix: opts.Prefix, timeout: opts.Timeout,
+		owner: hex.EncodeToString(id[:]), channel: opts.Prefix + "invalidate",
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", o.Addr, err)
+	}
+	return s, nil
+}
+
+// Ping checks the server answers within the timeout. For a startup check
+// or a health detail, not readiness: the service works without Redis, and
+// failing readiness on a Redis outage would take every replica down at once.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.rdb.Ping(ctx).Err()
+}
+
+// Close closes the connections; Subscribe calls then return.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return s.rdb.Close()
+}
+
+func (s *Store) valueKey(key string) string { return s.prefix + "v:" + key }
+func (s *Store) claimKey(key string) string { return s.prefix + "c:" + key }
+
+// Get returns key's value and its remaining TTL (GET and PTTL in one round
+// trip); ok false when absent. A value without an expiry is not one this
+// package stored: it is reported as an error.
+func (s *Store) Get(ctx context.Context, key string) (val []byte, ttl time.Duration, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	k := s.valueKey(key)
+	pipe := s.rdb.Pipeline()
+	get := pipe.Get(ctx, k)
+	pttl := pipe.PTTL(ctx, k)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, false, err
+	}
+	if errors.Is(get.Err(), redis.Nil) {
+		return nil, 0, false, nil
+	}
+	val, err = get.Bytes()
+	if err != nil {
+		return nil, 0, false, err
+	}
+	switch ttl = pttl.Val(); {
+	case ttl == -1:
+		return nil, 0, false, fmt.Errorf("%s has no expiry", k)
+	case ttl <= 0: // expired between the two commands
+		return nil, 0, false, nil
+	}
+	return val, ttl, true, nil
+}
+
+// Set stores val under key for ttl (SET PX); a ttl under a millisecond
+// stores nothing.
+func (s *Store) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if ttl < time.Millisecond {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.rdb.Set(ctx, s.valueKey(key), val, ttl).Err()
+}
+
+// Claim takes key's claim for ttl (SET NX PX); false: another Store holds it.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	ok, err := s.rdb.SetNX(ctx, s.claimKey(key), s.owner, max(ttl, time.Millisecond)).Result()
+	return ok, err
+}
+
+// release deletes a claim only if this Store holds it: one that outlived
+// its TTL may be another's by now.
+var release = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// Release drops this Store's claim on key.
+func (s *Store) Release(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return release.Run(ctx, s.rdb, []string{s.claimKey(key)}, s.owner).Err()
+}
+
+// Invalidate deletes keys, then announces them (one round trip).
+func (s *Store) Invalidate(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = s.valueKey(k)
+	}
+	pipe := s.rdb.Pipeline()
+	pipe.Unlink(ctx, full...)
+	for _, k := range keys {
+		pipe.Publish(ctx, s.channel, "k:"+k)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Purge deletes every key starting with prefix (SCAN and UNLINK, each
+// call bounded by the timeout), then announces the purge. Its cost grows
+// with the number of keys under Prefix.
+func (s *Store) Purge(ctx context.Context, prefix string) error {
+	match := globEscape(s.valueKey(prefix)) + "*"
+	var cursor uint64
+	for {
+		var (
+			keys []string
+			err  error
+		)
+		if err := s.bounded(ctx, func(ctx context.Context) error {
+			keys, cursor, err = s.rdb.Scan(ctx, cursor, match, 1000).Result()
+			return err
+		}); err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if err := s.bounded(ctx, func(ctx context.Context) error { return s.rdb.Unlink(ctx, keys...).Err() }); err != nil {
+				return err
+			}
+		}
+		if cursor == 0 {
+			break
+		}
+	}
+	return s.bounded(ctx, func(ctx context.Context) error { return s.rdb.Publish(ctx, s.channel, "p:"+prefix).Err() })
+}
+
+func (s *Store) bounded(ctx context.Context, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// globEscape quotes the characters SCAN MATCH treats specially.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// How Subscribe notices a dead connection and how fast it redials.
+const (
+	subscribeIdle    = 5 * time.Second // no traffic this long: PING; no answer by the next: reconnect
+	subscribeBackoff = 50 * time.Millisecond
+	subscribeMaxWait = time.Second
+)
+
+// Subscribe calls fn with every announcement until ctx ends (see
+// cache.Shared). A lost connection is redialled (every 50 ms, backing off
+// to 1 s) and each (re)subscription is reported as fn("", true), since what
+// was announced meanwhile is lost. It returns nil when ctx ends and an
+// error when the Store is closed.
+func (s *Store) Subscribe(ctx context.Context, fn func(key string, prefix bool)) error {
+	wait := subscribeBackoff
+	for {
+		err := s.subscribeOnce(ctx, fn, func() { wait = subscribeBackoff })
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case s.closed.Load():
+			return fmt.Errorf("redis subscription: %w", redis.ErrClosed)
+		}
+		_ = err // a lost or refused connection: dial again, after a pause
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		wait = min(2*wait, subscribeMaxWait)
+	}
+}
+
+// subscribeOnce holds one subscription until it fails or ctx ends;
+// connected is called once it is established.
+func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connected func()) error {
+	ps := s.rdb.Subscribe(ctx)
+	defer func() { _ = ps.Close() }()
+	// A read in progress does not watch ctx; closing the connection ends it.
+	defer context.AfterFunc(ctx, func() { _ = ps.Close() })()
+	if err := s.bounded(ctx, func(ctx context.Context) error { return ps.Subscribe(ctx, s.channel) }); err != nil {
+		return err
+	}
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, subscribeIdle)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !pinged && ctx.Err() == nil {
+				// Quiet: check the connection is alive. The PONG (or
+				// anything else) must come before the next timeout.
+				pinged = true
+				if err := s.bounded(ctx, func(ctx context.Context) error { return ps.Ping(ctx) }); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				connected()
+				fn("", true)
+			}
+		case *redis.Message:
+			switch {
+			case strings.HasPrefix(m.Payload, "k:"):
+				fn(m.Payload[2:], false)
+			case strings.HasPrefix(m.Payload, "p:"):
+				fn(m.Payload[2:], true)
+			}
+		}
+	}
+}

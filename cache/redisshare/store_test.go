@@ -1,0 +1,325 @@
+package redisshare_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
+	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare"
+	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare/redistest"
+)
+
+var _ cache.Shared = (*redisshare.Store)(nil)
+
+func open(t *testing.T, url string, opts redisshare.Options) *redisshare.Store {
+	t.Helper()
+	st, err := redisshare.Open(context.Background(), url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// raw is a plain client on srv's database db, to look behind the Store.
+func raw(t *testing.T, srv *redistest.Server, password string, db int) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: password, DB: db, Protocol: 2})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestGetReturnsWhatSetStoredWithItsRemainingTTL(t *testing.T) {
+	srv := redistest.Start(t)
+	st := open(t, srv.URL(), redisshare.Options{})
+	ctx := context.Background()
+	if _, _, ok, err := st.Get(ctx, "m:user_1"); ok || err != nil {
+		t.Fatalf("empty: ok %v err %v", ok, err)
+	}
+	if err := st.Set(ctx, "m:user_1", []byte("v1"), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	v, ttl, ok, err := st.Get(ctx, "m:user_1")
+	if err != nil || !ok || string(v) != "v1" || ttl <= 9*time.Second || ttl > 10*time.Second {
+		t.Fatalf("Get = %q, %s, %v, %v; want v1 with ~10s left", v, ttl, ok, err)
+	}
+	// The layout the package comment documents.
+	if got, _ := raw(t, srv, "", 0).Get(ctx, "cfa:v:m:user_1").Result(); got != "v1" {
+		t.Fatalf("cfa:v:m:user_1 holds %q", got)
+	}
+	// A value without an expiry was not stored by a Store: an error.
+	_ = raw(t, srv, "", 0).Set(ctx, "cfa:v:m:user_2", "x", 0).Err()
+	if _, _, _, err := st.Get(ctx, "m:user_2"); err == nil {
+		t.Fatal("a value without expiry was accepted")
+	}
+}
+
+func TestPrefixesKeepDeploymentsApart(t *testing.T) {
+	srv := redistest.Start(t)
+	a := open(t, srv.URL(), redisshare.Options{Prefix: "a:"})
+	b := open(t, srv.URL(), redisshare.Options{Prefix: "b:"})
+	ctx := context.Background()
+	if err := a.Set(ctx, "k", []byte("A"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, _ := b.Get(ctx, "k"); ok {
+		t.Fatal("prefix b: saw prefix a's key")
+	}
+}
+
+func TestURLPasswordAndDatabaseNumberAreUsed(t *testing.T) {
+	srv := redistest.Start(t, "--requirepass", "s3cret")
+	ctx := context.Background()
+	if _, err := redisshare.Open(ctx, srv.URL(), redisshare.Options{}); err == nil {
+		t.Fatal("opened without the password")
+	}
+	st, err := redisshare.Open(ctx, "redis://:wrong@"+srv.Addr, redisshare.Options{})
+	if err == nil {
+		_ = st.Close()
+		t.Fatal("opened with a wrong password")
+	} else if strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("the error shows the password: %v", err)
+	}
+	st = open(t, "redis://:s3cret@"+srv.Addr+"/3", redisshare.Options{})
+	if err := st.Set(ctx, "k", []byte("in db 3"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := raw(t, srv, "s3cret", 3).Get(ctx, "cfa:v:k").Result(); got != "in db 3" {
+		t.Fatalf("db 3 holds %q", got)
+	}
+	if n, _ := raw(t, srv, "s3cret", 0).Exists(ctx, "cfa:v:k").Result(); n != 0 {
+		t.Fatal("the key went to db 0")
+	}
+}
+
+func TestOpenRefusesWhatItCannotUse(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		url string
+		ca  string
+	}{
+		"http scheme":          {url: "http://127.0.0.1:6379"},
+		"no scheme":            {url: "127.0.0.1:6379"},
+		"database not numeric": {url: "redis://127.0.0.1:6379/x"},
+		"CA file without TLS":  {url: "redis://127.0.0.1:6379", ca: notPEM},
+		"CA file missing":      {url: "rediss://127.0.0.1:6379", ca: filepath.Join(dir, "none.pem")},
+		"CA file not PEM":      {url: "rediss://127.0.0.1:6379", ca: notPEM},
+		"nothing listening":    {url: "redis://127.0.0.1:1"},
+	} {
+		start := time.Now()
+		st, err := redisshare.Open(ctx, tc.url, redisshare.Options{CAFile: tc.ca})
+		if err == nil {
+			_ = st.Close()
+			t.Errorf("%s: opened", name)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: took %s", name, d)
+		}
+	}
+}
+
+func TestAClaimIsExclusiveAndOnlyItsHolderReleasesIt(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := open(t, srv.URL(), redisshare.Options{}), open(t, srv.URL(), redisshare.Options{})
+	ctx := context.Background()
+	if ok, err := a.Claim(ctx, "k", time.Minute); !ok || err != nil {
+		t.Fatalf("first claim: %v %v", ok, err)
+	}
+	if ok, _ := b.Claim(ctx, "k", time.Minute); ok {
+		t.Fatal("second claim taken while held")
+	}
+	if err := b.Release(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := b.Claim(ctx, "k", time.Minute); ok {
+		t.Fatal("another Store's Release dropped the claim")
+	}
+	if err := a.Release(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := b.Claim(ctx, "k", time.Minute); !ok {
+		t.Fatal("claim not free after its holder released it")
+	}
+	if ok, _ := a.Claim(ctx, "short", 20*time.Millisecond); !ok {
+		t.Fatal("claim")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if ok, _ := b.Claim(ctx, "short", time.Minute); !ok {
+		t.Fatal("an expired claim still held")
+	}
+}
+
+// announcements collects what Subscribe reports.
+type announcements struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (a *announcements) add(key string, prefix bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if prefix {
+		key += "*"
+	}
+	a.got = append(a.got, key)
+}
+
+// waitFor waits up to 2 s for want among the announcements.
+func (a *announcements) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		a.mu.Lock()
+		for _, g := range a.got {
+			if g == want {
+				a.mu.Unlock()
+				return
+			}
+		}
+		a.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t.Fatalf("no announcement %q in %q", want, a.got)
+}
+
+func (a *announcements) reset() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got = nil
+}
+
+func TestInvalidateAndPurgeDeleteAndAnnounce(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := open(t, srv.URL(), redisshare.Options{}), open(t, srv.URL(), redisshare.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var heard announcements
+	done := make(chan error, 1)
+	go func() { done <- b.Subscribe(ctx, heard.add) }()
+	heard.waitFor(t, "*") // subscribed: "drop everything"
+	for _, k := range []string{"m:1", "m:2", "m:[x]*", "p:1"} {
+		if err := a.Set(ctx, k, []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Invalidate(ctx, "m:1"); err != nil {
+		t.Fatal(err)
+	}
+	heard.waitFor(t, "m:1")
+	if _, _, ok, _ := b.Get(ctx, "m:1"); ok {
+		t.Fatal("invalidated key still stored")
+	}
+	if err := a.Purge(ctx, "m:"); err != nil {
+		t.Fatal(err)
+	}
+	heard.waitFor(t, "m:*")
+	for k, want := range map[string]bool{"m:2": false, "m:[x]*": false, "p:1": true} {
+		if _, _, ok, _ := b.Get(ctx, k); ok != want {
+			t.Errorf("after purging m:, %s stored: %v", k, ok)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Subscribe returned %v when its context ended", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Subscribe did not return when its context ended")
+	}
+}
+
+func TestASubscriptionSurvivesARestartAndSaysSo(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := open(t, srv.URL(), redisshare.Options{}), open(t, srv.URL(), redisshare.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var heard announcements
+	go func() { _ = b.Subscribe(ctx, heard.add) }()
+	heard.waitFor(t, "*")
+	srv.Kill()
+	heard.reset()
+	srv.Restart()
+	heard.waitFor(t, "*") // resubscribed: what was missed is reported as a purge of everything
+	deadline := time.Now().Add(2 * time.Second)
+	for a.Invalidate(ctx, "m:1") != nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the pool redials after its own back-off
+	}
+	heard.waitFor(t, "m:1")
+}
+
+func TestEveryCallIsBoundedByTheTimeoutWhenRedisStalls(t *testing.T) {
+	srv := redistest.Start(t)
+	st := open(t, srv.URL(), redisshare.Options{Timeout: 100 * time.Millisecond})
+	ctx := context.Background()
+	// CLIENT PAUSE holds every other client's commands: a stalled server.
+	if err := raw(t, srv, "", 0).Do(ctx, "CLIENT", "PAUSE", "2000", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"Get":        func() error { _, _, _, err := st.Get(ctx, "k"); return err },
+		"Set":        func() error { return st.Set(ctx, "k", []byte("v"), time.Minute) },
+		"Claim":      func() error { _, err := st.Claim(ctx, "k", time.Minute); return err },
+		"Release":    func() error { return st.Release(ctx, "k") },
+		"Invalidate": func() error { return st.Invalidate(ctx, "k") },
+		"Ping":       func() error { return st.Ping(ctx) },
+	} {
+		start := time.Now()
+		err := call()
+		if d := time.Since(start); d > 250*time.Millisecond {
+			t.Errorf("%s took %s with Redis stalled", name, d)
+		}
+		if err == nil {
+			t.Errorf("%s succeeded with Redis stalled", name)
+		}
+	}
+}
+
+func TestCallsFailFastWhenRedisIsGone(t *testing.T) {
+	srv := redistest.Start(t)
+	st := open(t, srv.URL(), redisshare.Options{})
+	srv.Kill()
+	start := time.Now()
+	_, _, _, err := st.Get(context.Background(), "k")
+	if err == nil || errors.Is(err, redis.Nil) {
+		t.Fatalf("Get with Redis gone: %v", err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Fatalf("Get took %s with Redis gone", d)
+	}
+}
+
+func TestSubscribeReturnsWhenTheStoreIsClosed(t *testing.T) {
+	srv := redistest.Start(t)
+	st, err := redisshare.Open(context.Background(), srv.URL(), redisshare.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var heard announcements
+	done := make(chan error, 1)
+	go func() { done <- st.Subscribe(context.Background(), heard.add) }()
+	heard.waitFor(t, "*")
+	_ = st.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Subscribe returned nil after Close")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Subscribe still running after Close")
+	}
+}
