@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
+	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
+	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
@@ -74,6 +76,7 @@ type service struct {
 	machines    *authz.MachineLookup
 	denyList    *authz.SessionDenyList
 	sessions    *authz.SessionCheck // nil unless SESSION_CHECK=always
+	redis       *redisshare.Store   // nil unless REDIS_URL
 }
 
 func newService(cfg *Config, logger *slog.Logger) (*service, error) {
@@ -88,6 +91,9 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 	}
 	api.OnCall = obs.onAPICall
 	s := &service{obs: obs}
+	if s.redis, err = openRedis(context.Background(), cfg, logger); err != nil {
+		return nil, err
+	}
 	var keys clerk.KeySource
 	if cfg.staticKeys != nil {
 		keys = cfg.staticKeys
@@ -117,10 +123,14 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 	s.denyList = authz.NewSessionDenyList(authz.DefaultDenyTTL, 0, nil)
 	var sessionCheck authz.SessionChecker
 	if cfg.SessionCheck == "always" {
-		if s.sessions, err = authz.NewSessionCheck(api, authz.SessionCheckOptions{TTL: cfg.SessionCheckTTL, Logger: logger}); err != nil {
+		if s.sessions, err = authz.NewSessionCheck(api, authz.SessionCheckOptions{TTL: cfg.SessionCheckTTL, Logger: logger, Shared: s.shared()}); err != nil {
 			return nil, err
 		}
 		sessionCheck = s.sessions
+	}
+	webhook, err := s.webhookHandler(cfg, logger)
+	if err != nil {
+		return nil, err
 	}
 	if err := obs.watchParts(s.policy, s.caches()...); err != nil {
 		return nil, err
@@ -141,7 +151,10 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
 	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Refresher: refresher, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles, Machines: s.machines,
 		Revoked: s.denyList, SessionCheck: sessionCheck})
-	hopts := obs.routerOptions(cfg, handlers.Options{Engine: s.engine, Logger: logger, TrustedProxies: cfg.trustedProxies})
+	hopts := obs.routerOptions(cfg, handlers.Options{
+		Engine: s.engine, Logger: logger, TrustedProxies: cfg.trustedProxies,
+		Webhook: webhook, WebhookPath: cfg.WebhookPath, ReadyChecks: s.redisReadyCheck(),
+	})
 	s.handler = handlers.NewRouter(hopts)
 	if cfg.GRPCListenAddr != "" {
 		s.grpc = handlers.NewGRPCServer(hopts)
@@ -199,6 +212,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 	}
 	defer svc.obs.shutdown(context.Background(), logger)
 	go svc.loadKeys(ctx)
+	svc.follow(ctx, logger)
+	if svc.redis != nil {
+		defer func() { _ = svc.redis.Close() }()
+	}
 	if svc.policy != nil {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
@@ -248,6 +265,15 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 	return nil
 }
 
+// shared is the Redis level as the caches take it: a nil interface
+// without REDIS_URL, never a typed nil.
+func (s *service) shared() cache.Shared {
+	if s.redis == nil {
+		return nil
+	}
+	return s.redis
+}
+
 // caches are the Backend API caches that are on, for metrics.
 func (s *service) caches() []namedCache {
 	var c []namedCache
@@ -279,6 +305,7 @@ func (s *service) machineTokens(cfg *Config, api *clerk.API, verifier *clerk.Ver
 		Size: cfg.MachineTokenCacheSize, TTL: cfg.MachineTokenCacheTTL, NegativeTTL: cfg.MachineTokenNegativeTTL,
 		StaleWindow: cfg.MachineTokenStaleWindow, Logger: logger,
 		VerifyRate: float64(cfg.MachineTokenVerifyRate), VerifyBurst: 2 * cfg.MachineTokenVerifyRate,
+		Shared: s.shared(),
 	})
 	if err != nil {
 		return err
@@ -305,6 +332,7 @@ func (s *service) orgPolicy(cfg *Config, api *clerk.API, logger *slog.Logger) (a
 	lookup := authz.LookupOptions{
 		Size: cfg.MembershipCacheSize, TTL: cfg.MembershipCacheTTL,
 		NegativeTTL: cfg.MembershipNegativeTTL, StaleWindow: cfg.MembershipStaleWindow, Logger: logger,
+		Shared: s.shared(),
 	}
 	m, err := authz.NewMembershipLookup(api, lookup)
 	if err != nil {

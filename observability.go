@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
+	"github.com/clerk-forward-auth/clerk-forward-auth/webhooks"
 )
 
 // observability is the wired observe/ parts (issue #6).
@@ -53,6 +55,16 @@ func (o *observability) watchParts(policy *authz.PolicyFile, caches ...namedCach
 	}
 	o.policy = policy
 	return nil
+}
+
+// webhookEvent counts a webhook (webhooks.Options.OnEvent). Types the
+// service does not handle are counted as "other": the label set stays
+// closed whatever a sender writes.
+func (o *observability) webhookEvent(eventType, outcome string) {
+	if !slices.Contains(webhooks.HandledEventTypes(), eventType) {
+		eventType = "other"
+	}
+	o.metrics.Webhook(eventType, outcome)
 }
 
 // apiTransport traces Backend API calls (when tracing is on), each span

@@ -47,6 +47,7 @@ type orgEnv struct {
 type orgEnvOptions struct {
 	profiles bool
 	policy   Policy
+	noStale  bool // MEMBERSHIP_STALE_WINDOW=0
 }
 
 func newOrgEnv(t testing.TB, o orgEnvOptions) *orgEnv {
@@ -54,6 +55,9 @@ func newOrgEnv(t testing.TB, o orgEnvOptions) *orgEnv {
 	fake, pk, api := newFakeClerk(t, clerktest.Options{Production: true})
 	clk := &testClock{t: time.Now()}
 	lopts := LookupOptions{Size: 1000, TTL: 30 * time.Second, NegativeTTL: 10 * time.Second, StaleWindow: 2 * time.Minute, Now: clk.Now}
+	if o.noStale {
+		lopts.StaleWindow = 0
+	}
 	lookup, err := NewMembershipLookup(api, lopts)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +289,9 @@ func TestARemovedMembershipStopsWorkingAfterTheTTL(t *testing.T) {
 	env.clock.Advance(30 * time.Second)
 	wantDecision(t, env.decide(token, mustRule(t, "org=beta")), Forbidden, ReasonNotOrgMember)
 	env.fake.AddMembership("user_1", "org_beta", "beta", "org:member")
-	env.lookup.Invalidate("user_1")
+	if err := env.lookup.Invalidate(context.Background(), "user_1"); err != nil {
+		t.Fatal(err)
+	}
 	wantDecision(t, env.decide(token, mustRule(t, "org=beta&role=admin")), Forbidden, ReasonRoleMissing)
 }
 
@@ -339,6 +345,18 @@ func TestClerkOutagesServeStaleAnswersOrFailClosed(t *testing.T) {
 	if s := env.lookup.Stats(); s.StaleServes != 2 || s.LoaderErrors != 4 {
 		t.Fatalf("stats %+v, want 2 stale serves and 4 loader errors", s)
 	}
+}
+
+// TestAZeroStaleWindowNeverServesStale: MEMBERSHIP_STALE_WINDOW=0 turns
+// stale serving off, as documented (it used to fall back to 2m).
+func TestAZeroStaleWindowNeverServesStale(t *testing.T) {
+	env := newOrgEnv(t, orgEnvOptions{noStale: true})
+	env.fake.AddMembership("user_1", "org_beta", "beta", "org:member")
+	known := env.noOrgToken("user_1")
+	wantDecision(t, env.decide(known, mustRule(t, "org=beta")), Allow, "")
+	env.fake.FailWith(http.StatusInternalServerError, 0)
+	env.clock.Advance(31 * time.Second)
+	wantDecision(t, env.decide(known, mustRule(t, "org=beta")), Unavailable, ReasonMembershipLookup)
 }
 
 func TestRetryAfterIsRespected(t *testing.T) {

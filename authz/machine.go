@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,8 +173,12 @@ type MachineLookupOptions struct {
 	// session refreshes. 0: unbounded.
 	VerifyRate  float64
 	VerifyBurst int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Shared, when set, is the level replicas share (Redis): a credential
+	// one replica verified is believed by the others for the rest of its
+	// TTL. Refusals stay local.
+	Shared cache.Shared
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (o *MachineLookupOptions) defaults() {
@@ -243,6 +249,11 @@ func NewMachineLookup(v MachineVerifier, opts MachineLookupOptions) (*MachineLoo
 		IsNegative: func(a machineAnswer) bool { return a.refused != nil },
 		RetryAfter: clerk.RetryAfterOf,
 		Now:        opts.Now,
+		Shared:     opts.Shared, SharedName: "machine_tokens",
+		SharedKey:      func(k [sha256.Size]byte) string { return hex.EncodeToString(k[:]) },
+		ParseSharedKey: parseTokenHash,
+		Encode:         encodeMachineAnswer,
+		Decode:         decodeMachineAnswer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("machine token cache: %w", err)
@@ -282,6 +293,43 @@ func (l *MachineLookup) Machine(ctx context.Context, token string) (*clerk.Machi
 
 // Stats are the cache's counters, for metrics.
 func (l *MachineLookup) Stats() cache.Stats { return l.cache.Stats() }
+
+// Follow applies other replicas' invalidations until ctx ends (Shared).
+func (l *MachineLookup) Follow(ctx context.Context) error { return l.cache.Follow(ctx) }
+
+// errRefusalNotShared keeps refusals out of Shared: each replica asks
+// Clerk about a credential it refuses, which costs little (they are
+// remembered NegativeTTL) and leaves no refusal for a forged entry to
+// turn into an answer.
+var errRefusalNotShared = errors.New("refusals are not shared")
+
+func encodeMachineAnswer(a machineAnswer) ([]byte, error) {
+	if a.refused != nil || a.machine == nil {
+		return nil, errRefusalNotShared
+	}
+	return json.Marshal(a.machine)
+}
+
+func decodeMachineAnswer(b []byte) (machineAnswer, error) {
+	var m clerk.Machine
+	if err := json.Unmarshal(b, &m); err != nil {
+		return machineAnswer{}, fmt.Errorf("shared machine credential: %w", err)
+	}
+	if m.Type == "" || m.Subject == "" {
+		return machineAnswer{}, errors.New("shared machine credential without a type or subject")
+	}
+	return machineAnswer{machine: &m}, nil
+}
+
+// parseTokenHash is the cache key of a hex SHA-256 (Shared's name).
+func parseTokenHash(s string) (k [sha256.Size]byte, ok bool) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != sha256.Size {
+		return k, false
+	}
+	copy(k[:], b)
+	return k, true
+}
 
 func (l *MachineLookup) load(ctx context.Context, _ [sha256.Size]byte) (machineAnswer, error) {
 	token, _ := ctx.Value(machineTokenKey{}).(string)

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -16,9 +17,13 @@ type LookupOptions struct {
 	Size        int           // users held; default 10000
 	TTL         time.Duration // default 30s; bounds how long a removed membership still works
 	NegativeTTL time.Duration // "no memberships" / unknown user; default 10s
-	StaleWindow time.Duration // serve an expired answer this long when Clerk fails; default 2m
-	Now         func() time.Time
-	Logger      *slog.Logger
+	StaleWindow time.Duration // serve an expired answer this long when Clerk fails; 0 never does
+	// Shared, when set, is the level replicas share (Redis): answers are
+	// looked up local LRU → Shared → Clerk, and Invalidate reaches every
+	// replica.
+	Shared cache.Shared
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (o *LookupOptions) defaults() {
@@ -30,9 +35,6 @@ func (o *LookupOptions) defaults() {
 	}
 	if o.NegativeTTL == 0 {
 		o.NegativeTTL = 10 * time.Second
-	}
-	if o.StaleWindow == 0 {
-		o.StaleWindow = 2 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -68,6 +70,7 @@ func NewMembershipLookup(api MembershipAPI, opts LookupOptions) (*MembershipLook
 		IsNegative: func(u userOrgs) bool { return len(u) == 0 },
 		RetryAfter: clerk.RetryAfterOf,
 		Now:        opts.Now,
+		Shared:     opts.Shared, SharedName: "memberships", Encode: encodeOrgs, Decode: decodeOrgs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("membership cache: %w", err)
@@ -87,9 +90,19 @@ func (m *MembershipLookup) Membership(ctx context.Context, userID, org string) (
 	return orgs[org], nil
 }
 
-// Invalidate forgets a user's memberships (e.g. on an organizationMembership
-// webhook), so the next request asks Clerk.
-func (m *MembershipLookup) Invalidate(userID string) { m.cache.Delete(userID) }
+// Invalidate forgets a user's memberships (an organizationMembership or
+// user webhook), here and, with Shared, on every replica, so the next
+// request asks Clerk. An error means the other replicas could not be told.
+func (m *MembershipLookup) Invalidate(ctx context.Context, userID string) error {
+	return m.cache.Invalidate(ctx, userID)
+}
+
+// Purge forgets every user's memberships (an organization, role or
+// permission changed: which users it touches is not known here).
+func (m *MembershipLookup) Purge(ctx context.Context) error { return m.cache.Purge(ctx) }
+
+// Follow applies other replicas' invalidations until ctx ends (Shared).
+func (m *MembershipLookup) Follow(ctx context.Context) error { return m.cache.Follow(ctx) }
 
 // Stats are the cache's counters, for metrics.
 func (m *MembershipLookup) Stats() cache.Stats { return m.cache.Stats() }
@@ -103,26 +116,53 @@ func (m *MembershipLookup) load(ctx context.Context, userID string) (userOrgs, e
 		logAPIError(m.log, "organization membership lookup failed", userID, err)
 		return nil, err
 	}
-	orgs := make(userOrgs, 2*len(list))
+	mems := make([]Membership, 0, len(list))
 	for _, cm := range list {
-		mem := &Membership{
+		mems = append(mems, Membership{
 			OrgID:       cm.Organization.ID,
 			OrgSlug:     cm.Organization.Slug,
 			Role:        cm.Role,
 			Permissions: tokenPermissions(cm.Permissions),
-		}
-		if mem.OrgID == "" {
-			continue
-		}
-		orgs[mem.OrgID] = mem
+		})
 	}
-	for _, mem := range orgs {
+	return indexMemberships(mems), nil
+}
+
+// indexMemberships finds each membership by organization id and by slug.
+func indexMemberships(mems []Membership) userOrgs {
+	orgs := make(userOrgs, 2*len(mems))
+	for i := range mems {
+		if mems[i].OrgID != "" {
+			orgs[mems[i].OrgID] = &mems[i]
+		}
+	}
+	for i := range mems {
+		mem := &mems[i]
 		// A slug never shadows an id (slugs have no "_", ids do).
-		if _, taken := orgs[mem.OrgSlug]; mem.OrgSlug != "" && !taken {
+		if _, taken := orgs[mem.OrgSlug]; mem.OrgID != "" && mem.OrgSlug != "" && !taken {
 			orgs[mem.OrgSlug] = mem
 		}
 	}
-	return orgs, nil
+	return orgs
+}
+
+// encodeOrgs is a user's memberships as Shared stores them: each once.
+func encodeOrgs(orgs userOrgs) ([]byte, error) {
+	mems := make([]Membership, 0, len(orgs))
+	for key, mem := range orgs {
+		if key == mem.OrgID {
+			mems = append(mems, *mem)
+		}
+	}
+	return json.Marshal(mems)
+}
+
+func decodeOrgs(b []byte) (userOrgs, error) {
+	var mems []Membership
+	if err := json.Unmarshal(b, &mems); err != nil {
+		return nil, fmt.Errorf("shared memberships: %w", err)
+	}
+	return indexMemberships(mems), nil
 }
 
 // tokenPermissions drops Clerk's system permissions (org:sys_*): they are

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
@@ -47,6 +48,9 @@ func NewProfileLookup(api UserAPI, opts LookupOptions) (*ProfileLookup, error) {
 		IsNegative: func(p *Profile) bool { return p == nil },
 		RetryAfter: clerk.RetryAfterOf,
 		Now:        opts.Now,
+		Shared:     opts.Shared, SharedName: "profiles",
+		Encode: func(p *Profile) ([]byte, error) { return json.Marshal(p) },
+		Decode: func(b []byte) (p *Profile, err error) { return p, json.Unmarshal(b, &p) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("user profile cache: %w", err)
@@ -62,6 +66,15 @@ func (p *ProfileLookup) Profile(ctx context.Context, userID string) (*Profile, e
 
 // Stats are the cache's counters, for metrics.
 func (p *ProfileLookup) Stats() cache.Stats { return p.cache.Stats() }
+
+// Invalidate forgets a user's profile (a user webhook), on every replica
+// with Shared.
+func (p *ProfileLookup) Invalidate(ctx context.Context, userID string) error {
+	return p.cache.Invalidate(ctx, userID)
+}
+
+// Follow applies other replicas' invalidations until ctx ends (Shared).
+func (p *ProfileLookup) Follow(ctx context.Context) error { return p.cache.Follow(ctx) }
 
 func (p *ProfileLookup) load(ctx context.Context, userID string) (*Profile, error) {
 	u, err := p.api.GetUser(ctx, userID)

@@ -35,6 +35,8 @@ type SessionCheckOptions struct {
 	StaleWindow time.Duration
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// Shared, when set, is the level replicas share (Redis).
+	Shared cache.Shared
 }
 
 // SessionCheck answers SessionChecker from GET /v1/sessions/{id} through
@@ -64,6 +66,9 @@ func NewSessionCheck(api SessionStatusAPI, opts SessionCheckOptions) (*SessionCh
 	c, err := cache.New(cache.Options[string, string]{
 		Size: opts.Size, TTL: opts.TTL, StaleWindow: opts.StaleWindow,
 		Load: sc.load, RetryAfter: clerk.RetryAfterOf, Now: opts.Now,
+		Shared: opts.Shared, SharedName: "session_status",
+		Encode: func(s string) ([]byte, error) { return []byte(s), nil },
+		Decode: func(b []byte) (string, error) { return string(b), nil },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("session status cache: %w", err)
@@ -82,8 +87,14 @@ func (sc *SessionCheck) SessionActive(ctx context.Context, sessionID string) (bo
 	return status == "active" || status == "pending", nil
 }
 
-// Forget drops a session's cached status (a webhook said it changed).
-func (sc *SessionCheck) Forget(sessionID string) { sc.cache.Delete(sessionID) }
+// Forget drops a session's cached status (a webhook said it changed), on
+// every replica with Shared.
+func (sc *SessionCheck) Forget(ctx context.Context, sessionID string) error {
+	return sc.cache.Invalidate(ctx, sessionID)
+}
+
+// Follow applies other replicas' invalidations until ctx ends (Shared).
+func (sc *SessionCheck) Follow(ctx context.Context) error { return sc.cache.Follow(ctx) }
 
 // Stats are the cache's counters, for metrics.
 func (sc *SessionCheck) Stats() cache.Stats { return sc.cache.Stats() }

@@ -120,8 +120,16 @@ func (c *Cache[K, V]) loadShared(ctx context.Context, s *shard[K, V], key K, cl 
 			res sharedResult
 		)
 		claimed, v, ttl, res = c.claim(ctx, name)
+		if claimed {
+			// Another replica may have stored the value and released its
+			// claim between our Get and our Claim: look once more.
+			v, ttl, res = c.sharedGet(ctx, name)
+		}
 		if res == sharedHit {
 			c.settleShared(s, key, cl, v, ttl)
+			if claimed {
+				c.sharedCall(ctx, func(ctx context.Context) error { return c.opts.Shared.Release(ctx, name) })
+			}
 			return
 		}
 		up = res != sharedDown

@@ -199,6 +199,9 @@ func (m *Metrics) RegisterCache(name string, c CacheStats) error {
 		counter("cache_coalesced_waits_total", "Lookups that waited for another caller's load instead of calling the API.", func(s cache.Stats) uint64 { return s.CoalescedWaits }),
 		counter("cache_load_errors_total", "Loads that failed.", func(s cache.Stats) uint64 { return s.LoaderErrors }),
 		counter("rate_limit_backoffs_total", "Backend API rate limits (429 with Retry-After) that paused every load.", func(s cache.Stats) uint64 { return s.RateLimitBackoffs }),
+		counter("cache_shared_hits_total", "Misses answered by the level replicas share (Redis).", func(s cache.Stats) uint64 { return s.SharedHits }),
+		counter("cache_shared_waits_total", "Misses that waited for another replica's load of the same key.", func(s cache.Stats) uint64 { return s.SharedWaits }),
+		counter("cache_shared_errors_total", "Calls to the shared level (Redis) that failed or returned what does not decode; the miss was loaded locally.", func(s cache.Stats) uint64 { return s.SharedErrors }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "cache_entries", Help: "Entries held.", ConstLabels: labels,
 		}, func() float64 { return float64(c.Stats().Entries) }),

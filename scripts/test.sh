@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, vet and golangci-lint, the
-# unit tests under the race detector, the Helm chart tests, short fuzz
+# unit tests under the race detector (with a real redis-server, installed
+# from Debian when missing), the Helm chart tests, short fuzz
 # runs, a smoke run of the load benchmark, and the end-to-end tests against
 # the real NGINX, Caddy and Traefik binaries (installed or built when
 # missing).
@@ -41,6 +42,17 @@ if git grep -q '^//go:build.*!e2e' -- '*.go' 2>/dev/null; then
 fi
 # The chart tests are a module of their own (helm/test.sh says why).
 (cd helm/charttest && "$lint_bin" run --config ../../.golangci.yml ./...)
+
+step "redis-server for the shared-state tests"
+# Debian's package; the tests start their own instances on loopback (the
+# service the package may start is not used).
+if ! command -v redis-server >/dev/null 2>&1 && [ "${SKIP_INSTALL:-}" != 1 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >&2
+fi
+redis-server --version
 
 step "installing @clerk/backend for the differential test"
 CLERK_SDK_NODE_PATH=$(bash scripts/sdk-oracle.sh)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -41,12 +42,27 @@ type Store struct {
 	closed  atomic.Bool
 }
 
-// Open connects to the Redis at rawURL, redis://[[user]:password@]host[:port][/db]
-// or rediss://… (TLS verified against the system roots and Options.CAFile),
-// and checks it answers PING within the timeout. An error means a URL or
-// options it cannot use, or a server that did not answer; once open, an
-// outage only makes calls fail (package cache then loads directly).
+// Open is New, then a PING within the timeout: an error means a URL or
+// options it cannot use, or a server that did not answer.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	s, err := New(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", s.rdb.Options().Addr, err)
+	}
+	return s, nil
+}
+
+// New builds a Store for the Redis at rawURL,
+// redis://[[user]:password@]host[:port][/db] or rediss://… (TLS verified
+// against the system roots and Options.CAFile), without connecting: a
+// service starts while Redis is down, and an outage, then or later, only
+// makes calls fail (package cache then loads directly). An error means a
+// URL or options it cannot use.
+func New(rawURL string, opts Options) (*Store, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "cfa:"
 	}
@@ -98,10 +114,6 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s := &Store{
 		rdb: redis.NewClient(o), prefix: opts.Prefix, timeout: opts.Timeout,
 		owner: hex.EncodeToString(id[:]), channel: opts.Prefix + "invalidate",
-	}
-	if err := s.Ping(ctx); err != nil {
-		_ = s.rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", o.Addr, err)
 	}
 	return s, nil
 }
@@ -329,4 +341,16 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 			}
 		}
 	}
+}
+
+// LogTo sends the Redis client's own lines (a dial that failed while Redis
+// is down, say) to l at debug level instead of the standard log package:
+// the cache already counts and reports every failed call. The client's
+// logger is process-wide, so this is too.
+func LogTo(l *slog.Logger) { redis.SetLogger(slogPrinter{l}) }
+
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
+	p.l.DebugContext(ctx, "redis client", "message", fmt.Sprintf(format, v...))
 }
