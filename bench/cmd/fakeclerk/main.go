@@ -81,6 +81,15 @@ func run(out string, n, apiKeys int, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// A second service, with REDIS_URL, and its Redis.
+	sharedAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	redisAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	iat := time.Now().Unix()
 	env := strings.Join([]string{
 		"CLERK_SECRET_KEY=" + fake.SecretKey,
@@ -92,6 +101,8 @@ func run(out string, n, apiKeys int, ttl time.Duration) error {
 		"MACHINE_TOKEN_VERIFY_RATE=0",
 		"BENCH_SERVICE_ADDR=" + serviceAddr,
 		"BENCH_BARE_ADDR=" + bareAddr,
+		"BENCH_SHARED_ADDR=" + sharedAddr,
+		"BENCH_REDIS_ADDR=" + redisAddr,
 		"BENCH_COOKIE_SUFFIX=" + clerk.CookieSuffix(fake.PublishableKey),
 		// __client_uat older than every token's iat, as after a sign-in.
 		fmt.Sprintf("BENCH_CLIENT_UAT=%d", iat-120),
