@@ -248,6 +248,18 @@ func TestReplicasKeepDecidingWithoutRedisAndShareAgainWhenItReturns(t *testing.T
 	known, fresh := noOrgToken(c.fake, "user_k", ""), noOrgToken(c.fake, "user_n", "")
 	c.everyone(t, "?org=beta", known, http.StatusOK)
 	c.redis.Kill()
+	// /readyz names Redis's failure and stays ready: replicas decide without it.
+	for _, addr := range c.replicas {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"name":"redis","ok":false`) {
+			t.Fatalf("/readyz with Redis down: %d %s", resp.StatusCode, body)
+		}
+	}
 	// Local entries, and Clerk for what no replica holds.
 	start := time.Now()
 	c.everyone(t, "?org=beta", known, http.StatusOK)
