@@ -52,6 +52,18 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"fractional machine token cache size", "machineTokens: {cacheSize: 10.5}", "/machineTokens/cacheSize"},
 		{"negative machine token cache size", "machineTokens: {cacheSize: -1}", "/machineTokens/cacheSize"},
 		{"misspelt machine token setting", "machineTokens: {cacheTtl: 30s}", "'cacheTtl' not allowed"},
+		{"unknown session check mode", "sessionCheck: {mode: sometimes}", "/sessionCheck/mode"},
+		{"session check mode as a boolean", "sessionCheck: {mode: true}", "/sessionCheck/mode"},
+		{"session check TTL that is not a Go duration", "sessionCheck: {ttl: 5 seconds}", "/sessionCheck/ttl"},
+		{"session check TTL as a bare number", "sessionCheck: {ttl: 5}", "/sessionCheck/ttl"},
+		{"negative session check TTL", "sessionCheck: {ttl: -5s}", "/sessionCheck/ttl"},
+		{"misspelt session check setting", "sessionCheck: {TTL: 5s}", "'TTL' not allowed"},
+		{"webhook secret that is not a whsec_", "webhooks: {signingSecret: " + testSecretKey + "}", "/webhooks/signingSecret"},
+		{"webhook path without a leading slash", "webhooks: {path: hooks/clerk}", "/webhooks/path"},
+		{"webhook path with a query", "webhooks: {path: \"/hooks?x=1\"}", "/webhooks/path"},
+		{"redis secret key name emptied", "redis: {existingSecret: redis-auth, existingSecretKey: \"\"}", "/redis/existingSecretKey"},
+		{"redis secret name that is no Kubernetes name", "redis: {existingSecret: Redis_Auth}", "/redis/existingSecret"},
+		{"misspelt redis value", "redis: {URL: redis://redis:6379}", "'URL' not allowed"},
 		// Refused by the templates' combination checks (cfa.validate).
 		{"no publishable key", `clerk: {publishableKey: ""}`, "clerk.publishableKey is required"},
 		{"neither secret key nor JWT key", `clerk: {secretKey: ""}`, "clerk.secretKey or clerk.jwtKey is required"},
@@ -62,6 +74,17 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"HPA without a CPU request", "autoscaling: {enabled: true}\nresources: {requests: {cpu: null}}", "resources.requests.cpu"},
 		{"callback ingress without hosts", "callbackIngress: {enabled: true}", "callbackIngress.hosts"},
 		{"machine secret key with nowhere to store it", "clerk: {machineSecretKey: ak_abc}\nsecretKeys: {machineSecretKey: \"\"}", "secretKeys.machineSecretKey is empty"},
+		{"redis URL of another scheme", "redis: {url: \"http://redis:6379\"}", "redis.url must be redis://"},
+		{"redis URL without a host", "redis: {url: \"redis:///0\"}", "redis.url must be redis://"},
+		{"redis URL with nowhere to store it", "redis: {url: \"redis://redis:6379\"}\nsecretKeys: {redisUrl: \"\"}", "secretKeys.redisUrl is empty"},
+		{"redis URL next to existingSecret would be dropped", "existingSecret: keys\nredis: {url: \"redis://redis:6379\"}", "redis.url is not stored with existingSecret"},
+		{"redis URL and redis.existingSecret", "redis: {url: \"redis://redis:6379\", existingSecret: redis-auth}", "not both"},
+		{"webhook secret with nowhere to store it", "webhooks: {signingSecret: whsec_abc}\nsecretKeys: {webhookSigningSecret: \"\"}", "secretKeys.webhookSigningSecret is empty"},
+		{"webhook secret next to existingSecret would be dropped", "existingSecret: keys\nwebhooks: {signingSecret: whsec_abc}", "webhooks.signingSecret is not stored with existingSecret"},
+		{"webhook path on the callback path", "webhooks: {path: /_auth/callback}", "webhooks.path /_auth/callback is taken"},
+		{"webhook path on an auth route", "webhooks: {path: /forward-auth}", "webhooks.path /forward-auth is taken"},
+		{"webhook path under ext-authz", "webhooks: {path: /ext-authz/hooks}", "webhooks.path /ext-authz/hooks is taken"},
+		{"session check always without a secret key", "clerk: {secretKey: \"\", jwtKey: " + quoteYAML(testJWTKey) + "}\nsessionCheck: {mode: always}", "sessionCheck.mode always needs clerk.secretKey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +115,13 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"machine token settings", "machineTokens: {cacheSize: 50000, cacheTTL: 1m30s, negativeTTL: 2.5s, staleWindow: \"0\", verifyRate: 0}"},
 		{"machine token zero durations as numbers", "machineTokens: {cacheTTL: 0, negativeTTL: 0, staleWindow: 0}"},
 		{"machine token durations in small units", "machineTokens: {cacheTTL: 500ms, negativeTTL: 250000us, staleWindow: .5s}"},
+		{"redis URL in the chart's Secret", "redis: {url: \"redis://default:p%40ss@redis-master.redis.svc:6379/0\"}"},
+		{"rediss URL with options", "redis: {url: \"rediss://redis.example.com:6380?dial_timeout=3s\"}"},
+		{"redis URL from its own Secret next to existingSecret", "existingSecret: keys\nredis: {existingSecret: redis-auth, existingSecretKey: redis-url}"},
+		{"webhooks with a path", "webhooks: {signingSecret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw, path: /_auth/clerk-events}"},
+		{"session check always", "sessionCheck: {mode: always, ttl: 30s}"},
+		{"session check never, zero TTL as a number", "sessionCheck: {mode: never, ttl: 0}"},
+		{"session check always with existingSecret", "existingSecret: keys\nsessionCheck: {mode: always}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,8 +142,12 @@ grpc: {enabled: true}
 policy: {rules: [{path: /public/, public: true}, {signed_in: true}]}
 traefik: {middleware: {enabled: true}}
 callbackIngress: {enabled: true, hosts: [app.example.com]}
+redis: {url: "rediss://default:secret@redis.example.com:6380/0"}
+webhooks: {signingSecret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw}
+sessionCheck: {mode: always, ttl: 5s}
 `},
 		{"existing secret", "existingSecret: clerk-keys"},
+		{"existing secret and Redis's own", "existingSecret: clerk-keys\nredis: {existingSecret: redis-auth}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

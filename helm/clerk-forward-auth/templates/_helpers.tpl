@@ -77,6 +77,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "/_auth/callback" .Values.config.callbackPath }}
 {{- end }}
 
+{{- define "cfa.webhookPath" -}}
+{{- default "/_auth/webhooks/clerk" .Values.webhooks.path }}
+{{- end }}
+
+{{/* "true" when the pods may receive Clerk's webhooks: the chart holds the signing
+secret, or existingSecret may (its key is read when present). */}}
+{{- define "cfa.webhooksMayBeOn" -}}
+{{- if or .Values.webhooks.signingSecret (and .Values.existingSecret .Values.secretKeys.webhookSigningSecret) }}true{{ end }}
+{{- end }}
+
+{{/* Where REDIS_URL comes from, "Secret <name>, key <key>"; empty when nowhere. */}}
+{{- define "cfa.redisSource" -}}
+{{- if .Values.redis.existingSecret }}
+{{- printf "Secret %s, key %s" .Values.redis.existingSecret .Values.redis.existingSecretKey }}
+{{- else if and .Values.existingSecret .Values.secretKeys.redisUrl }}
+{{- printf "Secret %s, key %s (when present)" .Values.existingSecret .Values.secretKeys.redisUrl }}
+{{- else if and (not .Values.existingSecret) .Values.redis.url }}
+{{- printf "Secret %s, key %s" (include "cfa.fullname" .) .Values.secretKeys.redisUrl }}
+{{- end }}
+{{- end }}
+
 {{/*
 Refuse configurations that cannot start, with one line that names the value.
 The schema checks shapes; this checks combinations.
@@ -98,8 +119,37 @@ The schema checks shapes; this checks combinations.
 {{- if and .Values.clerk.machineSecretKey (not .Values.secretKeys.machineSecretKey) }}
 {{- fail "secretKeys.machineSecretKey is empty but clerk.machineSecretKey is set" }}
 {{- end }}
-{{- else if and (not .Values.clerk.publishableKey) (not .Values.secretKeys.publishableKey) }}
+{{- if and .Values.redis.url (not .Values.redis.existingSecret) (not .Values.secretKeys.redisUrl) }}
+{{- fail "secretKeys.redisUrl is empty but redis.url is set" }}
+{{- end }}
+{{- if and .Values.webhooks.signingSecret (not .Values.secretKeys.webhookSigningSecret) }}
+{{- fail "secretKeys.webhookSigningSecret is empty but webhooks.signingSecret is set" }}
+{{- end }}
+{{- if and (eq .Values.sessionCheck.mode "always") (not .Values.clerk.secretKey) }}
+{{- fail "sessionCheck.mode always needs clerk.secretKey (it asks the Backend API)" }}
+{{- end }}
+{{- else }}
+{{- if and (not .Values.clerk.publishableKey) (not .Values.secretKeys.publishableKey) }}
 {{- fail "clerk.publishableKey or secretKeys.publishableKey is required with existingSecret" }}
+{{- end }}
+{{- /* The chart creates no Secret: a secret value given here would be silently dropped. */}}
+{{- if and .Values.redis.url (not .Values.redis.existingSecret) }}
+{{- fail "redis.url is not stored with existingSecret: put the URL in that Secret (key secretKeys.redisUrl) or use redis.existingSecret" }}
+{{- end }}
+{{- if .Values.webhooks.signingSecret }}
+{{- fail "webhooks.signingSecret is not stored with existingSecret: put it in that Secret (key secretKeys.webhookSigningSecret)" }}
+{{- end }}
+{{- end }}
+{{- /* Checked here, not by the schema, whose error would print the URL and its password. */}}
+{{- if and .Values.redis.url (not (regexMatch "^rediss?://[^/?#]+(/[0-9]*)?([?].*)?$" .Values.redis.url)) }}
+{{- fail "redis.url must be redis://[user:password@]host:port[/db] or rediss://… (the value is not shown: it may carry a password)" }}
+{{- end }}
+{{- if and .Values.redis.url .Values.redis.existingSecret }}
+{{- fail "set redis.url or redis.existingSecret, not both" }}
+{{- end }}
+{{- $webhookPath := include "cfa.webhookPath" . }}
+{{- if or (eq $webhookPath (include "cfa.callbackPath" .)) (has $webhookPath (list "/forward-auth" "/auth-request" "/healthz" "/readyz" "/metrics" "/ext-authz")) (hasPrefix "/ext-authz/" $webhookPath) }}
+{{- fail (printf "webhooks.path %s is taken by another of the service's routes" $webhookPath) }}
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" }}
