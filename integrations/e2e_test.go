@@ -73,7 +73,10 @@ type service struct {
 	URL  string // http://127.0.0.1:port
 	Addr string // 127.0.0.1:port
 	Fake *clerktest.Server
-	proc *process
+	// WebhookSecret is the endpoint signing secret (whsec_…) the service
+	// verifies Clerk's webhooks with (CLERK_WEBHOOK_SIGNING_SECRET).
+	WebhookSecret string
+	proc          *process
 }
 
 // startService starts the service with extra environment (KEY=VALUE).
@@ -83,6 +86,7 @@ func startService(t *testing.T, extraEnv ...string) *service {
 		t.Fatal(serviceBuildErr)
 	}
 	fake := clerktest.Start(t, clerktest.Options{Production: true})
+	secret := clerktest.NewWebhookSecret()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env := []string{
 		"CLERK_API_URL=" + fake.URL,
@@ -100,12 +104,15 @@ func startService(t *testing.T, extraEnv ...string) *service {
 		// 30 s), so the revocation scenario waits that long, not 30 s.
 		"MACHINE_TOKEN_CACHE_TTL=300ms",
 		"MACHINE_TOKEN_NEGATIVE_TTL=100ms",
+		// Clerk's webhooks, at WEBHOOK_PATH's default /_auth/webhooks/clerk,
+		// which every config routes straight to the service.
+		"CLERK_WEBHOOK_SIGNING_SECRET=" + secret,
 		"LOG_FORMAT=text",
 		"LOG_LEVEL=debug",
 	}
 	env = append(env, extraEnv...)
 	p := startProcess(t, "clerk-forward-auth", env, serviceBin)
-	s := &service{URL: "http://" + addr, Addr: addr, Fake: fake, proc: p}
+	s := &service{URL: "http://" + addr, Addr: addr, Fake: fake, WebhookSecret: secret, proc: p}
 	client := &http.Client{Timeout: time.Second}
 	err := waitFor(20*time.Second, func() error {
 		if p.exited() {

@@ -106,6 +106,7 @@ func TestEnvoyCheckContract(t *testing.T) {
 // envoyConfig is the part of envoy.yaml the emulator follows.
 type envoyConfig struct {
 	pathPrefix        string
+	serviceRoutes     []string  // path prefixes routed to the service, ext_authz disabled
 	allowedHeaders    []matcher // client headers sent with the check
 	headersToAdd      map[string]string
 	allowedUpstream   []matcher
@@ -167,8 +168,9 @@ func yamlBlock(lines []string, key string, start int) ([]string, int) {
 }
 
 var (
-	reExact  = regexp.MustCompile(`^-?\s*exact:\s*(\S+)$`)
-	rePrefix = regexp.MustCompile(`^-?\s*prefix:\s*(\S+)$`)
+	reServiceRoute = regexp.MustCompile(`(?m)^\s*- match: \{ prefix: "([^"]+)" \}\n\s*route: \{ cluster: clerk_forward_auth \}\n\s*typed_per_filter_config:\n\s*envoy\.filters\.http\.ext_authz:\n(?:\s*"@type":.*\n)?\s*disabled: true$`)
+	reExact        = regexp.MustCompile(`^-?\s*exact:\s*(\S+)$`)
+	rePrefix       = regexp.MustCompile(`^-?\s*prefix:\s*(\S+)$`)
 )
 
 func parseMatchers(block []string) []matcher {
@@ -200,6 +202,15 @@ func parseEnvoyConfig(t *testing.T, text string) envoyConfig {
 	}
 	cfg := envoyConfig{headersToAdd: map[string]string{}}
 	cfg.pathPrefix = find(`path_prefix:\s*(\S+)`)
+	// Routes straight to the service (Clerk's handshake callback and
+	// webhooks): a prefix match on the clerk_forward_auth cluster with
+	// ext_authz disabled for it.
+	for _, m := range reServiceRoute.FindAllStringSubmatch(text, -1) {
+		cfg.serviceRoutes = append(cfg.serviceRoutes, m[1])
+	}
+	if len(cfg.serviceRoutes) == 0 {
+		t.Fatal("envoy.yaml: no route to clerk_forward_auth with ext_authz disabled (the /_auth/ prefix)")
+	}
 	cfg.failureModeAllow = find(`failure_mode_allow:\s*(\S+)`) == "true"
 	code := find(`status_on_error:\s*\{\s*code:\s*(\w+)\s*\}`)
 	codes := map[string]int{"Forbidden": 403, "ServiceUnavailable": 503, "InternalServerError": 500, "BadGateway": 502}
@@ -249,11 +260,12 @@ func parseEnvoyConfig(t *testing.T, text string) envoyConfig {
 // ---- the emulator ------------------------------------------------------
 
 type envoyEmulator struct {
-	checks *recorder
-	cfg    envoyConfig
-	auth   *url.URL
-	app    *httputil.ReverseProxy
-	client *http.Client
+	checks  *recorder
+	cfg     envoyConfig
+	auth    *url.URL
+	app     *httputil.ReverseProxy
+	service *httputil.ReverseProxy // cfg.serviceRoutes, no check
+	client  *http.Client
 }
 
 func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, appURL string, checks *recorder) string {
@@ -265,6 +277,13 @@ func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, appURL string, c
 		cfg:    cfg,
 		auth:   au,
 		app:    &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { rewriteToApp(pr, apu) }},
+		// Envoy as an edge proxy (use_remote_address) sets
+		// x-forwarded-proto and appends the peer to x-forwarded-for;
+		// headers and body pass unchanged.
+		service: &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			rewriteToApp(pr, au)
+			pr.Out.Header.Set("X-Forwarded-Proto", "http")
+		}},
 		client: &http.Client{
 			Timeout:       cfg.timeout,
 			Transport:     &http.Transport{DisableCompression: true},
@@ -328,7 +347,13 @@ func (e *envoyEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	// /_auth/ has ext_authz disabled per route in envoy.yaml; not exercised.
+	// Routes with ext_authz disabled (/_auth/) go straight to the service.
+	for _, prefix := range e.cfg.serviceRoutes {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			e.service.ServeHTTP(w, r)
+			return
+		}
+	}
 
 	// The check: original method, path_prefix + original path and query,
 	// original Host, Content-Length 0, Authorization and the allowed headers,

@@ -84,6 +84,14 @@ var scenarios = []scenario{
 	{"handshake round trip with a cookie jar", scenarioHandshake},
 	{"expired session with __refresh cookie: refreshed server-side, cookies as each proxy passes them", scenarioRefresh},
 	{"service down: 5xx, never through", scenarioServiceDown},
+	// Clerk's webhooks (webhook_test.go), POSTed to the app's host at
+	// /_auth/webhooks/clerk as Svix delivers them. Not last: after refusing
+	// a large body the service's net/http lingers 500 ms on that connection
+	// before closing it, which would delay its shutdown at the test's end.
+	{"webhook session.revoked/ended/removed: that session 401 session-revoked at once, another still 200", scenarioWebhookSessionEnded},
+	{"webhook organizationMembership.deleted: org route 403 at once, not after the cache TTL", scenarioWebhookMembershipDeleted},
+	{"forged webhook (other secret, rewritten body, unsigned): 401, nothing applied", scenarioWebhookForged},
+	{"webhook body over the limit: refused, never applied; just under: applied", scenarioWebhookBodyLimit},
 	// Machine credentials (machine_test.go): /jobs/ accepts API keys and
 	// M2M tokens, /reports/ API keys with the scope reports:read.
 	{"API keys and M2M tokens (opaque, JWT) on a machine route: 200 with machine identity", scenarioMachineAllowed},
