@@ -79,7 +79,7 @@ step "load benchmark, smoke run (1 s scenarios; checks that it runs, not its num
 # answered with a status the scenario does not expect.
 bench_out=$(DURATION=1s FLOOD_GARBAGE=5000 FLOOD_VALID=1000 MINT=200 APIKEYS=2000 bash bench/run.sh)
 echo "$bench_out"
-rows=$(grep -c '^| [a-z]' <<<"$bench_out" || true)
+rows=$(grep -c '^| [A-Za-z]' <<<"$bench_out" || true)
 targets=$(grep -c '^target: ' <<<"$bench_out" || true)
 if [ "$rows" -ne 15 ] || [ "$targets" -ne 8 ] || grep -q 'unexpected:' <<<"$bench_out"; then
   echo "bench/run.sh: expected 15 rows (the header, the ceiling and thirteen scenarios), 8 target lines and no unexpected statuses; got $rows rows, $targets target lines"
