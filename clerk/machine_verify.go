@@ -113,17 +113,7 @@ func (mv *MachineVerifier) verifyLocally(ctx context.Context, t *JWT, typ TokenT
 	if c.Subject == "" {
 		return errSubject
 	}
-	if c.Expiry == nil || !isFinite(*c.Expiry) {
-		return errExpiryType
-	}
-	var nbf, iat float64
-	if c.NotBefore != nil {
-		nbf = *c.NotBefore
-	}
-	if c.IssuedAt != nil {
-		iat = *c.IssuedAt
-	}
-	return v.checkTimes(*c.Expiry, nbf, c.NotBefore != nil, iat, c.IssuedAt != nil)
+	return v.checkClaimTimes(c)
 }
 
 // now and skew are the verifier's clock, for the opaque tokens' expiry.

@@ -245,17 +245,7 @@ func (v *Verifier) checkClaims(c *Claims) error {
 	if len(v.opts.AuthorizedParties) > 0 && (c.AuthorizedParty == "" || !slices.Contains(v.opts.AuthorizedParties, c.AuthorizedParty)) {
 		return errAuthorizedParty
 	}
-	if c.Expiry == nil || !isFinite(*c.Expiry) {
-		return errExpiryType
-	}
-	var nbf, iat float64
-	if c.NotBefore != nil {
-		nbf = *c.NotBefore
-	}
-	if c.IssuedAt != nil {
-		iat = *c.IssuedAt
-	}
-	if err := v.checkTimes(*c.Expiry, nbf, c.NotBefore != nil, iat, c.IssuedAt != nil); err != nil {
+	if err := v.checkClaimTimes(c); err != nil {
 		return err
 	}
 	if c.SessionID == "" {
@@ -268,6 +258,22 @@ func (v *Verifier) checkClaims(c *Claims) error {
 
 // checkTimes is the SDK's exp, nbf and iat checks, in its order, with the
 // clock skew; NaN or infinite nbf and iat compare as the SDK's do.
+// checkClaimTimes checks a token's exp (required, a finite number), nbf
+// and iat (optional), for session and machine JWTs alike.
+func (v *Verifier) checkClaimTimes(c *Claims) error {
+	if c.Expiry == nil || !isFinite(*c.Expiry) {
+		return errExpiryType
+	}
+	var nbf, iat float64
+	if c.NotBefore != nil {
+		nbf = *c.NotBefore
+	}
+	if c.IssuedAt != nil {
+		iat = *c.IssuedAt
+	}
+	return v.checkTimes(*c.Expiry, nbf, c.NotBefore != nil, iat, c.IssuedAt != nil)
+}
+
 func (v *Verifier) checkTimes(exp, nbf float64, hasNbf bool, iat float64, hasIat bool) error {
 	nowMs := float64(v.opts.Now().UnixMilli())
 	skewMs := float64(v.opts.ClockSkew.Milliseconds())
