@@ -190,8 +190,10 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		if st.machine != nil {
 			return e.authorizeMachine(ctx, rule, st.machine)
 		}
-		if ended, d := e.sessionEnded(ctx, r, rule, st); ended {
-			return d
+		if reason, msg, err := e.sessionEnded(ctx, st.session.SessionID); err != nil {
+			return Decision{Outcome: Unavailable, Reason: ReasonSessionCheck, Message: err.Error()}
+		} else if reason != "" {
+			return e.signedOut(r, rule, withCookies(out(reason, msg), st.setCookies), "")
 		}
 		if st.session.Pending() {
 			// Cookies a refresh or handshake set still go to the browser.
@@ -205,26 +207,26 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 	return e.signedOut(r, rule, st, "")
 }
 
-// sessionEnded answers a verified session token whose session Clerk has
-// ended (a webhook, or SESSION_CHECK=always): signed out, with the
-// cookies a refresh or handshake set still going to the browser. An
-// outage of the check fails closed (503).
-func (e *Engine) sessionEnded(ctx context.Context, r *Request, rule *Rule, st authState) (bool, Decision) {
-	sid := st.session.SessionID
+// sessionEnded reports a verified session token whose session Clerk has
+// ended (a webhook, or SESSION_CHECK=always): the reason to sign it out
+// with, or "". An outage of the check is an error (503, fail closed). It
+// returns no Decision: this runs on every signed-in decision, and a
+// Decision is a few hundred bytes to copy.
+func (e *Engine) sessionEnded(ctx context.Context, sid string) (reason clerk.Reason, msg string, err error) {
 	if e.revoked != nil && e.revoked.Revoked(sid) {
-		return true, e.signedOut(r, rule, withCookies(out(ReasonSessionRevoked, "Clerk ended this session"), st.setCookies), "")
+		return ReasonSessionRevoked, "Clerk ended this session", nil
 	}
 	if e.checker == nil {
-		return false, Decision{}
+		return "", "", nil
 	}
 	active, err := e.checker.SessionActive(ctx, sid)
 	switch {
 	case err != nil:
-		return true, Decision{Outcome: Unavailable, Reason: ReasonSessionCheck, Message: err.Error()}
+		return "", "", err
 	case !active:
-		return true, e.signedOut(r, rule, withCookies(out(ReasonSessionRevoked, "Clerk says the session is not active"), st.setCookies), "")
+		return ReasonSessionRevoked, "Clerk says the session is not active", nil
 	}
-	return false, Decision{}
+	return "", "", nil
 }
 
 // withCookies is st carrying cookies to set.
