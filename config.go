@@ -29,6 +29,8 @@ type Config struct {
 	ProxyURL           string        `envconfig:"CLERK_PROXY_URL"`
 	SignInURL          string        `envconfig:"CLERK_SIGN_IN_URL"`
 	AuthorizedParties  []string      `envconfig:"CLERK_AUTHORIZED_PARTIES"`
+	JWTAudience        []string      `envconfig:"CLERK_JWT_AUDIENCE"`
+	JWTIssuer          []string      `envconfig:"CLERK_JWT_ISSUER"`
 	ListenAddr         string        `envconfig:"LISTEN_ADDR" default:":8080"`
 	AllowCORSPreflight bool          `envconfig:"ALLOW_CORS_PREFLIGHT" default:"false"`
 	CallbackPath       string        `envconfig:"CALLBACK_PATH" default:"/_auth/callback"`
@@ -150,6 +152,13 @@ func (c *Config) validate() error {
 	for _, p := range c.AuthorizedParties {
 		if err := checkURL(p, false); err != nil {
 			return bad("CLERK_AUTHORIZED_PARTIES", "%q: %v (use origins such as https://app.example.com)", p, err)
+		}
+	}
+	for name, list := range map[string][]string{"CLERK_JWT_AUDIENCE": c.JWTAudience, "CLERK_JWT_ISSUER": c.JWTIssuer} {
+		for _, v := range list {
+			if v == "" || strings.ContainsAny(v, " \t") {
+				return bad(name, "%q: want a comma list of values without spaces", v)
+			}
 		}
 	}
 	if c.TokenCacheSize < 0 || c.TokenCacheSize > 10_000_000 {

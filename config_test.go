@@ -22,7 +22,7 @@ var configVars = []string{"CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_JW
 	"CLERK_PROXY_URL", "CLERK_SIGN_IN_URL", "CLERK_AUTHORIZED_PARTIES", "LISTEN_ADDR", "ALLOW_CORS_PREFLIGHT", "CALLBACK_PATH",
 	"LOG_LEVEL", "LOG_FORMAT", "LOG_FLUSH_INTERVAL", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT",
 	"CLERK_MACHINE_SECRET_KEY", "MACHINE_TOKEN_CACHE_SIZE", "MACHINE_TOKEN_CACHE_TTL", "MACHINE_TOKEN_NEGATIVE_TTL", "MACHINE_TOKEN_STALE_WINDOW",
-	"MACHINE_TOKEN_VERIFY_RATE", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET", "WEBHOOK_PATH", "SESSION_CHECK", "SESSION_CHECK_TTL"}
+	"MACHINE_TOKEN_VERIFY_RATE", "CLERK_JWT_AUDIENCE", "CLERK_JWT_ISSUER", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET", "WEBHOOK_PATH", "SESSION_CHECK", "SESSION_CHECK_TTL"}
 
 func setEnv(t *testing.T, kv map[string]string) {
 	t.Helper()
@@ -73,6 +73,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"machine negative TTL longer than the TTL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "MACHINE_TOKEN_CACHE_TTL": "10s", "MACHINE_TOKEN_NEGATIVE_TTL": "20s"}, "MACHINE_TOKEN_NEGATIVE_TTL"},
 		{"machine cache TTL of an hour", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "MACHINE_TOKEN_CACHE_TTL": "1h"}, "MACHINE_TOKEN_CACHE_TTL"},
 		{"negative verify rate", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "MACHINE_TOKEN_VERIFY_RATE": "-1"}, "MACHINE_TOKEN_VERIFY_RATE"},
+		{"audience and issuer lists", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_JWT_AUDIENCE": "https://api.example.com,api", "CLERK_JWT_ISSUER": "https://clerk.example.test"}, ""},
+		{"an empty audience entry", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_JWT_AUDIENCE": "a,,b"}, "CLERK_JWT_AUDIENCE"},
+		{"an issuer with a space", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_JWT_ISSUER": "https://a.test, https://b.test"}, "CLERK_JWT_ISSUER"},
 		{"redis URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "REDIS_URL": "rediss://:pw@redis.internal:6380/2"}, ""},
 		{"redis URL of another scheme", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "REDIS_URL": "http://redis:6379"}, "REDIS_URL"},
 		{"webhook secret without whsec_", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_WEBHOOK_SIGNING_SECRET": "c2VjcmV0"}, "CLERK_WEBHOOK_SIGNING_SECRET"},

@@ -112,7 +112,9 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 		})
 		keys = s.remote
 	}
-	verifier := clerk.NewVerifier(keys, clerk.VerifyOptions{AuthorizedParties: cfg.AuthorizedParties, TokenCacheSize: cfg.TokenCacheSize})
+	verifier := clerk.NewVerifier(keys, clerk.VerifyOptions{
+		AuthorizedParties: cfg.AuthorizedParties, Audience: cfg.JWTAudience, Issuers: cfg.JWTIssuer, TokenCacheSize: cfg.TokenCacheSize,
+	})
 	orgOpts, err := s.orgPolicy(cfg, api, logger)
 	if err != nil {
 		return nil, err

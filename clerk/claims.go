@@ -23,6 +23,8 @@ type Claims struct {
 	IssuedAt        *float64 `json:"iat"`
 	Status          string   `json:"sts"`
 	Actor           *Actor   `json:"act"`
+	// Audience is "aud", read only to compare with CLERK_JWT_AUDIENCE.
+	Audience Audience `json:"aud"`
 
 	// Version is the JSON text of "v", as in the token ("" when absent):
 	// IsV2 needs its JSON type, since a string "2" is not 2
@@ -95,6 +97,8 @@ func (c *Claims) decode(payload string, st *tokenStore) error {
 			c.SessionID, err = r.stringValue(m.key)
 		case "azp":
 			c.AuthorizedParty, err = r.stringValue(m.key)
+		case "aud":
+			c.Audience, err = r.audienceValue(m.depth)
 		case "exp":
 			c.Expiry, err = r.numberValue(m.key, &st.exp)
 		case "nbf":

@@ -77,6 +77,11 @@ func (mv *MachineVerifier) verifyJWT(ctx context.Context, token string) (*Machin
 	if err := mv.verifyLocally(ctx, t, typ); err != nil {
 		return nil, &MachineError{Type: typ, Reason: ReasonTokenVerificationFailed, Message: tokenErrorMessage(err), Err: err}
 	}
+	if typ == TokenTypeOAuth {
+		if err := mv.oauthAudience(t.Claims.Audience); err != nil {
+			return nil, err
+		}
+	}
 	mc, err := decodeMachineClaims(t)
 	if err != nil {
 		return nil, &MachineError{Type: typ, Reason: ReasonTokenInvalid, Message: tokenErrorMessage(err), Err: err}
@@ -87,9 +92,10 @@ func (mv *MachineVerifier) verifyJWT(ctx context.Context, token string) (*Machin
 var errNoMachineKey = fixedTokenError(ReasonTokenVerificationFailed, "Failed to resolve JWK during verification.")
 
 // verifyLocally is the SDK's resolveKeyAndVerifyJwt: the key (by kid, or
-// CLERK_JWT_KEY), then verifyJwt without audience or authorized parties:
+// CLERK_JWT_KEY), then verifyJwt without authorized parties or issuer:
 // typ (absent or "JWT" for M2M, at+jwt for OAuth), alg, signature, sub,
-// exp, nbf, iat with the verifier's skew. No sid: machine tokens have none.
+// aud (M2M only), exp, nbf, iat with the verifier's skew. No sid: machine
+// tokens have none.
 func (mv *MachineVerifier) verifyLocally(ctx context.Context, t *JWT, typ TokenType) error {
 	v := mv.verifier
 	if v == nil {
@@ -113,7 +119,26 @@ func (mv *MachineVerifier) verifyLocally(ctx context.Context, t *JWT, typ TokenT
 	if c.Subject == "" {
 		return errSubject
 	}
+	if typ == TokenTypeM2M {
+		// verifyJwt's own audience check, which the SDK leaves out for
+		// OAuth JWTs (they get checkOAuthAudience after verification).
+		if err := checkAudience(c.Audience, v.opts.Audience); err != nil {
+			return err
+		}
+	}
 	return v.checkClaimTimes(c)
+}
+
+// oauthAudience is the SDK's assertOAuthAudienceClaim for an OAuth access
+// token, JWT or opaque, when an audience is configured.
+func (mv *MachineVerifier) oauthAudience(aud Audience) error {
+	if mv.verifier == nil {
+		return nil
+	}
+	if err := checkOAuthAudience(aud, mv.verifier.opts.Audience); err != nil {
+		return &MachineError{Type: TokenTypeOAuth, Reason: ReasonTokenVerificationFailed, Message: tokenErrorMessage(err), Err: err}
+	}
+	return nil
 }
 
 // now and skew are the verifier's clock, for the opaque tokens' expiry.
@@ -155,7 +180,14 @@ func (mv *MachineVerifier) verifyOpaque(ctx context.Context, typ TokenType, toke
 		return nil, apiMachineError(typ, err, ep.notFound)
 	}
 	now, skew := mv.now()
-	return ans.machine(typ, now, skew)
+	m, err := ans.machine(typ, now, skew)
+	if err == nil && typ == TokenTypeOAuth {
+		err = mv.oauthAudience(ans.Aud)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func apiMachineError(typ TokenType, err error, notFound string) error {
@@ -189,6 +221,7 @@ type machineAnswer struct {
 	Revoked    bool     `json:"revoked"`
 	Expired    bool     `json:"expired"`
 	Expiration *float64 `json:"expiration"` // Unix milliseconds; null: never
+	Aud        Audience `json:"aud"`        // OAuth access tokens
 }
 
 // machine turns a 200 answer into a Machine. Beyond the SDK, which

@@ -16,6 +16,12 @@ const DefaultClockSkew = 5 * time.Second
 type VerifyOptions struct {
 	// AuthorizedParties, when set, must contain the token's azp exactly.
 	AuthorizedParties []string
+	// Audience (CLERK_JWT_AUDIENCE), when set, must contain one of the
+	// token's aud values, when it has any (the SDK's audience option).
+	Audience []string
+	// Issuers (CLERK_JWT_ISSUER), when set, must contain the token's iss
+	// (the SDK's issuer option).
+	Issuers []string
 	// ClockSkew is the leeway for exp, nbf and iat (default 5 s).
 	ClockSkew time.Duration
 	// Now is the clock (tests).
@@ -238,12 +244,20 @@ func verifyRS256(t *JWT, key *PublicKey) error {
 	return nil
 }
 
+// checkClaims checks the claims in the SDK's order (jwt/verifyJwt.ts):
+// sub, aud, azp, iss, then the times.
 func (v *Verifier) checkClaims(c *Claims) error {
 	if c.Subject == "" {
 		return errSubject
 	}
+	if err := checkAudience(c.Audience, v.opts.Audience); err != nil {
+		return err
+	}
 	if len(v.opts.AuthorizedParties) > 0 && (c.AuthorizedParty == "" || !slices.Contains(v.opts.AuthorizedParties, c.AuthorizedParty)) {
 		return errAuthorizedParty
+	}
+	if err := checkIssuer(c.Issuer, v.opts.Issuers); err != nil {
+		return err
 	}
 	if err := v.checkClaimTimes(c); err != nil {
 		return err

@@ -37,6 +37,8 @@ async function main() {
     for (const [k, v] of c.headers) headers.append(k, v);
     const req = new Request(c.url, { method: c.method, headers });
     const options = { authorizedParties: opts.authorizedParties };
+    if (opts.audience !== undefined) options.audience = opts.audience;
+    if (opts.issuer !== undefined) options.issuer = opts.issuer;
     if (c.acceptsToken !== undefined) options.acceptsToken = c.acceptsToken;
     try {
       const state = await clerk.authenticateRequest(req, options);
