@@ -260,6 +260,16 @@ func TestReplicasKeepDecidingWithoutRedisAndShareAgainWhenItReturns(t *testing.T
 			t.Fatalf("/readyz with Redis down: %d %s", resp.StatusCode, body)
 		}
 	}
+	// A webhook cannot be recorded: 503, so Svix delivers it again later.
+	resp, err := c.fake.SendWebhook(context.Background(), "http://"+c.replicas[0]+"/_auth/webhooks/clerk", c.secret,
+		"user.updated", clerktest.UserEventData("user_k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("webhook with Redis down: %d, want 503", resp.StatusCode)
+	}
 	// Local entries, and Clerk for what no replica holds.
 	start := time.Now()
 	c.everyone(t, "?org=beta", known, http.StatusOK)
