@@ -297,6 +297,16 @@ func (e *Engine) authorize(ctx context.Context, rule *Rule, s *clerk.Session) De
 	if len(rule.Scopes) > 0 {
 		return Decision{Outcome: Forbidden, Reason: ReasonScopeMissing, Message: "a session token carries no scopes", Identity: id}
 	}
+	for _, f := range rule.Features {
+		if !clerk.HasEntitlement(s.Features, f) {
+			return Decision{Outcome: Forbidden, Reason: ReasonFeatureMissing, Message: "no feature " + f, Identity: id}
+		}
+	}
+	for _, p := range rule.Plans {
+		if !clerk.HasEntitlement(s.Plans, p) {
+			return Decision{Outcome: Forbidden, Reason: ReasonPlanMissing, Message: "no plan " + p, Identity: id}
+		}
+	}
 	return e.authorizeOrgs(ctx, rule, s.Subject, active, id)
 }
 

@@ -115,6 +115,10 @@ func (e *Engine) authorizeMachine(ctx context.Context, rule *Rule, m *clerk.Mach
 		Scopes:    m.Scopes,
 		ClientID:  m.ClientID,
 	}
+	if len(rule.Features) > 0 || len(rule.Plans) > 0 {
+		// Clerk's has() is false for every machine credential.
+		return Decision{Outcome: Forbidden, Reason: ReasonNotForMachines, Message: "features and plans belong to sessions", Identity: id}
+	}
 	for _, want := range rule.Scopes {
 		if !slices.Contains(m.Scopes, want) {
 			return Decision{Outcome: Forbidden, Reason: ReasonScopeMissing, Message: "missing scope " + want, Identity: id}

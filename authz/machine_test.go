@@ -177,6 +177,8 @@ func TestMachineRulesApplyToWhomTheCredentialBelongs(t *testing.T) {
 		{"an M2M token belongs to no organization", "token=m2m_token&org=acme", m2m, Forbidden, ReasonNotForMachines, ""},
 		{"a machine's key belongs to no organization", "token=api_key&permission=org:a:b", machineKey, Forbidden, ReasonNotForMachines, ""},
 		{"an M2M token's scope", "token=m2m_token&scope=jobs:run", m2m, Allow, "", ""},
+		{"features belong to sessions", "token=api_key&feature=export", userKey, Forbidden, ReasonNotForMachines, ""},
+		{"plans belong to sessions", "token=oauth_token&plan=pro", oauth, Forbidden, ReasonNotForMachines, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

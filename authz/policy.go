@@ -27,6 +27,12 @@ type Rule struct {
 	Tokens Accepts
 	// Scopes must all be among a machine token's scopes.
 	Scopes []string
+	// Features and Plans must all hold as Clerk's has({feature}) and
+	// has({plan}) decide them, from the session token's fea and pla
+	// claims ("export", "o:sso", "u:premium"; "org:", "user:" and
+	// "organization:" are the SDK's other spellings).
+	Features []string
+	Plans    []string
 }
 
 // RequiresOrganization reports whether the rule needs any organization data.
@@ -37,7 +43,7 @@ func (r *Rule) RequiresOrganization() bool {
 // restricts reports whether the rule asks for more than a signed-in
 // caller of an accepted type: what public=true cannot be combined with.
 func (r *Rule) restricts() bool {
-	return r.RequiresOrganization() || len(r.Scopes) > 0
+	return r.RequiresOrganization() || len(r.Scopes) > 0 || len(r.Features) > 0 || len(r.Plans) > 0
 }
 
 // isScope reports whether s can be a Clerk scope in a rule: 1 to 256
@@ -109,7 +115,7 @@ func ParseRuleQuery(q url.Values) (*Rule, error) {
 		}
 	}
 	if r.Public && r.restricts() {
-		return nil, fmt.Errorf("public=true cannot be combined with org, role, permission or scope")
+		return nil, fmt.Errorf("public=true cannot be combined with org, role, permission, feature, plan or scope")
 	}
 	if err := r.check(); err != nil {
 		return nil, err
@@ -149,6 +155,15 @@ func (r *Rule) add(key, value string) error {
 				return err
 			}
 		}
+	case "feature", "plan":
+		if !clerk.IsEntitlementName(value) {
+			return fmt.Errorf("%s %q is not a Clerk %s name (export, o:sso, u:premium)", key, value, key)
+		}
+		if key == "feature" {
+			r.Features = append(r.Features, value)
+		} else {
+			r.Plans = append(r.Plans, value)
+		}
 	case "scope":
 		if !isScope(value) {
 			return fmt.Errorf("scope %q is not a scope (visible characters, no comma)", value)
@@ -163,7 +178,7 @@ func (r *Rule) add(key, value string) error {
 			return fmt.Errorf("public must be true or false, not %q", value)
 		}
 	default:
-		return fmt.Errorf("unknown policy parameter %q (known: org, role, permission, scope, token, public)", key)
+		return fmt.Errorf("unknown policy parameter %q (known: org, role, permission, feature, plan, scope, token, public)", key)
 	}
 	return nil
 }

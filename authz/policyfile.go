@@ -187,6 +187,8 @@ type fileRule struct {
 	Permission stringList `yaml:"permission"`
 	Token      stringList `yaml:"token"`
 	Scope      stringList `yaml:"scope"`
+	Feature    stringList `yaml:"feature"`
+	Plan       stringList `yaml:"plan"`
 }
 
 // stringList is a YAML string or list of strings.
@@ -288,7 +290,7 @@ func (fr *fileRule) compile() (policyRule, error) {
 	for _, kv := range []struct {
 		key  string
 		vals []string
-	}{{"org", fr.Org}, {"role", fr.Role}, {"permission", fr.Permission}, {"token", fr.Token}, {"scope", fr.Scope}} {
+	}{{"org", fr.Org}, {"role", fr.Role}, {"permission", fr.Permission}, {"token", fr.Token}, {"scope", fr.Scope}, {"feature", fr.Feature}, {"plan", fr.Plan}} {
 		for _, v := range kv.vals {
 			if err := rule.add(kv.key, v); err != nil {
 				return pr, err
@@ -301,9 +303,9 @@ func (fr *fileRule) compile() (policyRule, error) {
 	case fr.SignedIn != nil && !*fr.SignedIn:
 		return pr, errors.New("signed_in: false is ambiguous; write public: true for an optional session")
 	case fr.Public != nil && (fr.SignedIn != nil || rule.restricts()):
-		return pr, errors.New("public: true cannot be combined with signed_in, org, role, permission or scope")
+		return pr, errors.New("public: true cannot be combined with signed_in, org, role, permission, feature, plan or scope")
 	case fr.Public == nil && fr.SignedIn == nil && !rule.restricts() && fr.Token == nil:
-		return pr, errors.New("the rule says nothing: add public: true, signed_in: true, token, or org/role/permission/scope")
+		return pr, errors.New("the rule says nothing: add public: true, signed_in: true, token, or org/role/permission/feature/plan/scope")
 	}
 	if err := rule.check(); err != nil {
 		return pr, err

@@ -82,6 +82,12 @@ func describe(r *Rule) string {
 	for _, x := range r.Permissions {
 		parts = append(parts, "permission="+x)
 	}
+	for _, x := range r.Features {
+		parts = append(parts, "feature="+x)
+	}
+	for _, x := range r.Plans {
+		parts = append(parts, "plan="+x)
+	}
 	for _, x := range r.Scopes {
 		parts = append(parts, "scope="+x)
 	}
@@ -322,6 +328,16 @@ func TestParseRuleQueryRefusesWhatItDoesNotUnderstand(t *testing.T) {
 		{"scope=&token=api_key", "error"},
 		{"scope=" + strings.Repeat("s", 257) + "&token=api_key", "error"},
 		{"public=true&scope=a&token=api_key", "error"},
+		{"feature=export", "feature=export"},
+		{"feature=o:sso&feature=u:premium", "feature=o:sso feature=u:premium"},
+		{"feature=organization:sso", "feature=organization:sso"},
+		{"plan=pro&plan=user:free", "plan=pro plan=user:free"},
+		{"feature=x:export", "error"},
+		{"feature=o:", "error"},
+		{"feature=o:a:b", "error"},
+		{"plan=", "error"},
+		{"plan=pro plan", "error"},
+		{"public=true&feature=export", "error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {

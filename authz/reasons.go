@@ -21,6 +21,10 @@ const (
 	// ReasonScopeMissing: a scope= rule does not hold (a session token
 	// carries no scopes).
 	ReasonScopeMissing clerk.Reason = "scope-missing"
+	// ReasonFeatureMissing, ReasonPlanMissing: a feature= or plan= rule
+	// does not hold (Clerk's has() is false).
+	ReasonFeatureMissing clerk.Reason = "feature-missing"
+	ReasonPlanMissing    clerk.Reason = "plan-missing"
 	// ReasonNotForMachines: an organization rule that a machine credential
 	// cannot satisfy (an M2M token belongs to no organization; an
 	// organization's API key holds no role or permission).
@@ -45,7 +49,7 @@ var reasons = []clerk.Reason{
 	ReasonCORSPreflight, ReasonNotOrgMember, ReasonRoleMissing, ReasonPermissionMissing,
 	ReasonNoActiveOrg, ReasonMembershipLookup, ReasonInvalidRule, ReasonBadProxyRequest, ReasonUserLookup,
 	ReasonScopeMissing, ReasonNotForMachines, ReasonNoTokenInHeader, ReasonVerifyThrottled,
-	ReasonSessionRevoked, ReasonSessionCheck,
+	ReasonSessionRevoked, ReasonSessionCheck, ReasonFeatureMissing, ReasonPlanMissing,
 }
 
 // Reasons returns the reasons this package reports beyond clerk.Reasons.

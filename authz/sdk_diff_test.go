@@ -104,6 +104,8 @@ type sdkCase struct {
 	// []string of them, or "any"; nil leaves the SDK's default
 	// (session_token).
 	AcceptsToken any `json:"acceptsToken,omitempty"`
+	// Has, when set, is passed to the signed-in auth object's has().
+	Has map[string]string `json:"has,omitempty"`
 }
 
 func (c sdkCase) request() *Request {
@@ -131,6 +133,9 @@ type sdkResult struct {
 	// Machine is the machine credential's auth object (toAuth()) when
 	// signed in with one; nil otherwise.
 	Machine *sdkMachine `json:"machine"`
+	// Has is auth.has(case.Has) when the case asks (a feature or plan
+	// rule), nil otherwise.
+	Has *bool `json:"has"`
 }
 
 // sdkMachine is the part of the SDK's authenticatedMachineObject the

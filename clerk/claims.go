@@ -40,6 +40,8 @@ type Claims struct {
 	// v2 organization and feature claims.
 	Org      *OrgClaim `json:"o"`
 	Features string    `json:"fea"`
+	// Plans is "pla", the Billing plans ("u:free,o:pro"), read by plan rules.
+	Plans string `json:"pla"`
 }
 
 // Actor is the impersonator of an impersonated session.
@@ -134,6 +136,8 @@ func (c *Claims) decode(payload string, st *tokenStore) error {
 			}
 		case "fea":
 			c.Features, err = r.stringValue(m.key)
+		case "pla":
+			c.Plans, err = r.stringValue(m.key)
 		default:
 			err = r.skip(m.depth)
 		}

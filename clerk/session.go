@@ -41,6 +41,11 @@ type Session struct {
 	// be authorized, whatever the rule.
 	Org      *ActiveOrganization
 	OrgError error
+
+	// Features and Plans are the raw "fea" and "pla" claims, for feature
+	// and plan rules (HasEntitlement).
+	Features string
+	Plans    string
 }
 
 // Pending reports a session with unfinished tasks (sts: pending). Clerk's
@@ -56,6 +61,8 @@ func newSession(c *Claims) *Session {
 		SessionID:       c.SessionID,
 		AuthorizedParty: c.AuthorizedParty,
 		Status:          c.Status,
+		Features:        c.Features,
+		Plans:           c.Plans,
 	}
 	if c.Actor != nil {
 		s.ActorID = c.Actor.Subject
@@ -95,6 +102,8 @@ func (s *Session) walk(c *sessionCodec) {
 	c.flag(&s.HasNotBefore)
 	c.flag(&s.HasIssuedAt)
 	c.err(&s.OrgError)
+	c.str(&s.Features)
+	c.str(&s.Plans)
 	if c.present(s.Org != nil) {
 		if s.Org == nil {
 			s.Org = c.newOrg()

@@ -56,6 +56,8 @@ async function main() {
         orgRole: auth ? auth.orgRole || '' : '',
         orgPermissions: auth ? auth.orgPermissions || [] : [],
         machine: machine ? machineAuth(auth) : null,
+        // has(c.has) of the auth object, when the case asks (null otherwise).
+        has: c.has ? (auth ? auth.has(c.has) === true : false) : null,
       });
     } catch (e) {
       out.push({ status: 'error', reason: String(e && e.message || e) });
