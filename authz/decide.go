@@ -307,6 +307,9 @@ func (e *Engine) authorize(ctx context.Context, rule *Rule, s *clerk.Session) De
 			return Decision{Outcome: Forbidden, Reason: ReasonPlanMissing, Message: "no plan " + p, Identity: id}
 		}
 	}
+	if rv := rule.Reverification; rv != nil && !rv.Holds(s.FactorAge) {
+		return Decision{Outcome: Forbidden, Reason: ReasonReverificationRequired, Message: "the user must verify again", Identity: id, Reverification: rv}
+	}
 	return e.authorizeOrgs(ctx, rule, s.Subject, active, id)
 }
 

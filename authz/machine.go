@@ -115,9 +115,9 @@ func (e *Engine) authorizeMachine(ctx context.Context, rule *Rule, m *clerk.Mach
 		Scopes:    m.Scopes,
 		ClientID:  m.ClientID,
 	}
-	if len(rule.Features) > 0 || len(rule.Plans) > 0 {
+	if len(rule.Features) > 0 || len(rule.Plans) > 0 || rule.Reverification != nil {
 		// Clerk's has() is false for every machine credential.
-		return Decision{Outcome: Forbidden, Reason: ReasonNotForMachines, Message: "features and plans belong to sessions", Identity: id}
+		return Decision{Outcome: Forbidden, Reason: ReasonNotForMachines, Message: "features, plans and reverification belong to sessions", Identity: id}
 	}
 	for _, want := range rule.Scopes {
 		if !slices.Contains(m.Scopes, want) {

@@ -73,4 +73,29 @@ type Decision struct {
 	Location string
 	// SetCookies are Set-Cookie values, in order.
 	SetCookies []string
+	// Reverification is the requirement a Forbidden for
+	// reverification-required did not meet: the reply carries Clerk's
+	// reverification error so the frontend prompts the user.
+	Reverification *clerk.Reverification
+}
+
+// ReverificationBody is the 403 body of a reverification-required
+// Forbidden: Clerk's reverification error, which its frontend
+// (useReverification) recognises, prompts the user with and retries
+// after. "" for any other decision.
+func (d *Decision) ReverificationBody() string {
+	if d.Reverification == nil {
+		return ""
+	}
+	return clerk.ReverificationErrorBody(*d.Reverification)
+}
+
+// ReverificationMetadata is the requirement as JSON (a preset's name, or
+// {"level","afterMinutes"}), for a proxy that rebuilds the body from a
+// header (NGINX); "" for any other decision.
+func (d *Decision) ReverificationMetadata() string {
+	if d.Reverification == nil {
+		return ""
+	}
+	return d.Reverification.Metadata()
 }

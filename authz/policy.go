@@ -33,6 +33,10 @@ type Rule struct {
 	// "organization:" are the SDK's other spellings).
 	Features []string
 	Plans    []string
+	// Reverification, when set, must hold as has({ reverification })
+	// decides it from the token's fva claim; else 403 with Clerk's
+	// reverification error body.
+	Reverification *clerk.Reverification
 }
 
 // RequiresOrganization reports whether the rule needs any organization data.
@@ -43,7 +47,7 @@ func (r *Rule) RequiresOrganization() bool {
 // restricts reports whether the rule asks for more than a signed-in
 // caller of an accepted type: what public=true cannot be combined with.
 func (r *Rule) restricts() bool {
-	return r.RequiresOrganization() || len(r.Scopes) > 0 || len(r.Features) > 0 || len(r.Plans) > 0
+	return r.RequiresOrganization() || len(r.Scopes) > 0 || len(r.Features) > 0 || len(r.Plans) > 0 || r.Reverification != nil
 }
 
 // isScope reports whether s can be a Clerk scope in a rule: 1 to 256
@@ -115,7 +119,7 @@ func ParseRuleQuery(q url.Values) (*Rule, error) {
 		}
 	}
 	if r.Public && r.restricts() {
-		return nil, fmt.Errorf("public=true cannot be combined with org, role, permission, feature, plan or scope")
+		return nil, fmt.Errorf("public=true cannot be combined with org, role, permission, feature, plan, reverification or scope")
 	}
 	if err := r.check(); err != nil {
 		return nil, err
@@ -164,6 +168,15 @@ func (r *Rule) add(key, value string) error {
 		} else {
 			r.Plans = append(r.Plans, value)
 		}
+	case "reverification":
+		rv, ok := clerk.ParseReverification(value)
+		if !ok {
+			return fmt.Errorf("reverification %q is not strict_mfa, strict, moderate, lax or <first_factor|second_factor|multi_factor>:<minutes>", value)
+		}
+		if r.Reverification != nil {
+			return fmt.Errorf("reverification is given twice")
+		}
+		r.Reverification = &rv
 	case "scope":
 		if !isScope(value) {
 			return fmt.Errorf("scope %q is not a scope (visible characters, no comma)", value)
@@ -178,7 +191,7 @@ func (r *Rule) add(key, value string) error {
 			return fmt.Errorf("public must be true or false, not %q", value)
 		}
 	default:
-		return fmt.Errorf("unknown policy parameter %q (known: org, role, permission, feature, plan, scope, token, public)", key)
+		return fmt.Errorf("unknown policy parameter %q (known: org, role, permission, feature, plan, reverification, scope, token, public)", key)
 	}
 	return nil
 }

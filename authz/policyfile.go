@@ -177,18 +177,19 @@ type policyDoc struct {
 }
 
 type fileRule struct {
-	Host       string     `yaml:"host"`
-	Path       string     `yaml:"path"`
-	Methods    stringList `yaml:"methods"`
-	Public     *bool      `yaml:"public"`
-	SignedIn   *bool      `yaml:"signed_in"`
-	Org        stringList `yaml:"org"`
-	Role       stringList `yaml:"role"`
-	Permission stringList `yaml:"permission"`
-	Token      stringList `yaml:"token"`
-	Scope      stringList `yaml:"scope"`
-	Feature    stringList `yaml:"feature"`
-	Plan       stringList `yaml:"plan"`
+	Host           string     `yaml:"host"`
+	Path           string     `yaml:"path"`
+	Methods        stringList `yaml:"methods"`
+	Public         *bool      `yaml:"public"`
+	SignedIn       *bool      `yaml:"signed_in"`
+	Org            stringList `yaml:"org"`
+	Role           stringList `yaml:"role"`
+	Permission     stringList `yaml:"permission"`
+	Token          stringList `yaml:"token"`
+	Scope          stringList `yaml:"scope"`
+	Feature        stringList `yaml:"feature"`
+	Plan           stringList `yaml:"plan"`
+	Reverification stringList `yaml:"reverification"`
 }
 
 // stringList is a YAML string or list of strings.
@@ -290,7 +291,7 @@ func (fr *fileRule) compile() (policyRule, error) {
 	for _, kv := range []struct {
 		key  string
 		vals []string
-	}{{"org", fr.Org}, {"role", fr.Role}, {"permission", fr.Permission}, {"token", fr.Token}, {"scope", fr.Scope}, {"feature", fr.Feature}, {"plan", fr.Plan}} {
+	}{{"org", fr.Org}, {"role", fr.Role}, {"permission", fr.Permission}, {"token", fr.Token}, {"scope", fr.Scope}, {"feature", fr.Feature}, {"plan", fr.Plan}, {"reverification", fr.Reverification}} {
 		for _, v := range kv.vals {
 			if err := rule.add(kv.key, v); err != nil {
 				return pr, err
@@ -303,9 +304,9 @@ func (fr *fileRule) compile() (policyRule, error) {
 	case fr.SignedIn != nil && !*fr.SignedIn:
 		return pr, errors.New("signed_in: false is ambiguous; write public: true for an optional session")
 	case fr.Public != nil && (fr.SignedIn != nil || rule.restricts()):
-		return pr, errors.New("public: true cannot be combined with signed_in, org, role, permission, feature, plan or scope")
+		return pr, errors.New("public: true cannot be combined with signed_in, org, role, permission, feature, plan, reverification or scope")
 	case fr.Public == nil && fr.SignedIn == nil && !rule.restricts() && fr.Token == nil:
-		return pr, errors.New("the rule says nothing: add public: true, signed_in: true, token, or org/role/permission/feature/plan/scope")
+		return pr, errors.New("the rule says nothing: add public: true, signed_in: true, token, or org/role/permission/feature/plan/reverification/scope")
 	}
 	if err := rule.check(); err != nil {
 		return pr, err

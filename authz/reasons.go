@@ -25,6 +25,9 @@ const (
 	// does not hold (Clerk's has() is false).
 	ReasonFeatureMissing clerk.Reason = "feature-missing"
 	ReasonPlanMissing    clerk.Reason = "plan-missing"
+	// ReasonReverificationRequired: a reverification= rule does not hold;
+	// the 403 carries Clerk's reverification error for the frontend.
+	ReasonReverificationRequired clerk.Reason = "reverification-required"
 	// ReasonNotForMachines: an organization rule that a machine credential
 	// cannot satisfy (an M2M token belongs to no organization; an
 	// organization's API key holds no role or permission).
@@ -49,7 +52,7 @@ var reasons = []clerk.Reason{
 	ReasonCORSPreflight, ReasonNotOrgMember, ReasonRoleMissing, ReasonPermissionMissing,
 	ReasonNoActiveOrg, ReasonMembershipLookup, ReasonInvalidRule, ReasonBadProxyRequest, ReasonUserLookup,
 	ReasonScopeMissing, ReasonNotForMachines, ReasonNoTokenInHeader, ReasonVerifyThrottled,
-	ReasonSessionRevoked, ReasonSessionCheck, ReasonFeatureMissing, ReasonPlanMissing,
+	ReasonSessionRevoked, ReasonSessionCheck, ReasonFeatureMissing, ReasonPlanMissing, ReasonReverificationRequired,
 }
 
 // Reasons returns the reasons this package reports beyond clerk.Reasons.

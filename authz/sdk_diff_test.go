@@ -105,7 +105,7 @@ type sdkCase struct {
 	// (session_token).
 	AcceptsToken any `json:"acceptsToken,omitempty"`
 	// Has, when set, is passed to the signed-in auth object's has().
-	Has map[string]string `json:"has,omitempty"`
+	Has map[string]any `json:"has,omitempty"`
 }
 
 func (c sdkCase) request() *Request {
@@ -136,6 +136,9 @@ type sdkResult struct {
 	// Has is auth.has(case.Has) when the case asks (a feature or plan
 	// rule), nil otherwise.
 	Has *bool `json:"has"`
+	// ReverificationBody is @clerk/shared reverificationError(has's
+	// reverification) as JSON, when the case asks for one.
+	ReverificationBody *string `json:"reverificationBody"`
 }
 
 // sdkMachine is the part of the SDK's authenticatedMachineObject the

@@ -2,6 +2,8 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
@@ -49,7 +51,7 @@ func TestFeatureAndPlanRulesMatchClerkSDK(t *testing.T) {
 				}
 				rules = append(rules, rule)
 				cases = append(cases, sdkCase{name: kind + "=" + want + " on " + claim, URL: "https://app.example.test/dashboard", Method: "GET",
-					Headers: [][2]string{{"Accept", "application/json"}, {"Authorization", "Bearer " + token}}, Has: map[string]string{kind: want}})
+					Headers: [][2]string{{"Accept", "application/json"}, {"Authorization", "Bearer " + token}}, Has: map[string]any{kind: want}})
 			}
 		}
 	}
@@ -78,4 +80,77 @@ func TestFeatureAndPlanRulesMatchClerkSDK(t *testing.T) {
 		t.Fatalf("%d allowed, %d denied: both outcomes must occur", allowed, denied)
 	}
 	t.Logf("%d rules decided as has() decides them (%d allowed, %d denied)", len(cases), allowed, denied)
+}
+
+// TestReverificationRulesMatchClerkSDK: a reverification= rule allows
+// exactly when has({ reverification }) is true for the same token, for
+// every preset and level over fva claims of every shape, and its 403 body
+// is, byte for byte, the reverificationError @clerk/shared builds (what
+// Clerk's frontend looks for).
+func TestReverificationRulesMatchClerkSDK(t *testing.T) {
+	nodePath := clerktest.SDKNodePath(t)
+	env := newSDKMachineEnv(t, true, false)
+	fake := env.fake
+	now := time.Now()
+	fvas := []any{nil, []int{0, -1}, []int{5, -1}, []int{30, -1}, []int{-1, 5}, []int{-1, -1}, []int{5, 5}, []int{5, 70},
+		[]int{70, 5}, []int{2000, 2000}, []int{9, 9}, []int{10, 10}, []any{5, "x"}, []int{1, 2, 3}, []int{-2, 1}, []float64{0.5, 9.99}, "5,5"}
+	type rv struct {
+		query string
+		has   any
+	}
+	rules := []rv{{"strict", "strict"}, {"strict_mfa", "strict_mfa"}, {"moderate", "moderate"}, {"lax", "lax"},
+		// In the key order Clerk's documentation writes them (a Go map
+		// would sort them), which the SDK's error echoes.
+		{"first_factor:10", json.RawMessage(`{"level":"first_factor","afterMinutes":10}`)},
+		{"second_factor:60", json.RawMessage(`{"level":"second_factor","afterMinutes":60}`)},
+		{"multi_factor:6", json.RawMessage(`{"level":"multi_factor","afterMinutes":6}`)}}
+	var cases []sdkCase
+	var parsed []*Rule
+	for i, fva := range fvas {
+		c := fake.SessionClaims("user_r")
+		c["iat"] = now.Add(-10 * time.Second).Unix()
+		if fva != nil {
+			c["fva"] = fva
+		} else {
+			delete(c, "fva")
+		}
+		token := fake.Sign(c)
+		for _, r := range rules {
+			rule, err := ParseRuleQuery(url.Values{"reverification": {r.query}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed = append(parsed, rule)
+			cases = append(cases, sdkCase{name: fmt.Sprintf("reverification=%s on fva #%d %v", r.query, i, fva), URL: "https://app.example.test/dashboard", Method: "GET",
+				Headers: [][2]string{{"Accept", "application/json"}, {"Authorization", "Bearer " + token}}, Has: map[string]any{"reverification": r.has}})
+		}
+	}
+	results := runSDKWith(t, nodePath, map[string]any{"publishableKey": fake.PublishableKey, "secretKey": fake.SecretKey, "apiUrl": fake.URL}, cases)
+	v := clerk.NewVerifier(clerk.NewRemoteKeys(env.api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
+	engine := NewEngine(Config{PublishableKey: env.pk}, v, Options{})
+	allowed, denied := 0, 0
+	for i, c := range cases {
+		r := c.request()
+		r.Rule = parsed[i]
+		d := engine.Decide(context.Background(), r)
+		s := results[i]
+		if s.Status != "signed-in" || s.Has == nil || s.ReverificationBody == nil {
+			t.Fatalf("%s: the SDK answered %s %q", c.name, s.Status, s.Reason)
+		}
+		switch {
+		case *s.Has && d.Outcome == Allow:
+			allowed++
+		case !*s.Has && d.Outcome == Forbidden && d.Reason == ReasonReverificationRequired:
+			denied++
+			if got := d.ReverificationBody(); got != *s.ReverificationBody {
+				t.Errorf("%s: body %s, the SDK's reverificationError %s", c.name, got, *s.ReverificationBody)
+			}
+		default:
+			t.Errorf("%s: SDK has() = %v, ours %s %q", c.name, *s.Has, d.Outcome, d.Reason)
+		}
+	}
+	if allowed == 0 || denied == 0 {
+		t.Fatalf("%d allowed, %d denied: both outcomes must occur", allowed, denied)
+	}
+	t.Logf("%d reverification rules decided as has() decides them (%d allowed, %d denied)", len(cases), allowed, denied)
 }

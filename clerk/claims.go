@@ -42,6 +42,8 @@ type Claims struct {
 	Features string    `json:"fea"`
 	// Plans is "pla", the Billing plans ("u:free,o:pro"), read by plan rules.
 	Plans string `json:"pla"`
+	// FactorAge is "fva", read by reverification rules.
+	FactorAge FactorAge `json:"fva"`
 }
 
 // Actor is the impersonator of an impersonated session.
@@ -138,6 +140,8 @@ func (c *Claims) decode(payload string, st *tokenStore) error {
 			c.Features, err = r.stringValue(m.key)
 		case "pla":
 			c.Plans, err = r.stringValue(m.key)
+		case "fva":
+			c.FactorAge, err = r.factorAgeValue(m.depth)
 		default:
 			err = r.skip(m.depth)
 		}

@@ -1,6 +1,10 @@
 package clerk
 
-import "strings"
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
 
 // The scopes a feature or plan rule may name, as @clerk/shared
 // authorization.ts (checkForFeatureOrPlan) accepts them.
@@ -68,4 +72,74 @@ func inList(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// FactorAge is the "fva" claim: minutes since the session's user last
+// verified a first factor and a second factor, -1 for never. Valid is
+// false for anything but an array of two such numbers, which the SDK's
+// has({ reverification }) refuses (checkReverificationAuthorization).
+type FactorAge struct {
+	First, Second float64
+	Valid         bool
+}
+
+// validFactorAge is the SDK's isValidFactorAge.
+func validFactorAge(f float64) bool { return isFinite(f) && (f == -1 || f >= 0) }
+
+// UnmarshalJSON reads fva as the claims decoder does (for encoding/json
+// users of Claims, and the decoder's differential test): never an error.
+func (a *FactorAge) UnmarshalJSON(b []byte) error {
+	*a = FactorAge{}
+	var raw []json.RawMessage
+	if json.Unmarshal(b, &raw) != nil || len(raw) != 2 {
+		return nil
+	}
+	var ages [2]float64
+	for i, e := range raw {
+		if len(e) == 0 || (e[0] != '-' && (e[0] < '0' || e[0] > '9')) || json.Unmarshal(e, &ages[i]) != nil || !validFactorAge(ages[i]) {
+			return nil
+		}
+	}
+	*a = FactorAge{First: ages[0], Second: ages[1], Valid: true}
+	return nil
+}
+
+// factorAgeValue reads "fva" at the cursor, inside an object at depth.
+func (r *jsonReader) factorAgeValue(depth int) (FactorAge, error) {
+	if r.peek() != '[' {
+		return FactorAge{}, r.skip(depth)
+	}
+	r.i++
+	var ages []float64
+	ok := true
+	for first := true; ; first = false {
+		more, err := r.nextElem(first)
+		if err != nil {
+			return FactorAge{}, err
+		}
+		if !more {
+			break
+		}
+		if c := r.peek(); c != '-' && (c < '0' || c > '9') {
+			ok = false
+			if err := r.skip(depth + 1); err != nil {
+				return FactorAge{}, err
+			}
+			continue
+		}
+		text, err := r.number()
+		if err != nil {
+			return FactorAge{}, err
+		}
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil || !validFactorAge(f) {
+			ok = false
+			continue
+		}
+		ages = append(ages, f)
+	}
+	if !ok || len(ages) != 2 {
+		return FactorAge{}, nil
+	}
+	return FactorAge{First: ages[0], Second: ages[1], Valid: true}, nil
 }

@@ -153,7 +153,27 @@ func TestDecodeClaims(t *testing.T) {
 		},
 		{
 			name:    "unknown claims of every type are skipped",
-			payload: `{"a":{"b":[1,-2.5e-3,true,false,null,"\"}]",{}]},"fva":[0,-1],"sub":"u","z":[]}`,
+			payload: `{"a":{"b":[1,-2.5e-3,true,false,null,"\"}]",{}]},"sub":"u","z":[]}`,
+			want:    Claims{Subject: "u"},
+		},
+		{
+			name:    "fva: two factor ages",
+			payload: `{"fva":[0,-1],"sub":"u"}`,
+			want:    Claims{Subject: "u", FactorAge: FactorAge{First: 0, Second: -1, Valid: true}},
+		},
+		{
+			name:    "fva: anything else is read as invalid, never an error",
+			payload: `{"fva":[1,2,3],"sub":"u","fva2":0}`,
+			want:    Claims{Subject: "u"},
+		},
+		{
+			name:    "fva: a negative age other than -1 is invalid",
+			payload: `{"fva":[-2,5],"sub":"u"}`,
+			want:    Claims{Subject: "u"},
+		},
+		{
+			name:    "fva: a string is invalid",
+			payload: `{"fva":"[1,2]","sub":"u"}`,
 			want:    Claims{Subject: "u"},
 		},
 		{

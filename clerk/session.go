@@ -46,6 +46,8 @@ type Session struct {
 	// and plan rules (HasEntitlement).
 	Features string
 	Plans    string
+	// FactorAge is "fva", for reverification rules (HasReverification).
+	FactorAge FactorAge
 }
 
 // Pending reports a session with unfinished tasks (sts: pending). Clerk's
@@ -63,6 +65,7 @@ func newSession(c *Claims) *Session {
 		Status:          c.Status,
 		Features:        c.Features,
 		Plans:           c.Plans,
+		FactorAge:       c.FactorAge,
 	}
 	if c.Actor != nil {
 		s.ActorID = c.Actor.Subject
@@ -104,6 +107,9 @@ func (s *Session) walk(c *sessionCodec) {
 	c.err(&s.OrgError)
 	c.str(&s.Features)
 	c.str(&s.Plans)
+	c.float(&s.FactorAge.First)
+	c.float(&s.FactorAge.Second)
+	c.flag(&s.FactorAge.Valid)
 	if c.present(s.Org != nil) {
 		if s.Org == nil {
 			s.Org = c.newOrg()

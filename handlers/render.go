@@ -62,19 +62,20 @@ func identityValues(id authz.Identity) [identityHeaderCount]string {
 // (http.CanonicalHeaderKey), so values are assigned to the header map
 // directly instead of through Set, which canonicalises the key every time.
 const (
-	headerCacheControl       = "Cache-Control"
-	headerSetCookie          = "Set-Cookie"
-	headerLocation           = "Location"
-	headerClerkAuthReason    = "X-Clerk-Auth-Reason"
-	headerClerkAuthStatus    = "X-Clerk-Auth-Status"
-	headerWWWAuthenticate    = "Www-Authenticate" // canonical form of WWW-Authenticate
-	headerRetryAfter         = "Retry-After"
-	headerContentType        = "Content-Type"
-	headerContentTypeOptions = "X-Content-Type-Options"
-	headerEnvoyRemove        = "X-Envoy-Auth-Headers-To-Remove"
-	headerRequestID          = "X-Request-Id"
-	lowerHeaderUserEmail     = "x-auth-user-email"
-	lowerHeaderUserName      = "x-auth-user-name"
+	headerCacheControl        = "Cache-Control"
+	headerSetCookie           = "Set-Cookie"
+	headerLocation            = "Location"
+	headerClerkAuthReason     = "X-Clerk-Auth-Reason"
+	headerClerkAuthStatus     = "X-Clerk-Auth-Status"
+	headerClerkReverification = "X-Clerk-Reverification"
+	headerWWWAuthenticate     = "Www-Authenticate" // canonical form of WWW-Authenticate
+	headerRetryAfter          = "Retry-After"
+	headerContentType         = "Content-Type"
+	headerContentTypeOptions  = "X-Content-Type-Options"
+	headerEnvoyRemove         = "X-Envoy-Auth-Headers-To-Remove"
+	headerRequestID           = "X-Request-Id"
+	lowerHeaderUserEmail      = "x-auth-user-email"
+	lowerHeaderUserName       = "x-auth-user-name"
 )
 
 const (
@@ -178,6 +179,17 @@ func (hs *headerSetter) render(w http.ResponseWriter, d authz.Decision, dl diale
 		// The reason also as a header: NGINX cannot pass a subrequest's
 		// body on, only headers it reads into variables.
 		hs.set(headerClerkAuthReason, string(d.Reason))
+		if body := d.ReverificationBody(); body != "" {
+			// Clerk's reverification error, which its frontend
+			// (useReverification) recognises; the requirement also as a
+			// header, from which NGINX's 403 page rebuilds the body.
+			hs.set(headerClerkReverification, d.ReverificationMetadata())
+			hs.set(headerContentType, "application/json")
+			hs.set(headerContentTypeOptions, "nosniff")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(body + "\n")) //nolint:gosec // JSON we build, served as application/json with nosniff
+			return http.StatusForbidden
+		}
 		return hs.writeJSON(w, http.StatusForbidden, "forbidden", string(d.Reason))
 	case authz.Unavailable:
 		hs.set(headerRetryAfter, "5")

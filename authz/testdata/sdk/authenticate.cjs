@@ -7,6 +7,7 @@
 'use strict';
 process.env.CLERK_TELEMETRY_DISABLED = '1';
 const { createClerkClient } = require('@clerk/backend');
+const { reverificationError } = require('@clerk/shared/authorization-errors');
 
 // machineAuth is the part of a machine credential's auth object
 // (authenticatedMachineObject) that the service turns into headers.
@@ -58,6 +59,8 @@ async function main() {
         machine: machine ? machineAuth(auth) : null,
         // has(c.has) of the auth object, when the case asks (null otherwise).
         has: c.has ? (auth ? auth.has(c.has) === true : false) : null,
+        // The 403 body Clerk's SDKs send for a missing reverification.
+        reverificationBody: c.has && c.has.reverification !== undefined ? JSON.stringify(reverificationError(c.has.reverification)) : null,
       });
     } catch (e) {
       out.push({ status: 'error', reason: String(e && e.message || e) });
