@@ -99,6 +99,12 @@ var scenarios = []scenario{
 	{"API key without the route's scope: 403 scope-missing", scenarioMachineScopeMissing},
 	{"revoked API key: 401, never seen or after the cache TTL", scenarioMachineRevoked},
 	{"client X-Auth-Token-Type/Machine-Id/Scopes with a machine credential: only ours reach the app", scenarioMachineSpoof},
+	// Rules on the session token's claims (entitlement_test.go): /billing/
+	// reverification=strict, /export/ feature=export&plan=o:team.
+	{"reverification=strict, fva [5,-1] or [30,2]: 200 with identity", scenarioReverificationFresh},
+	{"reverification=strict, fva [30,-1]/[1,30]/[-1,-1]: 403, Clerk's reverification body byte for byte", scenarioReverificationStale},
+	{"feature=export&plan=o:team, fea o:export and pla o:team: 200 with identity", scenarioBillingAllowed},
+	{"feature or plan missing: 403 feature-missing / plan-missing", scenarioBillingMissing},
 }
 
 // runScenarios runs the table against p.
