@@ -110,8 +110,8 @@ func (r *jsonReader) factorAgeValue(depth int) (FactorAge, error) {
 		return FactorAge{}, r.skip(depth)
 	}
 	r.i++
-	var ages []float64
-	ok := true
+	var ages [2]float64
+	n, ok := 0, true
 	for first := true; ; first = false {
 		more, err := r.nextElem(first)
 		if err != nil {
@@ -132,13 +132,14 @@ func (r *jsonReader) factorAgeValue(depth int) (FactorAge, error) {
 			return FactorAge{}, err
 		}
 		f, err := strconv.ParseFloat(text, 64)
-		if err != nil || !validFactorAge(f) {
+		if err != nil || !validFactorAge(f) || n == len(ages) {
 			ok = false
 			continue
 		}
-		ages = append(ages, f)
+		ages[n] = f
+		n++
 	}
-	if !ok || len(ages) != 2 {
+	if !ok || n != len(ages) {
 		return FactorAge{}, nil
 	}
 	return FactorAge{First: ages[0], Second: ages[1], Valid: true}, nil
