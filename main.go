@@ -276,7 +276,8 @@ func (s *service) shared() cache.Shared {
 	return s.redis
 }
 
-// caches are the Backend API caches that are on, for metrics.
+// caches are the Backend API caches that are on, for metrics and, with
+// Redis, to follow the other replicas' invalidations.
 func (s *service) caches() []namedCache {
 	var c []namedCache
 	if s.memberships != nil {

@@ -39,17 +39,21 @@ func newObservability(cfg *Config, logger *slog.Logger) (*observability, error) 
 	}, nil
 }
 
-// namedCache is a Backend API cache and its metrics label.
+// namedCache is a Backend API cache and its metrics label. Each can
+// also follow the other replicas' invalidations (with REDIS_URL).
 type namedCache struct {
 	name  string
-	stats observe.CacheStats
+	cache interface {
+		observe.CacheStats
+		Follow(ctx context.Context) error
+	}
 }
 
 // watchParts exports the Backend API caches' counters and remembers the
 // policy for /readyz. Parts that are off are left out of caches.
 func (o *observability) watchParts(policy *authz.PolicyFile, caches ...namedCache) error {
 	for _, c := range caches {
-		if err := o.metrics.RegisterCache(c.name, c.stats); err != nil {
+		if err := o.metrics.RegisterCache(c.name, c.cache); err != nil {
 			return err
 		}
 	}

@@ -42,32 +42,16 @@ func openRedis(ctx context.Context, cfg *Config, logger *slog.Logger) (*redissha
 // cache, so the caches' own followers ignore it.
 const endedSessionKey = "sessions_ended:"
 
-// follower is a part that applies other replicas' invalidations.
-type follower interface {
-	Follow(ctx context.Context) error
-}
-
-// follow runs every shared cache's follower and the ended-session
-// listener until ctx ends; each reconnects by itself.
+// follow runs every cache's follower and the ended-session listener
+// until ctx ends; each reconnects by itself.
 func (s *service) follow(ctx context.Context, logger *slog.Logger) {
 	if s.redis == nil {
 		return
 	}
-	var fs []follower
-	if s.memberships != nil {
-		fs = append(fs, s.memberships)
-	}
-	if s.profiles != nil {
-		fs = append(fs, s.profiles)
-	}
-	if s.sessions != nil {
-		fs = append(fs, s.sessions)
-	}
-	fs = append(fs, s.machines)
-	for _, f := range fs {
+	for _, c := range s.caches() {
 		go func() {
-			if err := f.Follow(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("redis: a cache stopped following other replicas' invalidations", "error", err.Error())
+			if err := c.cache.Follow(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("redis: a cache stopped following other replicas' invalidations", "cache", c.name, "error", err.Error())
 			}
 		}()
 	}

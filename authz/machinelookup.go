@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -205,7 +204,7 @@ func (l *MachineLookup) load(ctx context.Context, _ [sha256.Size]byte) (machineA
 	// Machine JWTs verify locally; only opaque credentials spend the
 	// budget. A throttled call is an outage, never a verdict: cached
 	// answers keep serving (stale ones too) and the rest get 503.
-	if l.budget != nil && strings.Count(token, ".") != 2 && !l.budget.take() {
+	if l.budget != nil && !clerk.VerifiesLocally(token) && !l.budget.take() {
 		return machineAnswer{}, errVerifyThrottled
 	}
 	m, err := l.verifier.Verify(ctx, token)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -55,31 +56,7 @@ func TestFeatureAndPlanRulesMatchClerkSDK(t *testing.T) {
 			}
 		}
 	}
-	results := runSDKWith(t, nodePath, map[string]any{"publishableKey": fake.PublishableKey, "secretKey": fake.SecretKey, "apiUrl": fake.URL}, cases)
-	v := clerk.NewVerifier(clerk.NewRemoteKeys(env.api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
-	engine := NewEngine(Config{PublishableKey: env.pk}, v, Options{})
-	allowed, denied := 0, 0
-	for i, c := range cases {
-		r := c.request()
-		r.Rule = rules[i]
-		d := engine.Decide(context.Background(), r)
-		s := results[i]
-		if s.Status != "signed-in" || s.Has == nil {
-			t.Fatalf("%s: the SDK answered %s %q", c.name, s.Status, s.Reason)
-		}
-		switch {
-		case *s.Has && d.Outcome == Allow:
-			allowed++
-		case !*s.Has && d.Outcome == Forbidden && (d.Reason == ReasonFeatureMissing || d.Reason == ReasonPlanMissing):
-			denied++
-		default:
-			t.Errorf("%s: SDK has() = %v, ours %s %q", c.name, *s.Has, d.Outcome, d.Reason)
-		}
-	}
-	if allowed == 0 || denied == 0 {
-		t.Fatalf("%d allowed, %d denied: both outcomes must occur", allowed, denied)
-	}
-	t.Logf("%d rules decided as has() decides them (%d allowed, %d denied)", len(cases), allowed, denied)
+	compareHas(t, nodePath, env, cases, rules, []clerk.Reason{ReasonFeatureMissing, ReasonPlanMissing}, nil)
 }
 
 // TestReverificationRulesMatchClerkSDK: a reverification= rule allows
@@ -125,25 +102,42 @@ func TestReverificationRulesMatchClerkSDK(t *testing.T) {
 				Headers: [][2]string{{"Accept", "application/json"}, {"Authorization", "Bearer " + token}}, Has: map[string]any{"reverification": r.has}})
 		}
 	}
+	compareHas(t, nodePath, env, cases, parsed, []clerk.Reason{ReasonReverificationRequired}, func(c sdkCase, d Decision, s sdkResult) {
+		if s.ReverificationBody == nil {
+			t.Fatalf("%s: the SDK gave no reverificationError", c.name)
+		}
+		if got := d.ReverificationBody(); got != *s.ReverificationBody {
+			t.Errorf("%s: body %s, the SDK's reverificationError %s", c.name, got, *s.ReverificationBody)
+		}
+	})
+}
+
+// compareHas decides each case under its rule and checks that we allow
+// exactly when the SDK's has() is true for the same token, denying with
+// one of denyReasons otherwise; onDenied, when set, checks a denial
+// further. Both outcomes must occur, or the cases test nothing.
+func compareHas(t *testing.T, nodePath string, env *sdkMachineEnv, cases []sdkCase, rules []*Rule, denyReasons []clerk.Reason, onDenied func(sdkCase, Decision, sdkResult)) {
+	t.Helper()
+	fake := env.fake
 	results := runSDKWith(t, nodePath, map[string]any{"publishableKey": fake.PublishableKey, "secretKey": fake.SecretKey, "apiUrl": fake.URL}, cases)
 	v := clerk.NewVerifier(clerk.NewRemoteKeys(env.api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
 	engine := NewEngine(Config{PublishableKey: env.pk}, v, Options{})
 	allowed, denied := 0, 0
 	for i, c := range cases {
 		r := c.request()
-		r.Rule = parsed[i]
+		r.Rule = rules[i]
 		d := engine.Decide(context.Background(), r)
 		s := results[i]
-		if s.Status != "signed-in" || s.Has == nil || s.ReverificationBody == nil {
+		if s.Status != "signed-in" || s.Has == nil {
 			t.Fatalf("%s: the SDK answered %s %q", c.name, s.Status, s.Reason)
 		}
 		switch {
 		case *s.Has && d.Outcome == Allow:
 			allowed++
-		case !*s.Has && d.Outcome == Forbidden && d.Reason == ReasonReverificationRequired:
+		case !*s.Has && d.Outcome == Forbidden && slices.Contains(denyReasons, d.Reason):
 			denied++
-			if got := d.ReverificationBody(); got != *s.ReverificationBody {
-				t.Errorf("%s: body %s, the SDK's reverificationError %s", c.name, got, *s.ReverificationBody)
+			if onDenied != nil {
+				onDenied(c, d, s)
 			}
 		default:
 			t.Errorf("%s: SDK has() = %v, ours %s %q", c.name, *s.Has, d.Outcome, d.Reason)
@@ -152,5 +146,5 @@ func TestReverificationRulesMatchClerkSDK(t *testing.T) {
 	if allowed == 0 || denied == 0 {
 		t.Fatalf("%d allowed, %d denied: both outcomes must occur", allowed, denied)
 	}
-	t.Logf("%d reverification rules decided as has() decides them (%d allowed, %d denied)", len(cases), allowed, denied)
+	t.Logf("%d rules decided as has() decides them (%d allowed, %d denied)", len(cases), allowed, denied)
 }
