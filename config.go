@@ -21,13 +21,18 @@ import (
 // Config is the service's configuration, read from the environment. Clerk's
 // own variable names keep Clerk's meaning.
 type Config struct {
-	SecretKey          string        `envconfig:"CLERK_SECRET_KEY"`
-	PublishableKey     string        `envconfig:"CLERK_PUBLISHABLE_KEY"`
-	JWTKey             string        `envconfig:"CLERK_JWT_KEY"`
-	APIURL             string        `envconfig:"CLERK_API_URL" default:"https://api.clerk.com"`
-	APIVersion         string        `envconfig:"CLERK_API_VERSION" default:"v1"`
-	ProxyURL           string        `envconfig:"CLERK_PROXY_URL"`
-	SignInURL          string        `envconfig:"CLERK_SIGN_IN_URL"`
+	SecretKey      string `envconfig:"CLERK_SECRET_KEY"`
+	PublishableKey string `envconfig:"CLERK_PUBLISHABLE_KEY"`
+	JWTKey         string `envconfig:"CLERK_JWT_KEY"`
+	APIURL         string `envconfig:"CLERK_API_URL" default:"https://api.clerk.com"`
+	APIVersion     string `envconfig:"CLERK_API_VERSION" default:"v1"`
+	ProxyURL       string `envconfig:"CLERK_PROXY_URL"`
+	SignInURL      string `envconfig:"CLERK_SIGN_IN_URL"`
+	// Satellite domains (authz/site.go): checked by validateSatellites.
+	IsSatellite        bool          `envconfig:"CLERK_IS_SATELLITE" default:"false"`
+	Domain             string        `envconfig:"CLERK_DOMAIN"`
+	SatelliteDomains   []string      `envconfig:"CLERK_SATELLITE_DOMAINS"`
+	SatelliteAutoSync  bool          `envconfig:"CLERK_SATELLITE_AUTO_SYNC" default:"false"`
 	AuthorizedParties  []string      `envconfig:"CLERK_AUTHORIZED_PARTIES"`
 	JWTAudience        []string      `envconfig:"CLERK_JWT_AUDIENCE"`
 	JWTIssuer          []string      `envconfig:"CLERK_JWT_ISSUER"`
@@ -140,14 +145,19 @@ func (c *Config) validate() error {
 		return bad("CLERK_API_VERSION", "must be a path segment such as v1")
 	}
 	if c.ProxyURL != "" {
-		if err := checkURL(c.ProxyURL, false); err != nil {
-			return bad("CLERK_PROXY_URL", "%v", err)
+		// A path such as /__clerk is resolved against each request's
+		// public origin, as the SDK does.
+		if err := checkURL(c.ProxyURL, true); err != nil {
+			return bad("CLERK_PROXY_URL", "%v (or a path such as /__clerk)", err)
 		}
 	}
 	if c.SignInURL != "" {
 		if err := checkURL(c.SignInURL, true); err != nil {
 			return bad("CLERK_SIGN_IN_URL", "%v", err)
 		}
+	}
+	if err := c.validateSatellites(); err != nil {
+		return err
 	}
 	for _, p := range c.AuthorizedParties {
 		if err := checkURL(p, false); err != nil {
@@ -212,6 +222,75 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// validateSatellites checks the satellite settings where the SDK checks
+// them on every request (authenticateRequest's assertions), so that a
+// mistake stops the service at start-up instead of failing each request.
+func (c *Config) validateSatellites() error {
+	for i, d := range append([]string{c.Domain}, c.SatelliteDomains...) {
+		name := "CLERK_SATELLITE_DOMAINS"
+		if i == 0 {
+			name = "CLERK_DOMAIN"
+			if d == "" {
+				continue
+			}
+		}
+		if !isDomainName(d) {
+			return bad(name, "%q: want a domain name such as satellite.example.com, without scheme, port or path", d)
+		}
+	}
+	satellite := c.IsSatellite || len(c.SatelliteDomains) > 0
+	switch {
+	case c.IsSatellite && len(c.SatelliteDomains) > 0:
+		return bad("CLERK_SATELLITE_DOMAINS", "set either CLERK_IS_SATELLITE (every request is for CLERK_DOMAIN) or CLERK_SATELLITE_DOMAINS (satellites by host), not both")
+	case c.Domain != "" && !c.IsSatellite:
+		return bad("CLERK_DOMAIN", "names a satellite's domain: set CLERK_IS_SATELLITE=true too (or list it in CLERK_SATELLITE_DOMAINS)")
+	case c.IsSatellite && c.Domain == "" && c.ProxyURL == "":
+		return bad("CLERK_DOMAIN", "Missing domain and proxyUrl. A satellite application needs to specify a domain or a proxyUrl (CLERK_DOMAIN or CLERK_PROXY_URL)")
+	case len(c.SatelliteDomains) > 0 && c.ProxyURL != "" && !strings.HasPrefix(c.ProxyURL, "/"):
+		return bad("CLERK_PROXY_URL", "with CLERK_SATELLITE_DOMAINS each domain reaches Clerk through its own origin: use a path such as /__clerk")
+	case !satellite && c.SatelliteAutoSync:
+		return bad("CLERK_SATELLITE_AUTO_SYNC", "applies to satellites only: set CLERK_IS_SATELLITE or CLERK_SATELLITE_DOMAINS")
+	case !satellite:
+		return nil
+	}
+	if c.SignInURL == "" {
+		if !c.publishableKey.Production {
+			return bad("CLERK_SIGN_IN_URL", "Missing signInUrl. Pass a signInUrl for dev instances if an app is satellite (the primary's sign-in page)")
+		}
+		return nil
+	}
+	u, err := url.Parse(c.SignInURL)
+	if err != nil || u.Host == "" {
+		return bad("CLERK_SIGN_IN_URL", "The signInUrl needs to have a absolute url format (a satellite signs in on the primary)")
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, d := range append([]string{c.Domain}, c.SatelliteDomains...) {
+		if d = strings.ToLower(d); d != "" && (host == d || strings.HasSuffix(host, "."+d)) {
+			return bad("CLERK_SIGN_IN_URL", "The signInUrl needs to be on a different origin than your satellite application (%s is under %s)", host, d)
+		}
+	}
+	return nil
+}
+
+// isDomainName accepts a DNS name with at least one dot: letters, digits,
+// hyphens and dots, no empty label.
+func isDomainName(s string) bool {
+	if len(s) > 253 || !strings.Contains(s, ".") {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkURL accepts an absolute http(s) URL, or with relativeOK a path.

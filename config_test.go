@@ -22,7 +22,8 @@ var configVars = []string{"CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_JW
 	"CLERK_PROXY_URL", "CLERK_SIGN_IN_URL", "CLERK_AUTHORIZED_PARTIES", "LISTEN_ADDR", "ALLOW_CORS_PREFLIGHT", "CALLBACK_PATH",
 	"LOG_LEVEL", "LOG_FORMAT", "LOG_FLUSH_INTERVAL", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT",
 	"CLERK_MACHINE_SECRET_KEY", "MACHINE_TOKEN_CACHE_SIZE", "MACHINE_TOKEN_CACHE_TTL", "MACHINE_TOKEN_NEGATIVE_TTL", "MACHINE_TOKEN_STALE_WINDOW",
-	"MACHINE_TOKEN_VERIFY_RATE", "CLERK_JWT_AUDIENCE", "CLERK_JWT_ISSUER", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET", "WEBHOOK_PATH", "SESSION_CHECK", "SESSION_CHECK_TTL"}
+	"MACHINE_TOKEN_VERIFY_RATE", "CLERK_JWT_AUDIENCE", "CLERK_JWT_ISSUER", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET", "WEBHOOK_PATH", "SESSION_CHECK", "SESSION_CHECK_TTL",
+	"CLERK_IS_SATELLITE", "CLERK_DOMAIN", "CLERK_SATELLITE_DOMAINS", "CLERK_SATELLITE_AUTO_SYNC"}
 
 func setEnv(t *testing.T, kv map[string]string) {
 	t.Helper()
@@ -56,7 +57,21 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"secret key of the other instance type", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": "sk_test_x"}, "CLERK_SECRET_KEY"},
 		{"PEM that is not a key", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_JWT_KEY": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"}, "CLERK_JWT_KEY"},
 		{"bad API URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_API_URL": "ftp://x"}, "CLERK_API_URL"},
-		{"relative proxy URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_PROXY_URL": "/__clerk"}, "CLERK_PROXY_URL"},
+		{"relative proxy URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_PROXY_URL": "/__clerk"}, ""},
+		{"protocol-relative proxy URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_PROXY_URL": "//evil.test/__clerk"}, "CLERK_PROXY_URL"},
+		{"satellite with its domain", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_IS_SATELLITE": "true", "CLERK_DOMAIN": "satellite.test"}, ""},
+		{"satellite behind a proxy", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_IS_SATELLITE": "true", "CLERK_PROXY_URL": "/__clerk", "CLERK_SATELLITE_AUTO_SYNC": "true"}, ""},
+		{"satellite without domain or proxy", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_IS_SATELLITE": "true"}, "CLERK_DOMAIN"},
+		{"domain without satellite", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_DOMAIN": "satellite.test"}, "CLERK_DOMAIN"},
+		{"domain with a scheme", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_IS_SATELLITE": "true", "CLERK_DOMAIN": "https://satellite.test"}, "CLERK_DOMAIN"},
+		{"satellite and satellite list", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_IS_SATELLITE": "true", "CLERK_DOMAIN": "a.test", "CLERK_SATELLITE_DOMAINS": "b.test"}, "CLERK_SATELLITE_DOMAINS"},
+		{"satellite list", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SATELLITE_DOMAINS": "a.test,b.example.test", "CLERK_SIGN_IN_URL": "https://example.test/sign-in"}, ""},
+		{"satellite list entry with a port", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SATELLITE_DOMAINS": "a.test:8443"}, "CLERK_SATELLITE_DOMAINS"},
+		{"satellite list with an absolute proxy", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SATELLITE_DOMAINS": "a.test", "CLERK_PROXY_URL": "https://proxy.test/__clerk"}, "CLERK_PROXY_URL"},
+		{"satellite signing in on itself", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SATELLITE_DOMAINS": "a.test", "CLERK_SIGN_IN_URL": "https://app.a.test/sign-in"}, "CLERK_SIGN_IN_URL"},
+		{"satellite with a relative sign-in URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_IS_SATELLITE": "true", "CLERK_DOMAIN": "a.test", "CLERK_SIGN_IN_URL": "/sign-in"}, "CLERK_SIGN_IN_URL"},
+		{"development satellite without sign-in URL", map[string]string{"CLERK_PUBLISHABLE_KEY": "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA", "CLERK_SECRET_KEY": "sk_test_x", "CLERK_IS_SATELLITE": "true", "CLERK_DOMAIN": "a.test"}, "CLERK_SIGN_IN_URL"},
+		{"auto sync on a primary", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SATELLITE_AUTO_SYNC": "true"}, "CLERK_SATELLITE_AUTO_SYNC"},
 		{"relative sign-in URL is fine", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SIGN_IN_URL": "/sign-in"}, ""},
 		{"protocol-relative sign-in URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SIGN_IN_URL": "//evil.test/x"}, "CLERK_SIGN_IN_URL"},
 		{"authorized party that is not an origin", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_AUTHORIZED_PARTIES": "https://a.test,app.test"}, "CLERK_AUTHORIZED_PARTIES"},

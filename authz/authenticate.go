@@ -34,8 +34,8 @@ func out(reason clerk.Reason, msg string) authState {
 	return authState{status: signedOut, reason: reason, message: msg}
 }
 
-// authenticate is @clerk/backend authenticateRequest for a primary domain
-// (satellite domains are not supported). On a route for session tokens
+// authenticate is @clerk/backend authenticateRequest, for the request's
+// site (site.go). On a route for session tokens
 // only, a header token takes the header path and ignores cookies;
 // otherwise the cookie path. Other routes start in machine.go.
 func (e *Engine) authenticate(ctx context.Context, c *authContext, accepts *Accepts) authState {
@@ -86,14 +86,16 @@ func (e *Engine) authenticateCookie(ctx context.Context, c *authContext) authSta
 
 // cookieFlow is the SDK's cookie flow (authenticateRequestWithTokenInCookie,
 // tokens/request.ts) from row 2 on; the rows are numbered in
-// docs/clerk-protocol.md, "Cookie flow". Rows 2 and 3 (satellites) and 15
-// (organization sync) are not supported.
+// docs/clerk-protocol.md, "Cookie flow". Row 15 (organization sync) is not
+// supported.
 func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	dev := !e.cfg.PublishableKey.Production
-	// Row 4 (a development primary answering a satellite's
-	// __clerk_redirect_url) is an open redirect in the SDK
-	// (tokens/request.ts; docs/clerk-protocol.md erratum 19), and rows 2
-	// and 3 are satellites, which are not supported: none is replicated.
+	if st, done := e.satelliteSync(c); done { // rows 2 and 3
+		return st
+	}
+	if st, done := e.primaryRespondsToSyncing(c); done { // row 4
+		return st
+	}
 	if dev && mayNameClerkParams(c.req.URL.RawQuery) && c.req.URL.Query().Has(clerk.CookieDevBrowser) {
 		return e.maybeHandshake(c, clerk.ReasonDevBrowserSync, "")
 	}
@@ -132,6 +134,12 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	if e.needsCrossOriginSync(c) {
 		return e.maybeHandshake(c, clerk.ReasonPrimaryDomainCrossOriginSync, "Cross-origin request from satellite domain requires handshake")
 	}
+	if s.OrgError != nil {
+		// The SDK builds the auth object inside the same try: a "fea" entry
+		// without a colon throws (@clerk/shared authorization.ts
+		// splitByScope), and the cookie flow reports that as signed out.
+		return out(clerk.ReasonUnexpectedError, s.OrgError.Error())
+	}
 	return authState{status: signedIn, session: s}
 }
 
@@ -162,7 +170,7 @@ func (e *Engine) tokenError(ctx context.Context, c *authContext, err error) auth
 // isCrossOriginReferrer and isKnownClerkReferrer.
 func (e *Engine) needsCrossOriginSync(c *authContext) bool {
 	r := c.req
-	if r.Method != "GET" || r.Header.Get("Sec-Fetch-Dest") != "document" || c.redirectCount() != 0 {
+	if c.site.satellite || r.Method != "GET" || r.Header.Get("Sec-Fetch-Dest") != "document" || c.redirectCount() != 0 {
 		return false
 	}
 	referer := r.Header.Get("Referer")
@@ -176,18 +184,18 @@ func (e *Engine) needsCrossOriginSync(c *authContext) bool {
 	if webOrigin(ref) == webOrigin(r.URL) {
 		return false
 	}
-	return !e.isKnownClerkReferrer(ref)
+	return !e.isKnownClerkReferrer(c, ref)
 }
 
 // isKnownClerkReferrer: the Frontend API host (CLERK_PROXY_URL's host when
 // set, as the SDK's frontendApi is then the proxy), on development
 // instances the dev Account Portal hosts, and the instance's Account Portal
 // origin (which the SDK cannot derive from a proxy URL: then none).
-func (e *Engine) isKnownClerkReferrer(ref *url.URL) bool {
+func (e *Engine) isKnownClerkReferrer(c *authContext, ref *url.URL) bool {
 	host := strings.ToLower(ref.Hostname())
-	fapiHost := e.cfg.PublishableKey.FAPIHost
+	fapiHost := c.site.fapiHost
 	if e.cfg.ProxyURL != "" {
-		if p, err := url.Parse(e.cfg.ProxyURL); err == nil {
+		if p, err := url.Parse(e.frontendAPI(c)); err == nil {
 			fapiHost = strings.ToLower(p.Hostname())
 		}
 	}

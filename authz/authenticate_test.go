@@ -254,7 +254,7 @@ func TestUsesSuffixedCookies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &authContext{cookies: clerk.ParseCookies([]string{tt.cookie})}
+			c := &authContext{cookies: clerk.ParseCookies([]string{tt.cookie}), site: &env.engine.primary}
 			f := env.engine.readCookies(c)
 			got := env.engine.usesSuffixedCookies(c, &f)
 			if got != tt.want {

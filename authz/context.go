@@ -15,6 +15,7 @@ import (
 type authContext struct {
 	req     *Request
 	cookies clerk.Cookies
+	site    *site // the primary, or the satellite the request is for
 
 	ambiguous      string // why the credentials read more than one way, or ""
 	tokenInHeader  string // "" when absent
@@ -109,7 +110,7 @@ func (t *seenToken) expiry() (float64, bool) {
 // request (nothing below keeps the pointer).
 func (e *Engine) newAuthContext(r *Request) authContext {
 	cookieHeaders, auth := r.Header.Values("Cookie"), r.Header.Values("Authorization")
-	c := authContext{req: r, cookies: clerk.ParseCookies(cookieHeaders)}
+	c := authContext{req: r, cookies: clerk.ParseCookies(cookieHeaders), site: e.siteOf(r)}
 	c.ambiguous = ambiguousCredentials(auth, cookieHeaders, &e.names)
 	if len(auth) > 0 {
 		c.tokenInHeader = parseAuthorization(auth[0])
@@ -273,7 +274,7 @@ func (e *Engine) usesSuffixedCookies(c *authContext, f *requestCookies) bool {
 		if iss == "" {
 			return false // 1
 		}
-		if strings.TrimPrefix(strings.TrimPrefix(iss, "https://"), "http://") != e.cfg.PublishableKey.FAPIHost {
+		if strings.TrimPrefix(strings.TrimPrefix(iss, "https://"), "http://") != c.site.fapiHost {
 			return true // 2: another instance's cookie on the same domain
 		}
 	}

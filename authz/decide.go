@@ -18,6 +18,17 @@ type Config struct {
 	ProxyURL string
 	// SignInURL is CLERK_SIGN_IN_URL; default: the Account Portal's.
 	SignInURL string
+	// IsSatellite (CLERK_IS_SATELLITE) makes every request one for the
+	// satellite domain Domain (CLERK_DOMAIN); SatelliteDomains
+	// (CLERK_SATELLITE_DOMAINS) makes requests to those domains and their
+	// subdomains satellite requests, and the rest the primary's (site.go).
+	IsSatellite      bool
+	Domain           string
+	SatelliteDomains []string
+	// SatelliteAutoSync (CLERK_SATELLITE_AUTO_SYNC) is the SDK's
+	// satelliteAutoSync: a satellite's page view without Clerk cookies
+	// hand-shakes instead of being signed out.
+	SatelliteAutoSync bool
 	// AllowCORSPreflight lets credential-less CORS preflights through.
 	AllowCORSPreflight bool
 	// CallbackPath is the browser-facing handshake completion route.
@@ -65,6 +76,8 @@ type Engine struct {
 	machines    MachineTokens
 	revoked     RevokedSessions
 	checker     SessionChecker
+	primary     site
+	satellites  []site
 }
 
 // Options are the engine's optional parts.
@@ -106,7 +119,10 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	primary, satellites := newSites(&cfg)
 	return &Engine{
+		primary:     primary,
+		satellites:  satellites,
 		cfg:         cfg,
 		verifier:    verifier,
 		memberships: opts.Memberships,
@@ -193,18 +209,18 @@ func (e *Engine) decide(ctx context.Context, r *Request) Decision {
 		if reason, msg, err := e.sessionEnded(ctx, st.session.SessionID); err != nil {
 			return Decision{Outcome: Unavailable, Reason: ReasonSessionCheck, Message: err.Error()}
 		} else if reason != "" {
-			return e.signedOut(r, rule, withCookies(out(reason, msg), st.setCookies), "")
+			return e.signedOut(&c, rule, withCookies(out(reason, msg), st.setCookies), "")
 		}
 		if st.session.Pending() {
 			// Cookies a refresh or handshake set still go to the browser.
-			return e.signedOut(r, rule, withCookies(out(ReasonSessionPending, "session has pending tasks"), st.setCookies), "/tasks")
+			return e.signedOut(&c, rule, withCookies(out(ReasonSessionPending, "session has pending tasks"), st.setCookies), "/tasks")
 		}
 		d := e.authorize(ctx, rule, st.session)
 		d.SetCookies = append(st.setCookies, d.SetCookies...)
 		return d
 	case signedOut:
 	}
-	return e.signedOut(r, rule, st, "")
+	return e.signedOut(&c, rule, st, "")
 }
 
 // sessionEnded reports a verified session token whose session Clerk has
@@ -237,20 +253,24 @@ func withCookies(st authState, cookies []string) authState {
 
 // signedOut: public routes pass anonymously; browser navigations go to
 // sign-in; everything else is 401.
-func (e *Engine) signedOut(r *Request, rule *Rule, st authState, signInSubpath string) Decision {
+func (e *Engine) signedOut(c *authContext, rule *Rule, st authState, signInSubpath string) Decision {
 	if rule.Public {
 		return Decision{Outcome: Allow, Reason: st.reason, Message: st.message, SetCookies: st.setCookies}
 	}
 	// A route for machines only has no sign-in page to offer.
-	if r.IsBrowserNavigation() && rule.Tokens.accepts(clerk.TokenTypeSession) {
-		return Decision{Outcome: SignIn, Reason: st.reason, Message: st.message, Location: e.signInURL(r, signInSubpath), SetCookies: st.setCookies}
+	if c.req.IsBrowserNavigation() && rule.Tokens.accepts(clerk.TokenTypeSession) {
+		return Decision{Outcome: SignIn, Reason: st.reason, Message: st.message, Location: e.signInURL(c, signInSubpath), SetCookies: st.setCookies}
 	}
 	return Decision{Outcome: Unauthenticated, Reason: st.reason, Message: st.message, SetCookies: st.setCookies}
 }
 
-// signInURL is CLERK_SIGN_IN_URL (or the Account Portal's sign-in) with
-// redirect_url = the original URL.
-func (e *Engine) signInURL(r *Request, subpath string) string {
+// signInURL is createRedirect's redirectToSignIn: CLERK_SIGN_IN_URL (or
+// the Account Portal's sign-in) with redirect_url = the original URL. On
+// another host, a satellite's return URL asks for a sync
+// (__clerk_synced=false) and a development instance passes its
+// dev-browser token along.
+func (e *Engine) signInURL(c *authContext, subpath string) string {
+	r := c.req
 	u, err := url.Parse(e.cfg.SignInURL)
 	if err != nil {
 		return e.cfg.SignInURL
@@ -268,9 +288,17 @@ func (e *Engine) signInURL(r *Request, subpath string) string {
 	// A stale handshake parameter would come back after sign-in and fail
 	// again (development instances treat a bad one as a hard error).
 	back.RawQuery = removeQueryParams(back.RawQuery, handshakeParams...)
-	q := u.Query()
-	q.Set("redirect_url", back.String())
-	u.RawQuery = q.Encode()
+	uh, up := canonicalHostPort(u)
+	rh, rp := canonicalHostPort(r.URL)
+	crossOrigin := uh != rh || up != rp
+	if crossOrigin && c.site.satellite {
+		back.RawQuery = parseQueryLikeJS(back.RawQuery).set(clerk.QueryClerkSynced, clerk.SyncNeeded).encode()
+	}
+	q := parseQueryLikeJS(u.RawQuery).set("redirect_url", back.String())
+	if crossOrigin && !e.cfg.PublishableKey.Production && c.devBrowser != "" {
+		q = q.set(clerk.CookieDevBrowser, c.devBrowser)
+	}
+	u.RawQuery = q.encode()
 	return u.String()
 }
 

@@ -15,49 +15,58 @@ const maxRedirectCount = 3
 // maybeHandshake is handleMaybeHandshakeStatus: only browser navigations
 // hand-shake; everything else is signed out with the same reason.
 func (e *Engine) maybeHandshake(c *authContext, reason clerk.Reason, msg string) authState {
+	return e.maybeRedirect(c, reason, msg, "")
+}
+
+// maybeRedirect is maybeHandshake with the redirect the SDK passes in
+// place of the handshake's (a development satellite's trip to the
+// primary's sign-in page); location "" means the handshake.
+func (e *Engine) maybeRedirect(c *authContext, reason clerk.Reason, msg, location string) authState {
 	if !c.req.IsBrowserNavigation() {
 		return out(reason, msg)
 	}
 	count := c.redirectCount()
 	if count == maxRedirectCount {
-		return out(reason, "Clerk: Refreshing the session token resulted in an infinite redirect loop. This usually means that your Clerk instance keys do not match - make sure to copy the correct publishable and secret keys from the Clerk dashboard.")
+		return out(reason, redirectLoopMessage(reason))
+	}
+	if location == "" {
+		location = e.handshakeURL(c, reason)
 	}
 	return authState{
 		status:     handshake,
 		reason:     reason,
 		message:    msg,
-		location:   e.handshakeURL(c, reason),
+		location:   location,
 		setCookies: []string{redirectCountCookie(count + 1)},
 	}
 }
 
-// handshakeURL is buildRedirectToHandshake: the Frontend API (or
-// CLERK_PROXY_URL) /v1/client/handshake with, in the SDK's order,
+// redirectLoopMessage is what the SDK logs when the loop guard trips.
+func redirectLoopMessage(reason clerk.Reason) string {
+	if reason == clerk.ReasonSatelliteNeedsSyncing {
+		return "Clerk: Satellite-domain authentication resulted in an infinite redirect loop. Check that this request is using a configured primary or satellite domain for the production instance. For preview deployments, use a development/staging Clerk instance or a supported configured preview-domain setup."
+	}
+	return "Clerk: Refreshing the session token resulted in an infinite redirect loop. This usually means that your Clerk instance keys do not match - make sure to copy the correct publishable and secret keys from the Clerk dashboard."
+}
+
+// handshakeURL is buildRedirectToHandshake: the request's Frontend API
+// (frontendAPI) /v1/client/handshake with, in the SDK's order,
 // redirect_url, __clerk_api_version, suffixed_cookies, __clerk_hs_reason,
 // format=nonce, the current session token and (dev) the dev-browser token.
 func (e *Engine) handshakeURL(c *authContext, reason clerk.Reason) string {
-	q := make([]string, 0, 7)
-	add := func(k, v string) { q = append(q, url.QueryEscape(k)+"="+url.QueryEscape(v)) }
-	add("redirect_url", e.handshakeReturnURL(c.req))
-	add("__clerk_api_version", clerk.APIVersion)
-	add("suffixed_cookies", strconv.FormatBool(c.suffixed))
-	add("__clerk_hs_reason", string(reason))
-	add("format", "nonce")
+	q := make(queryPairs, 0, 7)
+	q = q.add("redirect_url", e.handshakeReturnURL(c.req))
+	q = q.add("__clerk_api_version", clerk.APIVersion)
+	q = q.add("suffixed_cookies", strconv.FormatBool(c.suffixed))
+	q = q.add("__clerk_hs_reason", string(reason))
+	q = q.add("format", "nonce")
 	if tok := c.sessionToken(); tok != "" {
-		add("__session", tok)
+		q = q.add("__session", tok)
 	}
 	if !e.cfg.PublishableKey.Production && c.devBrowser != "" {
-		add(clerk.CookieDevBrowser, c.devBrowser)
+		q = q.add(clerk.CookieDevBrowser, c.devBrowser)
 	}
-	return e.frontendAPI() + "/v1/client/handshake?" + strings.Join(q, "&")
-}
-
-// frontendAPI is CLERK_PROXY_URL when set, else https://<FAPI host>.
-func (e *Engine) frontendAPI() string {
-	if e.cfg.ProxyURL != "" {
-		return strings.TrimRight(e.cfg.ProxyURL, "/")
-	}
-	return "https://" + e.cfg.PublishableKey.FAPIHost
+	return e.frontendAPI(c) + "/v1/client/handshake?" + q.encode()
 }
 
 // handshakeReturnURL is where Clerk sends the browser back: the original
@@ -66,7 +75,11 @@ func (e *Engine) frontendAPI() string {
 // host carrying that URL.
 func (e *Engine) handshakeReturnURL(r *Request) string {
 	back := *r.URL
-	back.RawQuery = removeQueryParams(back.RawQuery, clerk.CookieDevBrowser, "__dev_session")
+	// The SDK deletes them through URLSearchParams, which writes the
+	// whole query back in form encoding ("~" becomes "%7E").
+	if back.RawQuery != "" {
+		back.RawQuery = parseQueryLikeJS(back.RawQuery).without(clerk.CookieDevBrowser, "__dev_session").encode()
+	}
 	back.Fragment = ""
 	if !r.ReturnViaCallback {
 		return back.String()

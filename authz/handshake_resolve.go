@@ -36,11 +36,13 @@ const (
 )
 
 type hsResult struct {
-	kind    hsKind
-	cookies []string
-	session *clerk.Session
-	reason  clerk.Reason
-	message string
+	kind hsKind
+	// unredeemed: the nonce could not be exchanged for cookies.
+	unredeemed bool
+	cookies    []string
+	session    *clerk.Session
+	reason     clerk.Reason
+	message    string
 }
 
 // resolveHandshake completes a handshake whose return carries
@@ -73,10 +75,19 @@ func (e *Engine) resolveHandshake(ctx context.Context, c *authContext) (authStat
 		return authState{setCookies: e.clearHandshakeCookies(c, nil)}, false
 	case hsDone:
 	}
+	if res.unredeemed && e.cfg.PublishableKey.Production {
+		// Nothing to set and nowhere to go back to: the SDK answers this
+		// request signed out (session-token-missing), so a protected page
+		// sends the browser to sign-in rather than round the same URL.
+		st := res.state()
+		st.setCookies = e.clearHandshakeCookies(c, nil)
+		return st, true
+	}
 	cookies := append(res.cookies, e.clearHandshakeCookies(c, res.cookies)...)
 	back := *c.req.URL
 	back.RawQuery = removeQueryParams(back.RawQuery, handshakeParams...)
 	back.Fragment = ""
+	e.syncedReturn(c, &back)
 	if back.String() == c.req.URL.String() {
 		// The handshake came in a cookie (production): the redirect goes to
 		// the same URL. Should the cookie survive (FAPI set it on a parent
@@ -120,6 +131,7 @@ func (e *Engine) CompleteHandshake(ctx context.Context, r *Request, target *url.
 	c := e.newAuthContext(r)
 	back := *target
 	back.RawQuery = removeQueryParams(back.RawQuery, handshakeParams...)
+	e.syncedReturn(&c, &back)
 	d := Decision{Outcome: Handshake, Location: back.String()}
 	if c.handshakeNonce == "" && c.handshakeToken == "" {
 		d.Message = "callback without handshake parameters"
@@ -151,12 +163,15 @@ func (e *Engine) CallbackPath() string { return e.cfg.CallbackPath }
 func (e *Engine) handshakeCookies(ctx context.Context, c *authContext) hsResult {
 	dev := !e.cfg.PublishableKey.Production
 	var directives []string
+	unredeemed := false
 	if c.handshakeNonce != "" {
 		// Errors are logged and swallowed: no cookies, signed out.
 		if e.payloads == nil {
 			e.log.Error("Clerk: HandshakeService: error getting handshake payload: no Backend API client (CLERK_SECRET_KEY) to redeem the nonce")
+			unredeemed = true
 		} else if d, err := e.payloads.HandshakePayload(ctx, c.handshakeNonce); err != nil {
 			e.log.Error("Clerk: HandshakeService: error getting handshake payload", "error", err.Error())
+			unredeemed = true
 		} else {
 			directives = d
 		}
@@ -174,7 +189,7 @@ func (e *Engine) handshakeCookies(ctx context.Context, c *authContext) hsResult 
 		}
 	}
 	if sessionToken == "" {
-		return hsResult{kind: hsDone, cookies: directives, reason: clerk.ReasonSessionTokenMissing}
+		return hsResult{kind: hsDone, unredeemed: unredeemed, cookies: directives, reason: clerk.ReasonSessionTokenMissing}
 	}
 	s, err := e.verifier.VerifySessionToken(ctx, sessionToken)
 	if err != nil && dev && isClockError(err) {

@@ -415,9 +415,11 @@ func TestSignInURL(t *testing.T) {
 	for _, tt := range []struct {
 		cfg, want string
 	}{
-		{"", "https://happy-hippo-1.accounts.dev/sign-in?redirect_url=" + url.QueryEscape("https://app.example.test/p?x=1")},
+		// On another host a development instance passes its dev-browser
+		// token along (createRedirect); on the request's own it does not.
+		{"", "https://happy-hippo-1.accounts.dev/sign-in?redirect_url=" + url.QueryEscape("https://app.example.test/p?x=1") + "&__clerk_db_jwt=dvb_1"},
 		{"/sign-in", "https://app.example.test/sign-in?redirect_url=" + url.QueryEscape("https://app.example.test/p?x=1")},
-		{"https://auth.example.test/login?lang=en", "https://auth.example.test/login?lang=en&redirect_url=" + url.QueryEscape("https://app.example.test/p?x=1")},
+		{"https://auth.example.test/login?lang=en", "https://auth.example.test/login?lang=en&redirect_url=" + url.QueryEscape("https://app.example.test/p?x=1") + "&__clerk_db_jwt=dvb_1"},
 	} {
 		e := newHSEnv(t, false, func(c *Config) { c.SignInURL = tt.cfg })
 		// Through /auth-request a stale handshake parameter is ignored, and

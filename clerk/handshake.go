@@ -17,6 +17,18 @@ const (
 	QueryHandshakeHelp = "__clerk_help"
 )
 
+// Multi-domain query parameters: a satellite's sync state, and the
+// satellite URL a development primary is asked to send the browser back
+// to.
+const (
+	QueryClerkSynced      = "__clerk_synced"
+	QueryClerkRedirectURL = "__clerk_redirect_url"
+	// SyncNeeded asks a satellite to hand-shake (the return URL of a
+	// sign-in redirect); SyncCompleted says it just did.
+	SyncNeeded    = "false"
+	SyncCompleted = "true"
+)
+
 // VerifyHandshake checks a __clerk_handshake token the way @clerk/backend
 // verifyHandshakeToken does and returns its Set-Cookie directives: the key
 // comes from the same source as for session tokens; then typ (JWT if

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1" //nolint:gosec // Clerk's cookie suffix is defined as SHA-1 of the key; not a security use
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +15,10 @@ import (
 const (
 	RouteHandshake        = "GET /v1/client/handshake"
 	RouteHandshakePayload = "GET /v1/clients/handshake_payload"
+	// RouteSync is the primary's half of a satellite's handshake: it reads
+	// the browser's client on the primary domain and links it to the
+	// satellite.
+	RouteSync = "GET /v1/client/sync"
 )
 
 // HandshakeFormat chooses how the fake hands the cookies back.
@@ -43,6 +48,9 @@ type fapiState struct {
 	nonces   map[string][]string
 	format   HandshakeFormat
 	requests []url.Values
+	// satellites are the Frontend API hosts (clerk.<domain>) of the
+	// instance's satellite domains.
+	satellites map[string]bool
 }
 
 type fakeClient struct {
@@ -53,8 +61,60 @@ type fakeClient struct {
 
 func (s *Server) fapiRoutes() {
 	s.mux.HandleFunc(RouteHandshake, s.serveHandshake)
+	s.mux.HandleFunc(RouteSync, s.serveSync)
 	s.Handle(RouteHandshakePayload, s.serveHandshakePayload)
 }
+
+// AddSatelliteDomain makes domain one of the instance's satellites. In
+// production its Frontend API is clerk.<domain>, which reaches the fake
+// when a test routes that host to it: a handshake there has no client of
+// its own, so it goes through the primary's Frontend API (RouteSync) to
+// link the browser's client, and the session it mints is issued by
+// https://clerk.<domain>.
+func (s *Server) AddSatelliteDomain(domain string) {
+	s.fapi.mu.Lock()
+	defer s.fapi.mu.Unlock()
+	if s.fapi.satellites == nil {
+		s.fapi.satellites = map[string]bool{}
+	}
+	s.fapi.satellites["clerk."+domain] = true
+}
+
+func (s *Server) isSatelliteFAPI(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	s.fapi.mu.Lock()
+	defer s.fapi.mu.Unlock()
+	return s.Production && s.fapi.satellites[host]
+}
+
+// serveSync is the primary Frontend API's answer to a satellite: it sends
+// the browser back to the satellite's handshake (redirect_url, which must
+// be on a satellite's Frontend API) with a link to its client there.
+func (s *Server) serveSync(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.calls[RouteSync]++
+	s.mu.Unlock()
+	back, err := url.Parse(r.URL.Query().Get("redirect_url"))
+	if err != nil || !s.isSatelliteFAPI(back.Host) {
+		WriteError(w, http.StatusBadRequest, "form_param_value_invalid", "redirect_url is not a satellite domain of this instance")
+		return
+	}
+	cred := ""
+	if ck, err := r.Cookie("__client"); err == nil {
+		cred = ck.Value
+	}
+	q := back.Query()
+	q.Set(satelliteLinkParam, cred)
+	back.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, back.String(), http.StatusTemporaryRedirect) //nolint:gosec // checked above: a satellite's Frontend API
+}
+
+// satelliteLinkParam carries the primary's client to the satellite's
+// handshake (the fake's stand-in for Clerk's link token).
+const satelliteLinkParam = "__clerk_link"
 
 // SignInBrowser registers a browser with a signed-in session for userID and
 // returns the credential the browser presents to the Frontend API: in
@@ -193,8 +253,21 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 	format := s.fapi.format
 	s.fapi.mu.Unlock()
 
+	issuer := "https://" + s.FAPIHost
 	var cred string
-	if s.Production {
+	if s.isSatelliteFAPI(r.Host) {
+		// A satellite's Frontend API knows the browser only once the
+		// primary has linked it.
+		linked, ok := q[satelliteLinkParam]
+		if !ok {
+			self := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+			sync := url.URL{Scheme: "https", Host: s.FAPIHost, Path: "/v1/client/sync", RawQuery: "redirect_url=" + url.QueryEscape(self.String())}
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, sync.String(), http.StatusTemporaryRedirect)
+			return
+		}
+		cred, issuer = linked[0], "https://"+r.Host
+	} else if s.Production {
 		if ck, err := r.Cookie("__client"); err == nil {
 			cred = ck.Value
 		}
@@ -219,7 +292,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 	// The token is minted for the app the browser returns to: azp is
 	// redirect_url's origin, as Clerk sets it from the request's origin.
 	origin := back.Scheme + "://" + back.Host
-	directives := s.handshakeDirectives(userID, sessionID, refreshToken, cred, origin, q.Get("suffixed_cookies") == "true")
+	directives := s.handshakeDirectives(userID, sessionID, refreshToken, cred, origin, issuer, q.Get("suffixed_cookies") == "true")
 
 	useNonce := q.Get("format") == "nonce" && (format == HandshakeNonce || (format == HandshakeAuto && jsonLen(directives) > nonceThreshold))
 	name, value := "__clerk_handshake", ""
@@ -246,7 +319,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 // client_uat (suffixed twins after the plain ones when asked), then the
 // session's refresh token (__refresh_<suffix>, HttpOnly, suffixed name only;
 // deleted when signed out), then (dev) the dev-browser cookie.
-func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser, origin string, suffixed bool) []string {
+func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser, origin, issuer string, suffixed bool) []string {
 	const keep = "; Path=/; Max-Age=315360000; SameSite=Lax"
 	d := []string{"__clerk_handshake=; Path=/; Max-Age=0; SameSite=Lax"}
 	if s.Production {
@@ -264,6 +337,7 @@ func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser
 		c := s.SessionClaims(userID)
 		c["sid"] = sessionID
 		c["azp"] = origin
+		c["iss"] = issuer
 		// __client_uat is the token's own iat, as Clerk's are: read from
 		// the clock again, it could fall a second later than the iat and
 		// make the token look issued before the last sign-in.

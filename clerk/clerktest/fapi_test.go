@@ -192,3 +192,53 @@ func containsPrefix(list []string, prefix string) bool {
 	}
 	return false
 }
+
+// A production satellite's handshake goes through the primary's Frontend
+// API, which links the browser's client; the session it then mints is the
+// satellite's own (iss https://clerk.<domain>). A sync towards a host that
+// is not one of the instance's satellites is refused.
+func TestSatelliteHandshakeLinksThroughThePrimary(t *testing.T) {
+	e := newFAPIEnv(t, true)
+	e.fake.AddSatelliteDomain("example.org")
+	client := e.fake.SignInBrowser("user_sat")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u, host string, cookies ...*http.Cookie) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Host = host
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp
+	}
+	q := url.Values{"redirect_url": {"https://example.org/p?__clerk_synced=false"}, "__clerk_hs_reason": {"satellite-needs-syncing"}}
+	// 1. The satellite's Frontend API has no client: off to the primary.
+	resp := get(e.fake.URL+"/v1/client/handshake?"+q.Encode(), "clerk.example.org")
+	sync, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusTemporaryRedirect || sync.Host != e.fake.FAPIHost || sync.Path != "/v1/client/sync" {
+		t.Fatalf("%d to %s", resp.StatusCode, sync)
+	}
+	// 2. The primary reads its __client cookie and links it back.
+	resp = get(e.fake.URL+sync.RequestURI(), e.fake.FAPIHost, client)
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusTemporaryRedirect || back.Host != "clerk.example.org" {
+		t.Fatalf("%d to %s", resp.StatusCode, back)
+	}
+	// 3. The satellite's handshake, linked, hands the cookies back.
+	resp = get(e.fake.URL+back.RequestURI(), "clerk.example.org")
+	dirs, _ := e.directives(t, resp)
+	jwt, err := clerk.DecodeJWT(sessionOf(dirs))
+	if err != nil || jwt.Claims.Issuer != "https://clerk.example.org" || jwt.Claims.Subject != "user_sat" {
+		t.Fatalf("session %v %+v", err, jwt)
+	}
+	// A sync towards any other host is refused.
+	evil := url.Values{"redirect_url": {"https://clerk.evil.test/v1/client/handshake"}}
+	if resp := get(e.fake.URL+"/v1/client/sync?"+evil.Encode(), e.fake.FAPIHost, client); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("sync to another host: %d", resp.StatusCode)
+	}
+}

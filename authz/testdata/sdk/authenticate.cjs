@@ -40,6 +40,11 @@ async function main() {
     const options = { authorizedParties: opts.authorizedParties };
     if (opts.audience !== undefined) options.audience = opts.audience;
     if (opts.issuer !== undefined) options.issuer = opts.issuer;
+    // Options the client does not carry into each call (signInUrl,
+    // satelliteAutoSync), and the multi-domain ones, passed per call.
+    for (const k of ['signInUrl', 'satelliteAutoSync', 'isSatellite', 'domain', 'proxyUrl']) {
+      if (opts[k] !== undefined) options[k] = opts[k];
+    }
     if (c.acceptsToken !== undefined) options.acceptsToken = c.acceptsToken;
     try {
       const state = await clerk.authenticateRequest(req, options);
