@@ -10,10 +10,15 @@ import (
 
 // TestCaddy runs the scenario table through Caddy with caddy/Caddyfile.
 func TestCaddy(t *testing.T) {
+	runProxyScenarios(t, "caddy", dialectForwardAuth, caddyLauncher(t), scenarios)
+}
+
+// caddyLauncher finds caddy (or skips the test) and returns how to start it.
+func caddyLauncher(t *testing.T) launchFunc {
 	bin := requireBinary(t, "CADDY_BIN", "caddy")
-	runProxyScenarios(t, "caddy", dialectForwardAuth, func(t *testing.T, _ *service, authAddr, appAddr string) string {
+	return func(t *testing.T, _ *service, authAddr, appAddr string) string {
 		return launchCaddy(t, bin, authAddr, appAddr)
-	})
+	}
 }
 
 // launchCaddy serves the user's site block over plain HTTP on a test port

@@ -29,9 +29,15 @@ import (
 // TestEnvoy runs the scenario table through the Envoy emulator configured
 // from envoy/envoy.yaml, against a service that reads envoy/policy.yaml.
 func TestEnvoy(t *testing.T) {
+	runEnvoyScenarios(t, scenarios)
+}
+
+// runEnvoyScenarios is runProxyScenarios for the emulator: table through
+// it, against a service started with envoy/policy.yaml and extraEnv.
+func runEnvoyScenarios(t *testing.T, table []scenario, extraEnv ...string) {
 	cfg := parseEnvoyConfig(t, readConfig(t, "envoy/envoy.yaml"))
 	policy := writeFile(t, t.TempDir(), "policy.yaml", readConfig(t, "envoy/policy.yaml"))
-	svc := startService(t, "POLICY_FILE="+policy)
+	svc := startService(t, append([]string{"POLICY_FILE=" + policy}, extraEnv...)...)
 	app := startUpstream(t)
 	// The check carries only Envoy's allowed headers, not the test id, so
 	// the emulator records each check and answer itself.
@@ -41,7 +47,7 @@ func TestEnvoy(t *testing.T) {
 	p.launchDown = func(t *testing.T) string {
 		return startEnvoyEmulator(t, cfg, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), "http://"+app.addr, &recorder{})
 	}
-	runScenarios(t, p)
+	runScenarios(t, p, table)
 }
 
 // TestEnvoyCheckContract replays single checks exactly as Envoy sends them

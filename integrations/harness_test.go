@@ -297,11 +297,11 @@ func waitRouted(t testing.TB, p *process, base string) {
 type launchFunc func(t *testing.T, svc *service, authAddr, appAddr string) string
 
 // runProxyScenarios is the body of every test that runs a real proxy
-// binary: the service behind an auth tap, the app, the proxy from launch,
-// and the scenario table. launchDown reuses launch with an auth address
-// where nothing listens.
-func runProxyScenarios(t *testing.T, name, dialect string, launch launchFunc) {
-	svc := startService(t)
+// binary: the service (started with extraEnv) behind an auth tap, the app,
+// the proxy from launch, and a scenario table. launchDown reuses launch
+// with an auth address where nothing listens.
+func runProxyScenarios(t *testing.T, name, dialect string, launch launchFunc, table []scenario, extraEnv ...string) {
+	svc := startService(t, extraEnv...)
 	tap := startAuthTap(t, svc.URL)
 	app := startUpstream(t)
 	p := &proxyUnderTest{name: name, dialect: dialect, svc: svc, tap: tap, app: app}
@@ -309,5 +309,5 @@ func runProxyScenarios(t *testing.T, name, dialect string, launch launchFunc) {
 	p.launchDown = func(t *testing.T) string {
 		return launch(t, svc, fmt.Sprintf("127.0.0.1:%d", freePort(t)), app.addr)
 	}
-	runScenarios(t, p)
+	runScenarios(t, p, table)
 }

@@ -13,10 +13,15 @@ import (
 // TestNGINX runs the scenario table through nginx with
 // nginx/clerk-forward-auth.conf and its snippets, as a user installs them.
 func TestNGINX(t *testing.T) {
+	runProxyScenarios(t, "nginx", dialectAuthRequest, nginxLauncher(t), scenarios)
+}
+
+// nginxLauncher finds nginx (or skips the test) and returns how to start it.
+func nginxLauncher(t *testing.T) launchFunc {
 	bin := requireBinary(t, "NGINX_BIN", "nginx")
-	runProxyScenarios(t, "nginx", dialectAuthRequest, func(t *testing.T, _ *service, authAddr, appAddr string) string {
+	return func(t *testing.T, _ *service, authAddr, appAddr string) string {
 		return launchNGINX(t, bin, authAddr, appAddr)
-	})
+	}
 }
 
 // launchNGINX writes the user config with the placeholders substituted,

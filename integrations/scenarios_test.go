@@ -107,9 +107,9 @@ var scenarios = []scenario{
 	{"feature or plan missing: 403 feature-missing / plan-missing", scenarioBillingMissing},
 }
 
-// runScenarios runs the table against p.
-func runScenarios(t *testing.T, p *proxyUnderTest) {
-	for _, s := range scenarios {
+// runScenarios runs table against p.
+func runScenarios(t *testing.T, p *proxyUnderTest, table []scenario) {
+	for _, s := range table {
 		t.Run(s.name, func(t *testing.T) { s.run(t, p) })
 	}
 }

@@ -15,10 +15,16 @@ import (
 // module by traefik/build/build.sh) with traefik/traefik.yml and
 // traefik/dynamic.yml.
 func TestTraefik(t *testing.T) {
+	runProxyScenarios(t, "traefik", dialectForwardAuth, traefikLauncher(t), scenarios)
+}
+
+// traefikLauncher finds the Traefik build (or skips the test) and returns
+// how to start it.
+func traefikLauncher(t *testing.T) launchFunc {
 	bin := traefikBinary(t)
-	runProxyScenarios(t, "traefik", dialectForwardAuth, func(t *testing.T, svc *service, authAddr, appAddr string) string {
+	return func(t *testing.T, svc *service, authAddr, appAddr string) string {
 		return launchTraefik(t, bin, authAddr, appAddr, svc.Fake.CookieSuffix())
-	})
+	}
 }
 
 // traefikBinary is TRAEFIK_BIN, else the cached build of the version pinned

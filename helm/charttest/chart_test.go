@@ -392,6 +392,8 @@ clerk:
   apiUrl: https://api.clerk.example
   apiVersion: v1
   authorizedParties: [https://app.example.com, https://admin.example.com]
+  jwtAudience: [https://api.example.com, urn:example:reports]
+  jwtIssuer: [https://clerk.example.com]
   signInUrl: https://accounts.example.com/sign-in
   proxyUrl: https://example.com/__clerk
 config:
@@ -415,6 +417,8 @@ extraEnv:
 		"CLERK_API_URL":            "https://api.clerk.example",
 		"CLERK_API_VERSION":        "v1",
 		"CLERK_AUTHORIZED_PARTIES": "https://app.example.com,https://admin.example.com",
+		"CLERK_JWT_AUDIENCE":       "https://api.example.com,urn:example:reports",
+		"CLERK_JWT_ISSUER":         "https://clerk.example.com",
 		"CLERK_SIGN_IN_URL":        "https://accounts.example.com/sign-in",
 		"CLERK_PROXY_URL":          "https://example.com/__clerk",
 		"ALLOWED_REDIRECT_HOSTS":   "example.com,*.example.com",
@@ -447,7 +451,7 @@ extraEnv:
 
 	// With defaults, optional settings are not set at all.
 	def := envByName(container(t, only[appsv1.Deployment](t, mustRender(t, baseValues), "Deployment")))
-	for _, name := range []string{"METRICS_ADDR", "GRPC_LISTEN_ADDR", "CLERK_API_URL", "CLERK_AUTHORIZED_PARTIES", "CLERK_SIGN_IN_URL", "CLERK_PROXY_URL", "POLICY_FILE", "ALLOWED_REDIRECT_HOSTS", "TRUSTED_PROXIES", "ALLOW_CORS_PREFLIGHT", "CALLBACK_PATH"} {
+	for _, name := range []string{"METRICS_ADDR", "GRPC_LISTEN_ADDR", "CLERK_API_URL", "CLERK_AUTHORIZED_PARTIES", "CLERK_JWT_AUDIENCE", "CLERK_JWT_ISSUER", "CLERK_SIGN_IN_URL", "CLERK_PROXY_URL", "POLICY_FILE", "ALLOWED_REDIRECT_HOSTS", "TRUSTED_PROXIES", "ALLOW_CORS_PREFLIGHT", "CALLBACK_PATH"} {
 		if e, ok := def[name]; ok {
 			t.Errorf("default values set %s=%q; leave it to the service's default", name, e.Value)
 		}
@@ -455,6 +459,34 @@ extraEnv:
 	if def["GOMEMLIMIT"].ValueFrom == nil || def["GOMEMLIMIT"].ValueFrom.ResourceFieldRef == nil || def["GOMEMLIMIT"].ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
 		t.Errorf("GOMEMLIMIT should follow the memory limit, got %+v", def["GOMEMLIMIT"])
 	}
+}
+
+// Satellite domains come in two shapes, one satellite (isSatellite + domain) or a
+// primary serving satellites (satelliteDomains); the switches are passed only when on.
+func TestSatelliteSettingsBecomeTheEnvironment(t *testing.T) {
+	names := []string{"CLERK_IS_SATELLITE", "CLERK_DOMAIN", "CLERK_SATELLITE_DOMAINS", "CLERK_SATELLITE_AUTO_SYNC"}
+	checkPlainEnv(t, names, []plainEnvCase{
+		{name: "defaults: a primary without satellites", values: ""},
+		{
+			// false is the service's default; leave it to the service.
+			name:   "switches given as false are left out",
+			values: "clerk: {isSatellite: false, satelliteAutoSync: false}",
+		},
+		{
+			name:   "one satellite",
+			values: "clerk: {isSatellite: true, domain: satellite.example.net, satelliteAutoSync: true}",
+			want: map[string]string{
+				"CLERK_IS_SATELLITE":        "true",
+				"CLERK_DOMAIN":              "satellite.example.net",
+				"CLERK_SATELLITE_AUTO_SYNC": "true",
+			},
+		},
+		{
+			name:   "a primary serving satellites",
+			values: "clerk: {satelliteDomains: [satellite.example.net, other.example.org]}",
+			want:   map[string]string{"CLERK_SATELLITE_DOMAINS": "satellite.example.net,other.example.org"},
+		},
+	})
 }
 
 // A policy change must reach running pods: the ConfigMap is mounted where POLICY_FILE

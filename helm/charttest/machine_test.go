@@ -155,11 +155,7 @@ func TestMachineTokenSettingsBecomeTheEnvironment(t *testing.T) {
 		"MACHINE_TOKEN_CACHE_SIZE", "MACHINE_TOKEN_CACHE_TTL", "MACHINE_TOKEN_NEGATIVE_TTL",
 		"MACHINE_TOKEN_STALE_WINDOW", "MACHINE_TOKEN_VERIFY_RATE",
 	}
-	tests := []struct {
-		name   string
-		values string
-		want   map[string]string // names not listed must be absent
-	}{
+	checkPlainEnv(t, names, []plainEnvCase{
 		{name: "defaults leave the service's own", values: ""},
 		{
 			name:   "every setting",
@@ -190,19 +186,7 @@ func TestMachineTokenSettingsBecomeTheEnvironment(t *testing.T) {
 			values: "machineTokens: {cacheSize: 1000000}",
 			want:   map[string]string{"MACHINE_TOKEN_CACHE_SIZE": "1000000"},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := envByName(container(t, only[appsv1.Deployment](t, mustRender(t, baseValues, tt.values), "Deployment")))
-			for _, n := range names {
-				e, ok := env[n]
-				want, wantOK := tt.want[n]
-				if ok != wantOK || e.Value != want || e.ValueFrom != nil {
-					t.Errorf("%s = %+v (set %v), want %q (set %v)", n, e, ok, want, wantOK)
-				}
-			}
-		})
-	}
+	})
 
 	// --set gives int64 rather than float64: same result.
 	vals := values(t, baseValues)

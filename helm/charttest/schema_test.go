@@ -26,6 +26,15 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"JWT key that is not a PEM public key", "clerk: {jwtKey: abc}", "/clerk/jwtKey"},
 		{"API URL without a scheme", "clerk: {apiUrl: api.clerk.com}", "/clerk/apiUrl"},
 		{"authorized parties as one string", "clerk: {authorizedParties: https://a.example.com}", "/clerk/authorizedParties"},
+		{"JWT audience as one string", "clerk: {jwtAudience: https://api.example.com}", "/clerk/jwtAudience"},
+		{"JWT audiences as one comma list", `clerk: {jwtAudience: ["https://a.example.com,https://b.example.com"]}`, "/clerk/jwtAudience/0"},
+		{"JWT issuer with a space", `clerk: {jwtIssuer: ["https://clerk.example.com "]}`, "/clerk/jwtIssuer/0"},
+		{"empty JWT issuer", `clerk: {jwtIssuer: [""]}`, "/clerk/jwtIssuer/0"},
+		{"isSatellite as a string", `clerk: {isSatellite: "true"}`, "/clerk/isSatellite"},
+		{"satellite auto-sync as a string", `clerk: {satelliteAutoSync: "yes"}`, "/clerk/satelliteAutoSync"},
+		{"one satellite and a list of satellites", "clerk: {isSatellite: true, domain: satellite.example.net, satelliteDomains: [other.example.org]}", "/clerk/satelliteDomains"},
+		{"satellite domains as one comma list", `clerk: {satelliteDomains: ["a.example.net,b.example.net"]}`, "/clerk/satelliteDomains/0"},
+		{"misspelt satellite value", "clerk: {satelliteDomain: [a.example.net]}", "'satelliteDomain' not allowed"},
 		{"unknown log level", "logLevel: verbose", "/logLevel"},
 		{"unknown log format", "logFormat: xml", "/logFormat"},
 		{"misspelt top-level value", "replicas: 3", "'replicas' not allowed"},
@@ -122,6 +131,10 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"session check always", "sessionCheck: {mode: always, ttl: 30s}"},
 		{"session check never, zero TTL as a number", "sessionCheck: {mode: never, ttl: 0}"},
 		{"session check always with existingSecret", "existingSecret: keys\nsessionCheck: {mode: always}"},
+		{"JWT audience and issuer", "clerk: {jwtAudience: [https://api.example.com, urn:example:reports], jwtIssuer: [https://clerk.example.com]}"},
+		{"one satellite", "clerk: {isSatellite: true, domain: satellite.example.net, satelliteAutoSync: true}"},
+		{"a primary serving satellites", "clerk: {satelliteDomains: [satellite.example.net, other.example.org], satelliteAutoSync: true}"},
+		{"isSatellite false next to satellite domains", "clerk: {isSatellite: false, satelliteDomains: [satellite.example.net]}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

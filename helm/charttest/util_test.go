@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
@@ -42,5 +43,31 @@ func onlyKeys(t *testing.T, what string, m map[string]any, allowed ...string) {
 		if !slices.Contains(allowed, k) {
 			t.Errorf("%s: unexpected field %q (allowed %v)", what, k, allowed)
 		}
+	}
+}
+
+// plainEnvCase is one configuration of settings passed as plain env values.
+type plainEnvCase struct {
+	name   string
+	values string
+	want   map[string]string // env name -> value; names not listed must be absent
+}
+
+// checkPlainEnv renders each case and checks every one of names: set to
+// exactly the wanted plain value, or absent so that the service's own default
+// holds.
+func checkPlainEnv(t *testing.T, names []string, tests []plainEnvCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := envByName(container(t, only[appsv1.Deployment](t, mustRender(t, baseValues, tt.values), "Deployment")))
+			for _, n := range names {
+				e, ok := env[n]
+				want, wantOK := tt.want[n]
+				if ok != wantOK || e.Value != want || e.ValueFrom != nil {
+					t.Errorf("%s = %+v (set %v), want %q (set %v)", n, e, ok, want, wantOK)
+				}
+			}
+		})
 	}
 }

@@ -157,16 +157,16 @@ func TestEnvoyBootstrapLoads(t *testing.T) {
 	}
 }
 
-// TestIstioProviderIsGRPCAndFailsClosed reads the Istio mesh config and
-// policy documents.
+// TestIstioProviderIsGRPCAndFailsClosed reads the Istio mesh config,
+// policy and routing documents.
 func TestIstioProviderIsGRPCAndFailsClosed(t *testing.T) {
 	raw, err := os.ReadFile("../../istio/grpc-ext-authz.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	docs := strings.Split(string(raw), "\n---\n")
-	if len(docs) != 2 {
-		t.Fatalf("%d documents, want the mesh config and the AuthorizationPolicy", len(docs))
+	if len(docs) != 3 {
+		t.Fatalf("%d documents, want the mesh config, the AuthorizationPolicy and the VirtualService", len(docs))
 	}
 	var mesh struct {
 		Spec struct {
@@ -208,5 +208,35 @@ func TestIstioProviderIsGRPCAndFailsClosed(t *testing.T) {
 	}
 	if policy.Spec.Action != "CUSTOM" || policy.Spec.Provider.Name != p[0].Name {
 		t.Errorf("AuthorizationPolicy must be CUSTOM with provider %q: %+v", p[0].Name, policy.Spec)
+	}
+
+	// Clerk's handshake callback and webhooks reach the service's HTTP
+	// port: the gRPC port serves only ext_authz.
+	var vs struct {
+		Kind string
+		Spec struct {
+			HTTP []struct {
+				Match []struct {
+					URI map[string]string `yaml:"uri"`
+				}
+				Route []struct {
+					Destination struct {
+						Host string
+						Port struct{ Number int }
+					}
+				}
+			} `yaml:"http"`
+		}
+	}
+	if err := yaml.Unmarshal([]byte(docs[2]), &vs); err != nil {
+		t.Fatal(err)
+	}
+	if vs.Kind != "VirtualService" || len(vs.Spec.HTTP) == 0 {
+		t.Fatalf("third document: want a VirtualService with http routes: %+v", vs)
+	}
+	first := vs.Spec.HTTP[0]
+	if len(first.Match) != 1 || first.Match[0].URI["prefix"] != "/_auth/" || len(first.Route) != 1 ||
+		!strings.HasPrefix(first.Route[0].Destination.Host, "clerk-forward-auth.") || first.Route[0].Destination.Port.Number != 8080 {
+		t.Errorf("first VirtualService route %+v: want prefix /_auth/ to clerk-forward-auth port 8080", first)
 	}
 }
