@@ -721,16 +721,26 @@ func (j *sharedJar) get(name string) string {
 // host to the fake (over plain HTTP), and logs every hop.
 type hostRouter struct {
 	proxyAddr, fapiHost, fakeAddr string
-	mu                            sync.Mutex
-	hops                          []string
+	// satelliteFAPI is a satellite's Frontend API host (clerk.<domain>),
+	// also served by the fake; "" when there is none.
+	satelliteFAPI string
+	mu            sync.Mutex
+	hops          []string
 }
 
 func (h *hostRouter) RoundTrip(req *http.Request) (*http.Response, error) {
 	out := req.Clone(req.Context())
 	switch req.URL.Hostname() {
 	case publicHost:
+		if rest, ok := strings.CutPrefix(req.URL.Path, clerkProxyPath+"/"); ok {
+			// The app's Clerk proxy path (a relative CLERK_PROXY_URL):
+			// forwarded to the Frontend API, as the app's proxy would.
+			out.URL.Scheme, out.URL.Host, out.Host = "http", h.fakeAddr, req.URL.Host
+			out.URL.Path, out.URL.RawPath = "/"+rest, ""
+			break
+		}
 		out.URL.Scheme, out.URL.Host, out.Host = "http", h.proxyAddr, req.URL.Host
-	case h.fapiHost:
+	case h.fapiHost, h.satelliteFAPI:
 		out.URL.Scheme, out.URL.Host, out.Host = "http", h.fakeAddr, req.URL.Host
 	default:
 		return nil, fmt.Errorf("hostRouter: refusing to leave the machine for %s", req.URL)
@@ -764,7 +774,11 @@ func shorten(s string) string {
 // __client; the app's domain has __client_uat) whose __session has expired
 // opens a page. The service sends it through Clerk's handshake, the browser
 // comes back with the new cookies, and ends on the app as that user.
-func scenarioHandshake(t *testing.T, p *proxyUnderTest) {
+func scenarioHandshake(t *testing.T, p *proxyUnderTest) { handshakeRoundTrip(t, p) }
+
+// handshakeRoundTrip follows an expired session's handshake with a cookie
+// jar to the app and returns the router that logged the hops.
+func handshakeRoundTrip(t *testing.T, p *proxyUnderTest) *hostRouter {
 	fake := p.svc.Fake
 	user := clerktest.NewID("user")
 	client := fake.SignInBrowser(user)
@@ -823,6 +837,7 @@ func scenarioHandshake(t *testing.T, p *proxyUnderTest) {
 		t.Errorf("cookies after the round trip: __session %q, __clerk_handshake %q; want a session and no handshake left", jar.get("__session"), jar.get("__clerk_handshake"))
 	}
 	t.Logf("hops:\n  %s", hops())
+	return router
 }
 
 func scenarioServiceDown(t *testing.T, p *proxyUnderTest) {
