@@ -70,6 +70,8 @@ type Config struct {
 	MachineTokenNegativeTTL time.Duration `envconfig:"MACHINE_TOKEN_NEGATIVE_TTL" default:"5s"`
 	MachineTokenStaleWindow time.Duration `envconfig:"MACHINE_TOKEN_STALE_WINDOW" default:"1m"`
 	MachineTokenVerifyRate  int           `envconfig:"MACHINE_TOKEN_VERIFY_RATE" default:"50"`
+	// Handshake nonces redeemed with the Backend API per second.
+	NonceRedeemRate int `envconfig:"HANDSHAKE_NONCE_REDEEM_RATE" default:"20"`
 	// Many replicas, one truth: checked by validateSharedState.
 	RedisURL        string        `envconfig:"REDIS_URL"`
 	WebhookSecret   string        `envconfig:"CLERK_WEBHOOK_SIGNING_SECRET"`
@@ -158,6 +160,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateSatellites(); err != nil {
 		return err
+	}
+	if c.NonceRedeemRate < 0 || c.NonceRedeemRate > 100_000 {
+		return bad("HANDSHAKE_NONCE_REDEEM_RATE", "must be between 0 (unbounded) and 100000 redemptions a second")
 	}
 	for _, p := range c.AuthorizedParties {
 		if err := checkURL(p, false); err != nil {

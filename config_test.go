@@ -23,7 +23,7 @@ var configVars = []string{"CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_JW
 	"LOG_LEVEL", "LOG_FORMAT", "LOG_FLUSH_INTERVAL", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT",
 	"CLERK_MACHINE_SECRET_KEY", "MACHINE_TOKEN_CACHE_SIZE", "MACHINE_TOKEN_CACHE_TTL", "MACHINE_TOKEN_NEGATIVE_TTL", "MACHINE_TOKEN_STALE_WINDOW",
 	"MACHINE_TOKEN_VERIFY_RATE", "CLERK_JWT_AUDIENCE", "CLERK_JWT_ISSUER", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET", "WEBHOOK_PATH", "SESSION_CHECK", "SESSION_CHECK_TTL",
-	"CLERK_IS_SATELLITE", "CLERK_DOMAIN", "CLERK_SATELLITE_DOMAINS", "CLERK_SATELLITE_AUTO_SYNC"}
+	"CLERK_IS_SATELLITE", "CLERK_DOMAIN", "CLERK_SATELLITE_DOMAINS", "CLERK_SATELLITE_AUTO_SYNC", "HANDSHAKE_NONCE_REDEEM_RATE"}
 
 func setEnv(t *testing.T, kv map[string]string) {
 	t.Helper()
@@ -71,6 +71,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"satellite signing in on itself", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SATELLITE_DOMAINS": "a.test", "CLERK_SIGN_IN_URL": "https://app.a.test/sign-in"}, "CLERK_SIGN_IN_URL"},
 		{"satellite with a relative sign-in URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_IS_SATELLITE": "true", "CLERK_DOMAIN": "a.test", "CLERK_SIGN_IN_URL": "/sign-in"}, "CLERK_SIGN_IN_URL"},
 		{"development satellite without sign-in URL", map[string]string{"CLERK_PUBLISHABLE_KEY": "pk_test_Y2xlcmsuZXhhbXBsZS50ZXN0JA", "CLERK_SECRET_KEY": "sk_test_x", "CLERK_IS_SATELLITE": "true", "CLERK_DOMAIN": "a.test"}, "CLERK_SIGN_IN_URL"},
+		{"unbounded nonce redemptions", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "HANDSHAKE_NONCE_REDEEM_RATE": "0"}, ""},
+		{"negative nonce redemption rate", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "HANDSHAKE_NONCE_REDEEM_RATE": "-1"}, "HANDSHAKE_NONCE_REDEEM_RATE"},
 		{"auto sync on a primary", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SATELLITE_AUTO_SYNC": "true"}, "CLERK_SATELLITE_AUTO_SYNC"},
 		{"relative sign-in URL is fine", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SIGN_IN_URL": "/sign-in"}, ""},
 		{"protocol-relative sign-in URL", map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_SIGN_IN_URL": "//evil.test/x"}, "CLERK_SIGN_IN_URL"},

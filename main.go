@@ -156,7 +156,7 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 		CallbackPath:         cfg.CallbackPath,
 		AllowedRedirectHosts: cfg.AllowedRedirectHosts,
 	}, verifier, authz.Options{Logger: logger, HandshakePayloads: api, Refresher: refresher, Memberships: orgOpts.Memberships, Policy: orgOpts.Policy, Profiles: orgOpts.Profiles, Machines: s.machines,
-		Revoked: s.denyList, SessionCheck: sessionCheck})
+		Revoked: s.denyList, SessionCheck: sessionCheck, NonceRedeemRate: float64(cfg.NonceRedeemRate)})
 	hopts := obs.routerOptions(cfg, handlers.Options{
 		Engine: s.engine, Logger: logger, TrustedProxies: cfg.trustedProxies,
 		Webhook: webhook, WebhookPath: cfg.WebhookPath, ReadyChecks: s.redisReadyCheck(),

@@ -78,6 +78,7 @@ type Engine struct {
 	checker     SessionChecker
 	primary     site
 	satellites  []site
+	nonceBudget *callBudget // nil: unbounded
 }
 
 // Options are the engine's optional parts.
@@ -100,6 +101,11 @@ type Options struct {
 	// SessionCheck asks Clerk about every signed-in session
 	// (SESSION_CHECK=always); nil: the token alone decides.
 	SessionCheck SessionChecker
+	// NonceRedeemRate bounds handshake nonce redemptions per second (burst:
+	// twice that); 0 leaves them unbounded. Anyone can send a made-up
+	// __clerk_handshake_nonce, and each is a Backend API call drawn from
+	// the instance's Clerk rate limit.
+	NonceRedeemRate float64
 	// RefreshTimeout bounds one refresh call (default DefaultRefreshTimeout).
 	RefreshTimeout time.Duration
 	Logger         *slog.Logger
@@ -120,7 +126,12 @@ func NewEngine(cfg Config, verifier *clerk.Verifier, opts Options) *Engine {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	primary, satellites := newSites(&cfg)
+	var nonceBudget *callBudget
+	if opts.NonceRedeemRate > 0 {
+		nonceBudget = newCallBudget(opts.NonceRedeemRate, max(int(2*opts.NonceRedeemRate), 1), cfg.Now)
+	}
 	return &Engine{
+		nonceBudget: nonceBudget,
 		primary:     primary,
 		satellites:  satellites,
 		cfg:         cfg,

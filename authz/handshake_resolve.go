@@ -169,6 +169,9 @@ func (e *Engine) handshakeCookies(ctx context.Context, c *authContext) hsResult 
 		if e.payloads == nil {
 			e.log.Error("Clerk: HandshakeService: error getting handshake payload: no Backend API client (CLERK_SECRET_KEY) to redeem the nonce")
 			unredeemed = true
+		} else if e.nonceBudget != nil && !e.nonceBudget.take() {
+			e.log.Warn("Clerk: HandshakeService: handshake nonce not redeemed: more nonces than HANDSHAKE_NONCE_REDEEM_RATE allows", "reason", string(clerk.ReasonSessionTokenMissing))
+			unredeemed = true
 		} else if d, err := e.payloads.HandshakePayload(ctx, c.handshakeNonce); err != nil {
 			e.log.Error("Clerk: HandshakeService: error getting handshake payload", "error", err.Error())
 			unredeemed = true

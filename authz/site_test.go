@@ -2,6 +2,7 @@ package authz
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,34 @@ func TestProductionNonceRedemptionFailureGoesToSignIn(t *testing.T) {
 	d := e.decide(e.nav("https://app.example.test/p", "__clerk_handshake_nonce=unknown"))
 	expect(t, d, SignIn, clerk.ReasonSessionTokenMissing)
 	if len(d.SetCookies) != 1 || !strings.HasPrefix(d.SetCookies[0], "__clerk_handshake_nonce=; ") {
+		t.Fatalf("cookies %q", d.SetCookies)
+	}
+}
+
+// Anyone can send a made-up __clerk_handshake_nonce, and redeeming one is
+// a Backend API call: beyond the redemption budget nonces are not
+// redeemed (signed out, as a nonce Clerk refuses), so a flood cannot
+// spend the instance's Clerk rate limit.
+func TestHandshakeNoncesBeyondTheRedeemRateMakeNoAPICall(t *testing.T) {
+	fake, pk, api := newFakeClerk(t, clerktest.Options{Production: true})
+	now := time.Unix(1_800_000_000, 0)
+	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
+	engine := NewEngine(Config{PublishableKey: pk, Now: func() time.Time { return now }}, v, Options{HandshakePayloads: api, NonceRedeemRate: 2})
+	e := &hsEnv{fake: fake, engine: engine}
+	for i := range 10 {
+		d := e.decide(e.nav("https://app.example.test/p", "__clerk_handshake_nonce=made-up-"+strconv.Itoa(i)))
+		expect(t, d, SignIn, clerk.ReasonSessionTokenMissing)
+	}
+	if n := fake.Calls(clerktest.RouteHandshakePayload); n != 4 {
+		t.Fatalf("%d redemptions for 10 nonces at once, want the burst of 4", n)
+	}
+	// The budget refills: a real nonce a second later is redeemed.
+	now = now.Add(time.Second)
+	tok := e.session(nil)
+	nonce := fake.AddHandshakeNonce([]string{"__session=" + tok + "; Path=/", uat(now.Unix() - 10)})
+	d := e.decide(e.nav("https://app.example.test/p", "__clerk_handshake_nonce="+nonce))
+	expect(t, d, Handshake, "")
+	if len(d.SetCookies) < 2 || !strings.HasPrefix(d.SetCookies[0], "__session=") {
 		t.Fatalf("cookies %q", d.SetCookies)
 	}
 }
