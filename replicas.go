@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -68,55 +69,63 @@ func (s *service) follow(ctx context.Context, logger *slog.Logger) {
 }
 
 // cacheSink applies Clerk's webhooks to this replica's state and, with
-// Redis, every replica's. An error to tell the other replicas is
-// returned to the webhook handler's log; the local effect always happens.
+// Redis, every replica's. The local effect always happens; an error means
+// the other replicas were not told, and the webhook handler answers 503
+// so that Svix delivers the event again.
 type cacheSink struct {
 	svc *service
-	log *slog.Logger
 }
 
-func (k cacheSink) failed(what string, err error) {
+func told(what string, err error) error {
 	if err != nil {
-		k.log.Error("webhook: the other replicas were not told", "what", what, "error", err.Error())
+		return fmt.Errorf("the other replicas were not told (%s): %w", what, err)
 	}
+	return nil
 }
 
-func (k cacheSink) MembershipChanged(ctx context.Context, userID, _ string) {
+func (k cacheSink) MembershipChanged(ctx context.Context, userID, _ string) error {
 	if m := k.svc.memberships; m != nil {
-		k.failed("membership", m.Invalidate(ctx, userID))
+		return told("membership", m.Invalidate(ctx, userID))
 	}
+	return nil
 }
 
-func (k cacheSink) OrganizationChanged(ctx context.Context, _ string) {
+func (k cacheSink) OrganizationChanged(ctx context.Context, _ string) error {
 	// Which users the organization has is not known here.
 	if m := k.svc.memberships; m != nil {
-		k.failed("organization", m.Purge(ctx))
+		return told("organization", m.Purge(ctx))
 	}
+	return nil
 }
 
-func (k cacheSink) RolesChanged(ctx context.Context) {
+func (k cacheSink) RolesChanged(ctx context.Context) error {
 	if m := k.svc.memberships; m != nil {
-		k.failed("roles", m.Purge(ctx))
+		return told("roles", m.Purge(ctx))
 	}
+	return nil
 }
 
-func (k cacheSink) UserChanged(ctx context.Context, userID string) {
+func (k cacheSink) UserChanged(ctx context.Context, userID string) error {
+	var errs []error
 	if m := k.svc.memberships; m != nil {
-		k.failed("user memberships", m.Invalidate(ctx, userID))
+		errs = append(errs, told("user memberships", m.Invalidate(ctx, userID)))
 	}
 	if p := k.svc.profiles; p != nil {
-		k.failed("user profile", p.Invalidate(ctx, userID))
+		errs = append(errs, told("user profile", p.Invalidate(ctx, userID)))
 	}
+	return errors.Join(errs...)
 }
 
-func (k cacheSink) SessionEnded(ctx context.Context, sessionID, _ string) {
+func (k cacheSink) SessionEnded(ctx context.Context, sessionID, _ string) error {
 	k.svc.denyList.Add(sessionID)
+	var errs []error
 	if c := k.svc.sessions; c != nil {
-		k.failed("session status", c.Forget(ctx, sessionID))
+		errs = append(errs, told("session status", c.Forget(ctx, sessionID)))
 	}
 	if r := k.svc.redis; r != nil {
-		k.failed("ended session", r.Invalidate(ctx, endedSessionKey+sessionID))
+		errs = append(errs, told("ended session", r.Invalidate(ctx, endedSessionKey+sessionID)))
 	}
+	return errors.Join(errs...)
 }
 
 // sharedSeen is webhooks.Seen on Redis: a delivery is applied by one
@@ -125,6 +134,10 @@ type sharedSeen struct{ store *redisshare.Store }
 
 func (s sharedSeen) FirstTime(ctx context.Context, id string, ttl time.Duration) (bool, error) {
 	return s.store.Claim(ctx, "webhook_ids:"+id, ttl)
+}
+
+func (s sharedSeen) Forget(ctx context.Context, id string) error {
+	return s.store.Release(ctx, "webhook_ids:"+id)
 }
 
 // webhookHandler builds the webhook route when a signing secret is set.
@@ -136,7 +149,7 @@ func (s *service) webhookHandler(cfg *Config, logger *slog.Logger) (http.Handler
 	if s.redis != nil {
 		opts.Seen = sharedSeen{s.redis}
 	}
-	h, err := webhooks.NewHandler(cfg.WebhookSecret, cacheSink{svc: s, log: logger}, opts)
+	h, err := webhooks.NewHandler(cfg.WebhookSecret, cacheSink{svc: s}, opts)
 	if err != nil {
 		return nil, bad("CLERK_WEBHOOK_SIGNING_SECRET", "%v", err)
 	}

@@ -39,6 +39,10 @@
 //	                                                its ids), body-unreadable
 //	503 {"error":"unavailable","reason":"replay-store-unavailable"}
 //	                                                Seen failed: fail closed, Svix retries
+//	503 {"error":"unavailable","reason":"not-applied"}
+//	                                                the Sink could not apply it everywhere
+//	                                                (another replica not told): the id is
+//	                                                forgotten, Svix retries
 //	200 {"ok":true}                                 applied, ignored (an event type with no
 //	                                                effect here) or duplicate (a replayed
 //	                                                svix-id: nothing is done)

@@ -9,20 +9,24 @@ import (
 // Sink applies an event's effect on cached state. Methods must be quick
 // (they run before the 2xx answer) and safe for concurrent use; they are
 // called only for events whose signature, timestamp and svix-id passed.
+//
+// A method returns an error when the change could not be applied
+// everywhere it must be (another replica was not told): the handler then
+// forgets the delivery and answers 503, so Svix delivers it again.
 type Sink interface {
 	// MembershipChanged: userID's membership of orgID was created,
 	// updated (role, permissions) or deleted.
-	MembershipChanged(ctx context.Context, userID, orgID string)
+	MembershipChanged(ctx context.Context, userID, orgID string) error
 	// OrganizationChanged: the organization was updated or deleted.
-	OrganizationChanged(ctx context.Context, orgID string)
+	OrganizationChanged(ctx context.Context, orgID string) error
 	// UserChanged: the user was updated (profile, ban, lock) or deleted.
-	UserChanged(ctx context.Context, userID string)
+	UserChanged(ctx context.Context, userID string) error
 	// SessionEnded: the session was revoked, ended or removed; its token
 	// must be refused from now on.
-	SessionEnded(ctx context.Context, sessionID, userID string)
+	SessionEnded(ctx context.Context, sessionID, userID string) error
 	// RolesChanged: a role or permission was created, updated or
 	// deleted, which changes what every membership with that role grants.
-	RolesChanged(ctx context.Context)
+	RolesChanged(ctx context.Context) error
 }
 
 // The event types the handler applies (@clerk/backend's WebhookEvent).
@@ -188,18 +192,19 @@ func validID(id string) bool {
 }
 
 // apply calls the sink method of a handled event.
-func (ev event) apply(ctx context.Context, sink Sink) {
+func (ev event) apply(ctx context.Context, sink Sink) error {
 	switch ev.kind {
 	case kindMembership:
-		sink.MembershipChanged(ctx, ev.userID, ev.orgID)
+		return sink.MembershipChanged(ctx, ev.userID, ev.orgID)
 	case kindOrganization:
-		sink.OrganizationChanged(ctx, ev.orgID)
+		return sink.OrganizationChanged(ctx, ev.orgID)
 	case kindUser:
-		sink.UserChanged(ctx, ev.userID)
+		return sink.UserChanged(ctx, ev.userID)
 	case kindSession:
-		sink.SessionEnded(ctx, ev.sessionID, ev.userID)
+		return sink.SessionEnded(ctx, ev.sessionID, ev.userID)
 	case kindRoles:
-		sink.RolesChanged(ctx)
+		return sink.RolesChanged(ctx)
 	case kindIgnored:
 	}
+	return nil
 }

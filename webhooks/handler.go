@@ -162,7 +162,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, http.StatusOK, map[string]any{"ok": true}, ev.typ, OutcomeDuplicate)
 		return
 	}
-	ev.apply(r.Context(), h.sink)
+	if err := ev.apply(r.Context(), h.sink); err != nil {
+		// Not applied everywhere: forget the id so that Svix's retry is
+		// applied, and say 503 so that it retries.
+		if ferr := h.seen.Forget(r.Context(), id); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+		h.log.LogAttrs(r.Context(), slog.LevelError, "clerk webhook not applied everywhere: 503 for Svix to deliver it again",
+			slog.String("type", ev.typ), slog.String("svix_id", id), slog.String("error", err.Error()))
+		h.reply(w, http.StatusServiceUnavailable, map[string]any{"error": "unavailable", "reason": "not-applied"}, ev.typ, OutcomeUnavailable)
+		return
+	}
 	h.log.LogAttrs(r.Context(), slog.LevelDebug, "clerk webhook applied",
 		slog.String("type", ev.typ), slog.String("svix_id", id))
 	h.reply(w, http.StatusOK, map[string]any{"ok": true}, ev.typ, OutcomeApplied)

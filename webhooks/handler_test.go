@@ -23,29 +23,33 @@ import (
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
 
-// recordingSink records each call as "Method arg arg".
+// recordingSink records each call as "Method arg arg", and answers fail.
 type recordingSink struct {
 	mu    sync.Mutex
 	calls []string
+	fail  error
 }
 
-func (s *recordingSink) add(call string) {
+func (s *recordingSink) add(call string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = append(s.calls, call)
+	return s.fail
 }
 
-func (s *recordingSink) MembershipChanged(_ context.Context, userID, orgID string) {
-	s.add("MembershipChanged " + userID + " " + orgID)
+func (s *recordingSink) MembershipChanged(_ context.Context, userID, orgID string) error {
+	return s.add("MembershipChanged " + userID + " " + orgID)
 }
-func (s *recordingSink) OrganizationChanged(_ context.Context, orgID string) {
-	s.add("OrganizationChanged " + orgID)
+func (s *recordingSink) OrganizationChanged(_ context.Context, orgID string) error {
+	return s.add("OrganizationChanged " + orgID)
 }
-func (s *recordingSink) UserChanged(_ context.Context, userID string) { s.add("UserChanged " + userID) }
-func (s *recordingSink) SessionEnded(_ context.Context, sessionID, userID string) {
-	s.add("SessionEnded " + sessionID + " " + userID)
+func (s *recordingSink) UserChanged(_ context.Context, userID string) error {
+	return s.add("UserChanged " + userID)
 }
-func (s *recordingSink) RolesChanged(context.Context) { s.add("RolesChanged") }
+func (s *recordingSink) SessionEnded(_ context.Context, sessionID, userID string) error {
+	return s.add("SessionEnded " + sessionID + " " + userID)
+}
+func (s *recordingSink) RolesChanged(context.Context) error { return s.add("RolesChanged") }
 
 func (s *recordingSink) Calls() []string {
 	s.mu.Lock()
@@ -349,6 +353,35 @@ type failingSeen struct{}
 
 func (failingSeen) FirstTime(context.Context, string, time.Duration) (bool, error) {
 	return false, errors.New("redis: connection refused")
+}
+
+func (failingSeen) Forget(context.Context, string) error { return errors.New("redis: connection refused") }
+
+// A sink that could not tell every replica makes the delivery a 503 and
+// forgets its id: Svix's redelivery (same id) is then applied, not taken
+// for a duplicate.
+func TestSinkFailureIs503AndTheRedeliveryIsApplied(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.sink.fail = errors.New("redis: i/o timeout")
+	body := envelope(t, EventSessionRevoked, clerktest.SessionEventData("sess_f", "user_f", "revoked"))
+	id := nextID()
+	status, out := f.serve(request(id, testNow.Unix(), body, ""))
+	if status != http.StatusServiceUnavailable || out["reason"] != "not-applied" {
+		t.Fatalf("status %d %v, want 503 not-applied", status, out)
+	}
+	f.sink.mu.Lock()
+	f.sink.fail = nil
+	f.sink.mu.Unlock()
+	if status, out := f.serve(request(id, testNow.Unix()+30, body, "")); status != 200 || out["ok"] != true {
+		t.Fatalf("redelivery: status %d %v", status, out)
+	}
+	if got := f.sink.Calls(); len(got) != 2 {
+		t.Fatalf("sink calls %q, want the delivery and its redelivery", got)
+	}
+	want := []string{EventSessionRevoked + " unavailable", EventSessionRevoked + " applied"}
+	if !slices.Equal(f.events, want) {
+		t.Fatalf("OnEvent %q, want %q", f.events, want)
+	}
 }
 
 func TestReplayStoreFailureIs503AndNothingApplied(t *testing.T) {

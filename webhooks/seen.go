@@ -14,8 +14,12 @@ import (
 // The default, MemorySeen, is per replica; an implementation shared by the
 // replicas (Redis SET NX PX) makes a replay sent to another replica a
 // duplicate too.
+//
+// Forget drops id again, for a delivery whose effect failed: Svix's
+// redelivery must then be applied, not refused as a duplicate.
 type Seen interface {
 	FirstTime(ctx context.Context, id string, ttl time.Duration) (bool, error)
+	Forget(ctx context.Context, id string) error
 }
 
 // DefaultSeenCapacity is the number of ids the default MemorySeen holds:
@@ -73,6 +77,16 @@ func (m *MemorySeen) FirstTime(_ context.Context, id string, ttl time.Duration) 
 	}
 	m.ids[id] = m.order.PushBack(&seenEntry{id: id, expires: now.Add(ttl)})
 	return true, nil
+}
+
+// Forget implements Seen; it never fails.
+func (m *MemorySeen) Forget(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.ids[id]; ok {
+		m.remove(e)
+	}
+	return nil
 }
 
 // Len is the number of ids held (expired ones included until pruned).
