@@ -116,8 +116,15 @@ func NewMachineLookup(v MachineVerifier, opts MachineLookupOptions) (*MachineLoo
 		Load:       l.load,
 		IsNegative: func(a machineAnswer) bool { return a.refused != nil },
 		RetryAfter: clerk.RetryAfterOf,
-		Now:        opts.Now,
-		Shared:     opts.Shared, SharedName: "machine_tokens",
+		// A machine JWT verifies with the instance's keys: no Backend API
+		// call, so a 429 on opaque tokens does not hold it back (the SDK
+		// verifies it regardless).
+		CallsRemote: func(ctx context.Context, _ [sha256.Size]byte) bool {
+			token, _ := ctx.Value(machineTokenKey{}).(string)
+			return !clerk.VerifiesLocally(token)
+		},
+		Now:    opts.Now,
+		Shared: opts.Shared, SharedName: "machine_tokens",
 		SharedKey:      func(k [sha256.Size]byte) string { return hex.EncodeToString(k[:]) },
 		ParseSharedKey: parseTokenHash,
 		Encode:         encodeMachineAnswer,
@@ -142,12 +149,6 @@ func (l *MachineLookup) Machine(ctx context.Context, token string) (*clerk.Machi
 	ctx = context.WithValue(ctx, machineTokenKey{}, token)
 	for range 2 {
 		a, err := l.cache.Get(ctx, key)
-		if errors.Is(err, cache.ErrBackoff) && clerk.VerifiesLocally(token) {
-			// The back-off after a 429 holds Backend API calls back, and a
-			// machine JWT needs none: the SDK verifies it regardless, so a
-			// rate limit on API keys must not turn valid JWTs into 503s.
-			return l.verifier.Verify(ctx, token)
-		}
 		if err != nil {
 			return nil, err
 		}

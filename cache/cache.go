@@ -41,6 +41,12 @@ type Options[K comparable, V any] struct {
 	// RetryAfter extracts a back-off from a Load error (a 429's
 	// Retry-After); 0 means none (optional).
 	RetryAfter func(error) time.Duration
+	// CallsRemote reports whether loading key calls the remote API, with
+	// the caller's context; a back-off holds back only the loads that do.
+	// nil: every load does. (The machine credential cache holds JWTs
+	// verified with local keys beside opaque tokens Clerk verifies: a
+	// rate limit on the latter must not stop the former.)
+	CallsRemote func(ctx context.Context, key K) bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 
@@ -100,6 +106,10 @@ type call[V any] struct {
 	done chan struct{}
 	val  V
 	err  error
+}
+
+func (c *Cache[K, V]) callsRemote(ctx context.Context, key K) bool {
+	return c.opts.CallsRemote == nil || c.opts.CallsRemote(ctx, key)
 }
 
 // Sharding. A cache of fewer than minShardEntries×2 entries is one exact
@@ -208,7 +218,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		e, ok = nil, false
 	}
 	s.misses.Add(1)
-	if b := c.backoff.Load(); b != nil && now.Before(b.until) && (ok || c.opts.Shared == nil) {
+	if b := c.backoff.Load(); b != nil && now.Before(b.until) && (ok || c.opts.Shared == nil) && c.callsRemote(ctx, key) {
 		// The API asked us to wait: no call, stale or nothing. (With
 		// Shared and nothing stale, the load below asks Shared only.)
 		s.mu.Unlock()

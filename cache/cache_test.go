@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,6 +263,31 @@ func testRetryAfterStopsEveryLoad(t *testing.T, size int) {
 	}
 	if s := c.Stats(); s.RateLimitBackoffs != 1 || s.StaleServes != 2 {
 		t.Fatalf("stats %+v, want 1 back-off and 2 stale serves", s)
+	}
+}
+
+// A back-off holds back only the loads that call the remote API: keys
+// CallsRemote says are loaded locally keep loading.
+func TestBackoffSparesLoadsThatMakeNoRemoteCall(t *testing.T) {
+	src, clk := &source{}, newClock()
+	c, err := New(Options[string, string]{
+		Size: 100, TTL: 30 * time.Second, Load: src.load, RetryAfter: retryAfter, Now: clk.Now,
+		CallsRemote: func(_ context.Context, key string) bool { return !strings.HasPrefix(key, "local_") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.fail(&rateLimited{wait: 10 * time.Second})
+	if _, err := c.Get(context.Background(), "remote_1"); err == nil {
+		t.Fatal("the 429 was not returned")
+	}
+	src.fail(nil)
+	if _, err := c.Get(context.Background(), "remote_2"); !errors.Is(err, ErrBackoff) {
+		t.Fatalf("remote key during the back-off: err %v, want ErrBackoff", err)
+	}
+	mustGet(t, c, "local_1", "value-of-local_1")
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d loads, want the 429 and the local key's", n)
 	}
 }
 

@@ -112,7 +112,7 @@ func (c *Cache[K, V]) loadShared(ctx context.Context, s *shard[K, V], key K, cl 
 		up = res != sharedDown
 	}
 	b := c.backoff.Load()
-	backingOff := b != nil && c.opts.Now().Before(b.until)
+	backingOff := b != nil && c.opts.Now().Before(b.until) && c.callsRemote(ctx, key)
 	if up && !backingOff {
 		var (
 			v   V
