@@ -44,21 +44,7 @@ var audienceScenarios = []scenario{
 // TestJWTAudienceAndIssuer runs audienceScenarios through NGINX, Traefik,
 // Caddy and the Envoy emulator, each with its shipped configuration.
 func TestJWTAudienceAndIssuer(t *testing.T) {
-	for _, px := range []struct {
-		name, dialect string
-		launcher      func(*testing.T) launchFunc
-	}{
-		{"nginx", dialectAuthRequest, nginxLauncher},
-		{"traefik", dialectForwardAuth, traefikLauncher},
-		{"caddy", dialectForwardAuth, caddyLauncher},
-	} {
-		t.Run(px.name, func(t *testing.T) {
-			runProxyScenarios(t, px.name, px.dialect, px.launcher(t), audienceScenarios, audienceEnv...)
-		})
-	}
-	t.Run("envoy", func(t *testing.T) {
-		runEnvoyScenarios(t, audienceScenarios, audienceEnv...)
-	})
+	runEveryProxy(t, audienceScenarios, audienceEnv...)
 }
 
 func scenarioAudienceListed(t *testing.T, p *proxyUnderTest) {

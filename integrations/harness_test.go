@@ -296,6 +296,26 @@ func waitRouted(t testing.TB, p *process, base string) {
 // address substituted, and returns its base URL.
 type launchFunc func(t *testing.T, svc *service, authAddr, appAddr string) string
 
+// runEveryProxy runs table through NGINX, Traefik, Caddy and the Envoy
+// emulator, each with its shipped configuration, in front of a service of
+// their own started with extraEnv: for settings the shared table does not
+// run under.
+func runEveryProxy(t *testing.T, table []scenario, extraEnv ...string) {
+	for _, px := range []struct {
+		name, dialect string
+		launcher      func(*testing.T) launchFunc
+	}{
+		{"nginx", dialectAuthRequest, nginxLauncher},
+		{"traefik", dialectForwardAuth, traefikLauncher},
+		{"caddy", dialectForwardAuth, caddyLauncher},
+	} {
+		t.Run(px.name, func(t *testing.T) {
+			runProxyScenarios(t, px.name, px.dialect, px.launcher(t), table, extraEnv...)
+		})
+	}
+	t.Run("envoy", func(t *testing.T) { runEnvoyScenarios(t, table, extraEnv...) })
+}
+
 // runProxyScenarios is the body of every test that runs a real proxy
 // binary: the service (started with extraEnv) behind an auth tap, the app,
 // the proxy from launch, and a scenario table. launchDown reuses launch

@@ -10,13 +10,11 @@ package integrations
 // client through the primary's Frontend API, as Clerk's does.
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
@@ -41,21 +39,7 @@ var satelliteScenarios = []scenario{
 // TestSatelliteDomains runs satelliteScenarios through NGINX, Traefik,
 // Caddy and the Envoy emulator, each with its shipped configuration.
 func TestSatelliteDomains(t *testing.T) {
-	for _, px := range []struct {
-		name, dialect string
-		launcher      func(*testing.T) launchFunc
-	}{
-		{"nginx", dialectAuthRequest, nginxLauncher},
-		{"traefik", dialectForwardAuth, traefikLauncher},
-		{"caddy", dialectForwardAuth, caddyLauncher},
-	} {
-		t.Run(px.name, func(t *testing.T) {
-			runProxyScenarios(t, px.name, px.dialect, px.launcher(t), satelliteScenarios, satelliteEnv...)
-		})
-	}
-	t.Run("envoy", func(t *testing.T) {
-		runEnvoyScenarios(t, satelliteScenarios, satelliteEnv...)
-	})
+	runEveryProxy(t, satelliteScenarios, satelliteEnv...)
 }
 
 func scenarioSatelliteFirstVisit(t *testing.T, p *proxyUnderTest) {
@@ -77,59 +61,27 @@ func scenarioSatelliteSync(t *testing.T, p *proxyUnderTest) {
 	user := clerktest.NewID("user")
 	// Signed in on the primary: the fake's __client cookie, which only
 	// the primary's Frontend API reads.
-	jar := &sharedJar{cookies: map[string]*http.Cookie{}}
-	origin, _ := url.Parse(publicOrigin)
-	jar.SetCookies(origin, []*http.Cookie{fake.SignInBrowser(user)})
-	u, _ := url.Parse(p.base)
-	fu, _ := url.Parse(fake.URL)
-	router := &hostRouter{proxyAddr: u.Host, fapiHost: fake.FAPIHost, fakeAddr: fu.Host, satelliteFAPI: "clerk." + satelliteDomain}
-	c := &http.Client{Jar: jar, Transport: router, Timeout: 15 * time.Second,
-		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return fmt.Errorf("redirect loop")
-			}
-			return nil
-		}}
+	b := newBrowserTrip(p, "clerk."+satelliteDomain, fake.SignInBrowser(user))
 	syncsBefore := fake.Calls(clerktest.RouteSync)
 	// The primary's sign-in page, the user already signed in there, sends
 	// the browser back to the return URL the satellite asked for.
-	id := newTestID()
-	req, _ := http.NewRequest("GET", publicOrigin+"/dashboard?tab=1&__clerk_synced=false", nil)
-	for k, v := range browser() {
-		req.Header[k] = v
-	}
-	req.Header.Set(testIDHeader, id)
-	res, err := c.Do(req)
-	hops := func() string { router.mu.Lock(); defer router.mu.Unlock(); return strings.Join(router.hops, "\n  ") }
-	if err != nil {
-		t.Fatalf("sync round trip: %v\n  %s", err, hops())
-	}
-	body, _ := io.ReadAll(res.Body)
-	_ = res.Body.Close()
-	if res.StatusCode != http.StatusOK || res.Header.Get("X-Upstream") != "app" {
-		t.Fatalf("ended with %d %q, want 200 from the app\n  %s", res.StatusCode, body, hops())
-	}
-	if got, want := res.Request.URL.String(), publicOrigin+"/dashboard?tab=1&__clerk_synced=true"; got != want {
-		t.Errorf("ended on %s, want %s", got, want)
+	final, seen := b.navigate(t, p, "/dashboard?tab=1&__clerk_synced=false")
+	if want := publicOrigin + "/dashboard?tab=1&__clerk_synced=true"; final != want {
+		t.Errorf("ended on %s, want %s", final, want)
 	}
 	if fake.Calls(clerktest.RouteSync) == syncsBefore {
-		t.Errorf("the satellite's handshake never went through the primary\n  %s", hops())
+		t.Errorf("the satellite's handshake never went through the primary\n  %s", b.hops())
 	}
 	reasons := []string{}
 	for _, q := range fake.HandshakeRequests() {
 		reasons = append(reasons, q.Get("__clerk_hs_reason"))
 	}
-	if !strings.Contains(strings.Join(reasons, ","), "satellite-needs-syncing") {
+	if !slices.Contains(reasons, "satellite-needs-syncing") {
 		t.Errorf("handshake reasons %q, want satellite-needs-syncing", reasons)
 	}
-	seen := p.app.byID(id)
-	if len(seen) != 1 {
-		t.Fatalf("app saw %d requests, want 1\n  %s", len(seen), hops())
-	}
-	if got := identityAt(seen[0].Header)["X-Auth-User-Id"]; len(got) != 1 || got[0] != user {
+	if got := identityAt(seen.Header)["X-Auth-User-Id"]; len(got) != 1 || got[0] != user {
 		t.Errorf("app saw X-Auth-User-Id %q, want %q", got, user)
 	}
-	t.Logf("hops:\n  %s", hops())
 }
 
 // clerkProxyPath is where an app that proxies Clerk's Frontend API serves
@@ -142,29 +94,12 @@ const clerkProxyPath = "/__clerk"
 func TestRelativeProxyURL(t *testing.T) {
 	table := []scenario{{"handshake round trip through " + clerkProxyPath + " on the public origin", scenarioHandshakeViaRelativeProxy}}
 	env := []string{"CLERK_PROXY_URL=" + clerkProxyPath}
-	for _, px := range []struct {
-		name, dialect string
-		launcher      func(*testing.T) launchFunc
-	}{
-		{"nginx", dialectAuthRequest, nginxLauncher},
-		{"traefik", dialectForwardAuth, traefikLauncher},
-		{"caddy", dialectForwardAuth, caddyLauncher},
-	} {
-		t.Run(px.name, func(t *testing.T) {
-			runProxyScenarios(t, px.name, px.dialect, px.launcher(t), table, env...)
-		})
-	}
-	t.Run("envoy", func(t *testing.T) { runEnvoyScenarios(t, table, env...) })
+	runEveryProxy(t, table, env...)
 }
 
 func scenarioHandshakeViaRelativeProxy(t *testing.T, p *proxyUnderTest) {
-	router := handshakeRoundTrip(t, p)
-	router.mu.Lock()
-	defer router.mu.Unlock()
-	for _, h := range router.hops {
-		if strings.HasPrefix(h, "GET "+publicOrigin+clerkProxyPath+"/v1/client/handshake?") {
-			return
-		}
+	b := handshakeRoundTrip(t, p)
+	if !strings.Contains("\n  "+b.hops(), "\n  GET "+publicOrigin+clerkProxyPath+"/v1/client/handshake?") {
+		t.Errorf("no handshake under %s%s:\n  %s", publicOrigin, clerkProxyPath, b.hops())
 	}
-	t.Errorf("no handshake under %s%s:\n  %s", publicOrigin, clerkProxyPath, strings.Join(router.hops, "\n  "))
 }

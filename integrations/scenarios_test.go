@@ -777,67 +777,97 @@ func shorten(s string) string {
 func scenarioHandshake(t *testing.T, p *proxyUnderTest) { handshakeRoundTrip(t, p) }
 
 // handshakeRoundTrip follows an expired session's handshake with a cookie
-// jar to the app and returns the router that logged the hops.
-func handshakeRoundTrip(t *testing.T, p *proxyUnderTest) *hostRouter {
+// jar to the app and returns the browser, whose router logged the hops.
+func handshakeRoundTrip(t *testing.T, p *proxyUnderTest) *browserTrip {
 	fake := p.svc.Fake
 	user := clerktest.NewID("user")
-	client := fake.SignInBrowser(user)
-	u, _ := url.Parse(p.base)
-	fu, _ := url.Parse(fake.URL)
-	jar := &sharedJar{cookies: map[string]*http.Cookie{}}
 	expired := p.svc.claims(user)
 	now := time.Now().Unix()
 	expired["iat"], expired["nbf"], expired["exp"] = now-600, now-605, now-540
+	b := newBrowserTrip(p, "",
+		fake.SignInBrowser(user),
+		&http.Cookie{Name: "__client_uat", Value: strconv.FormatInt(now-3600, 10)},
+		&http.Cookie{Name: "__session", Value: p.svc.token(expired)},
+	)
+	const target = "/dashboard?tab=1"
+	final, seen := b.navigate(t, p, target)
+	if final != publicOrigin+target {
+		t.Errorf("ended on %s, want the original %s", final, publicOrigin+target)
+	}
+	if len(fake.HandshakeRequests()) == 0 {
+		t.Errorf("the browser never went through Clerk's handshake\n  %s", b.hops())
+	}
+	if got := identityAt(seen.Header)["X-Auth-User-Id"]; len(got) != 1 || got[0] != user {
+		t.Errorf("app saw X-Auth-User-Id %q, want %q", got, user)
+	}
+	if b.jar.get("__session") == "" || b.jar.get("__clerk_handshake") != "" {
+		t.Errorf("cookies after the round trip: __session %q, __clerk_handshake %q; want a session and no handshake left", b.jar.get("__session"), b.jar.get("__clerk_handshake"))
+	}
+	return b
+}
+
+// browserTrip is a browser that follows redirects with one cookie jar for
+// every host, reaching the proxy for the public host and the fake Clerk
+// for Clerk's hosts (hostRouter).
+type browserTrip struct {
+	jar    *sharedJar
+	router *hostRouter
+	client *http.Client
+}
+
+// newBrowserTrip holds cookies; satelliteFAPI, when not "", is a
+// satellite's Frontend API host the fake also serves.
+func newBrowserTrip(p *proxyUnderTest, satelliteFAPI string, cookies ...*http.Cookie) *browserTrip {
+	u, _ := url.Parse(p.base)
+	fu, _ := url.Parse(p.svc.Fake.URL)
+	b := &browserTrip{
+		jar:    &sharedJar{cookies: map[string]*http.Cookie{}},
+		router: &hostRouter{proxyAddr: u.Host, fapiHost: p.svc.Fake.FAPIHost, fakeAddr: fu.Host, satelliteFAPI: satelliteFAPI},
+	}
 	origin, _ := url.Parse(publicOrigin)
-	jar.SetCookies(origin, []*http.Cookie{
-		client,
-		{Name: "__client_uat", Value: strconv.FormatInt(now-3600, 10)},
-		{Name: "__session", Value: p.svc.token(expired)},
-	})
-	router := &hostRouter{proxyAddr: u.Host, fapiHost: fake.FAPIHost, fakeAddr: fu.Host}
-	c := &http.Client{Jar: jar, Transport: router, Timeout: 15 * time.Second,
+	b.jar.SetCookies(origin, cookies)
+	b.client = &http.Client{Jar: b.jar, Transport: b.router, Timeout: 15 * time.Second,
 		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
-			if len(via) >= 8 {
+			if len(via) >= 10 {
 				return fmt.Errorf("redirect loop")
 			}
 			return nil
 		}}
+	return b
+}
+
+// navigate opens publicOrigin+target as a browser navigation and follows
+// every redirect. It must end with 200 from the app, which must have seen
+// that navigation once; it returns the final URL and what the app saw.
+func (b *browserTrip) navigate(t *testing.T, p *proxyUnderTest, target string) (string, seenRequest) {
+	t.Helper()
 	id := newTestID()
-	const target = "/dashboard?tab=1"
 	req, _ := http.NewRequest("GET", publicOrigin+target, nil)
 	for k, v := range browser() {
 		req.Header[k] = v
 	}
 	req.Header.Set(testIDHeader, id)
-	res, err := c.Do(req)
-	hops := func() string { router.mu.Lock(); defer router.mu.Unlock(); return strings.Join(router.hops, "\n  ") }
+	res, err := b.client.Do(req)
 	if err != nil {
-		t.Fatalf("handshake round trip: %v\n  %s", err, hops())
+		t.Fatalf("GET %s: %v\n  %s", target, err, b.hops())
 	}
 	body, _ := io.ReadAll(res.Body)
 	_ = res.Body.Close()
 	if res.StatusCode != http.StatusOK || res.Header.Get("X-Upstream") != "app" {
-		t.Fatalf("ended with %d %q, want 200 from the app\n  %s", res.StatusCode, body, hops())
-	}
-	if res.Request.URL.String() != publicOrigin+target {
-		t.Errorf("ended on %s, want the original %s", res.Request.URL, publicOrigin+target)
-	}
-	if len(fake.HandshakeRequests()) == 0 {
-		t.Errorf("the browser never went through Clerk's handshake\n  %s", hops())
+		t.Fatalf("ended with %d %q, want 200 from the app\n  %s", res.StatusCode, body, b.hops())
 	}
 	seen := p.app.byID(id)
 	if len(seen) != 1 {
-		t.Fatalf("app saw %d requests, want 1\n  %s", len(seen), hops())
+		t.Fatalf("app saw %d requests, want 1\n  %s", len(seen), b.hops())
 	}
-	got := identityAt(seen[0].Header)["X-Auth-User-Id"]
-	if len(got) != 1 || got[0] != user {
-		t.Errorf("app saw X-Auth-User-Id %q, want %q", got, user)
-	}
-	if jar.get("__session") == "" || jar.get("__clerk_handshake") != "" {
-		t.Errorf("cookies after the round trip: __session %q, __clerk_handshake %q; want a session and no handshake left", jar.get("__session"), jar.get("__clerk_handshake"))
-	}
-	t.Logf("hops:\n  %s", hops())
-	return router
+	t.Logf("hops:\n  %s", b.hops())
+	return res.Request.URL.String(), seen[0]
+}
+
+func (b *browserTrip) hops() string {
+	b.router.mu.Lock()
+	defer b.router.mu.Unlock()
+	return strings.Join(b.router.hops, "\n  ")
 }
 
 func scenarioServiceDown(t *testing.T, p *proxyUnderTest) {
