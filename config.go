@@ -54,6 +54,11 @@ type Config struct {
 	// ALLOWED_REDIRECT_HOSTS: comma list of hosts, exact or *.example.com,
 	// that redirect targets may name besides the request's own host.
 	AllowedRedirectHosts []string `envconfig:"ALLOWED_REDIRECT_HOSTS"`
+
+	// Organization sync (authz/orgsync.go): comma lists of path patterns.
+	OrganizationPatterns    []string `envconfig:"CLERK_ORGANIZATION_PATTERNS"`
+	PersonalAccountPatterns []string `envconfig:"CLERK_PERSONAL_ACCOUNT_PATTERNS"`
+
 	// Organization policy (authz/policyfile.go, authz/memberships.go).
 	PolicyFile            string        `envconfig:"POLICY_FILE"`
 	PolicyPollInterval    time.Duration `envconfig:"POLICY_POLL_INTERVAL" default:"2s"`
@@ -80,6 +85,7 @@ type Config struct {
 	SessionCheckTTL time.Duration `envconfig:"SESSION_CHECK_TTL" default:"5s"`
 
 	publishableKey clerk.PublishableKey
+	orgSync        *authz.OrganizationSync
 	staticKeys     *clerk.StaticKeys
 	logLevel       slog.Level
 	allowSample    float64 // LOG_ALLOW_SAMPLE; "" (a Config built in code) keeps all
@@ -164,6 +170,9 @@ func (c *Config) validate() error {
 	if c.NonceRedeemRate < 0 || c.NonceRedeemRate > 100_000 {
 		return bad("HANDSHAKE_NONCE_REDEEM_RATE", "must be between 0 (unbounded) and 100000 redemptions a second")
 	}
+	if err := c.validateOrganizationSync(); err != nil {
+		return err
+	}
 	for _, p := range c.AuthorizedParties {
 		if err := checkURL(p, false); err != nil {
 			return bad("CLERK_AUTHORIZED_PARTIES", "%q: %v (use origins such as https://app.example.com)", p, err)
@@ -227,6 +236,21 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// validateOrganizationSync compiles the organization sync patterns: syntax
+// the service does not implement stops it at start-up, where the SDK
+// would match it differently or throw on every request.
+func (c *Config) validateOrganizationSync() error {
+	if _, err := authz.NewOrganizationSync(c.OrganizationPatterns, nil); err != nil {
+		return bad("CLERK_ORGANIZATION_PATTERNS", "%v", err)
+	}
+	if _, err := authz.NewOrganizationSync(nil, c.PersonalAccountPatterns); err != nil {
+		return bad("CLERK_PERSONAL_ACCOUNT_PATTERNS", "%v", err)
+	}
+	sync, err := authz.NewOrganizationSync(c.OrganizationPatterns, c.PersonalAccountPatterns)
+	c.orgSync = sync
+	return err
 }
 
 // validateSatellites checks the satellite settings where the SDK checks

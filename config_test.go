@@ -23,7 +23,8 @@ var configVars = []string{"CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_JW
 	"LOG_LEVEL", "LOG_FORMAT", "LOG_FLUSH_INTERVAL", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT",
 	"CLERK_MACHINE_SECRET_KEY", "MACHINE_TOKEN_CACHE_SIZE", "MACHINE_TOKEN_CACHE_TTL", "MACHINE_TOKEN_NEGATIVE_TTL", "MACHINE_TOKEN_STALE_WINDOW",
 	"MACHINE_TOKEN_VERIFY_RATE", "CLERK_JWT_AUDIENCE", "CLERK_JWT_ISSUER", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET", "WEBHOOK_PATH", "SESSION_CHECK", "SESSION_CHECK_TTL",
-	"CLERK_IS_SATELLITE", "CLERK_DOMAIN", "CLERK_SATELLITE_DOMAINS", "CLERK_SATELLITE_AUTO_SYNC", "HANDSHAKE_NONCE_REDEEM_RATE"}
+	"CLERK_IS_SATELLITE", "CLERK_DOMAIN", "CLERK_SATELLITE_DOMAINS", "CLERK_SATELLITE_AUTO_SYNC", "HANDSHAKE_NONCE_REDEEM_RATE",
+	"CLERK_ORGANIZATION_PATTERNS", "CLERK_PERSONAL_ACCOUNT_PATTERNS"}
 
 func setEnv(t *testing.T, kv map[string]string) {
 	t.Helper()
@@ -178,5 +179,44 @@ func TestServeErrorIsLoggedBeforeExit(t *testing.T) {
 	}
 	if took := time.Since(start); took > 8*time.Second {
 		t.Fatalf("took %v: the line waited for the flush interval", took)
+	}
+}
+
+func TestOrganizationSyncConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		variable string // "" = valid
+	}{
+		{"both lists", map[string]string{"CLERK_ORGANIZATION_PATTERNS": "/orgs/:slug,/orgs/:slug/(.*)", "CLERK_PERSONAL_ACCOUNT_PATTERNS": "/me,/me/(.*)"}, ""},
+		{"organization patterns only", map[string]string{"CLERK_ORGANIZATION_PATTERNS": "/o/:id"}, ""},
+		{"a space after the comma", map[string]string{"CLERK_ORGANIZATION_PATTERNS": "/orgs/:slug, /orgs/:slug/(.*)"}, "CLERK_ORGANIZATION_PATTERNS"},
+		{"an empty entry", map[string]string{"CLERK_PERSONAL_ACCOUNT_PATTERNS": "/me,,/me/(.*)"}, "CLERK_PERSONAL_ACCOUNT_PATTERNS"},
+		{"an optional parameter", map[string]string{"CLERK_ORGANIZATION_PATTERNS": "/orgs/:slug?"}, "CLERK_ORGANIZATION_PATTERNS"},
+		{"a bare wildcard", map[string]string{"CLERK_PERSONAL_ACCOUNT_PATTERNS": "/me/*"}, "CLERK_PERSONAL_ACCOUNT_PATTERNS"},
+		{"a custom parameter pattern", map[string]string{"CLERK_ORGANIZATION_PATTERNS": "/orgs/:id(org_.*)"}, "CLERK_ORGANIZATION_PATTERNS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			setEnv(t, env)
+			cfg, err := loadConfig()
+			if tt.variable == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if cfg.orgSync == nil {
+					t.Fatal("patterns not compiled")
+				}
+				return
+			}
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable {
+				t.Fatalf("error %v, want one naming %s", err, tt.variable)
+			}
+		})
 	}
 }

@@ -152,6 +152,7 @@ func newService(cfg *Config, logger *slog.Logger) (*service, error) {
 		Domain:               cfg.Domain,
 		SatelliteDomains:     cfg.SatelliteDomains,
 		SatelliteAutoSync:    cfg.SatelliteAutoSync,
+		OrganizationSync:     cfg.orgSync,
 		AllowCORSPreflight:   cfg.AllowCORSPreflight,
 		CallbackPath:         cfg.CallbackPath,
 		AllowedRedirectHosts: cfg.AllowedRedirectHosts,

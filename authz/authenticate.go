@@ -86,8 +86,8 @@ func (e *Engine) authenticateCookie(ctx context.Context, c *authContext) authSta
 
 // cookieFlow is the SDK's cookie flow (authenticateRequestWithTokenInCookie,
 // tokens/request.ts) from row 2 on; the rows are numbered in
-// docs/clerk-protocol.md, "Cookie flow". Row 15 (organization sync) is not
-// supported.
+// docs/clerk-protocol.md, "Cookie flow"; row 15 is organization sync
+// (orgsync.go).
 func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	dev := !e.cfg.PublishableKey.Production
 	if st, done := e.satelliteSync(c); done { // rows 2 and 3
@@ -139,6 +139,13 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 		// without a colon throws (@clerk/shared authorization.ts
 		// splitByScope), and the cookie flow reports that as signed out.
 		return out(clerk.ReasonUnexpectedError, s.OrgError.Error())
+	}
+	// Row 15: the SDK syncs only an auth object with a user, which a
+	// pending session's (signed out) has not.
+	if !s.Pending() {
+		if st, done := e.organizationSync(c, s); done {
+			return st
+		}
 	}
 	return authState{status: signedIn, session: s}
 }

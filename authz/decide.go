@@ -29,6 +29,10 @@ type Config struct {
 	// satelliteAutoSync: a satellite's page view without Clerk cookies
 	// hand-shakes instead of being signed out.
 	SatelliteAutoSync bool
+	// OrganizationSync (CLERK_ORGANIZATION_PATTERNS,
+	// CLERK_PERSONAL_ACCOUNT_PATTERNS) is the SDK's
+	// organizationSyncOptions; nil: off (orgsync.go).
+	OrganizationSync *OrganizationSync
 	// AllowCORSPreflight lets credential-less CORS preflights through.
 	AllowCORSPreflight bool
 	// CallbackPath is the browser-facing handshake completion route.

@@ -52,9 +52,11 @@ func redirectLoopMessage(reason clerk.Reason) string {
 // handshakeURL is buildRedirectToHandshake: the request's Frontend API
 // (frontendAPI) /v1/client/handshake with, in the SDK's order,
 // redirect_url, __clerk_api_version, suffixed_cookies, __clerk_hs_reason,
-// format=nonce, the current session token and (dev) the dev-browser token.
+// format=nonce, the current session token, (dev) the dev-browser token and,
+// when the URL matches an organization sync pattern (orgsync.go), the
+// organization to activate, whatever the reason.
 func (e *Engine) handshakeURL(c *authContext, reason clerk.Reason) string {
-	q := make(queryPairs, 0, 7)
+	q := make(queryPairs, 0, 8)
 	q = q.add("redirect_url", e.handshakeReturnURL(c.req))
 	q = q.add("__clerk_api_version", clerk.APIVersion)
 	q = q.add("suffixed_cookies", strconv.FormatBool(c.suffixed))
@@ -65,6 +67,9 @@ func (e *Engine) handshakeURL(c *authContext, reason clerk.Reason) string {
 	}
 	if !e.cfg.PublishableKey.Production && c.devBrowser != "" {
 		q = q.add(clerk.CookieDevBrowser, c.devBrowser)
+	}
+	if t, ok := e.cfg.OrganizationSync.targetOf(c.req); ok {
+		q = q.add("organization_id", t.queryValue())
 	}
 	return e.frontendAPI(c) + "/v1/client/handshake?" + q.encode()
 }

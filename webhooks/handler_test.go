@@ -355,7 +355,9 @@ func (failingSeen) FirstTime(context.Context, string, time.Duration) (bool, erro
 	return false, errors.New("redis: connection refused")
 }
 
-func (failingSeen) Forget(context.Context, string) error { return errors.New("redis: connection refused") }
+func (failingSeen) Forget(context.Context, string) error {
+	return errors.New("redis: connection refused")
+}
 
 // A sink that could not tell every replica makes the delivery a 503 and
 // forgets its id: Svix's redelivery (same id) is then applied, not taken

@@ -489,6 +489,28 @@ func TestSatelliteSettingsBecomeTheEnvironment(t *testing.T) {
 	})
 }
 
+// Organization sync patterns are lists in values and one comma-joined variable each.
+func TestOrganizationSyncPatternsBecomeTheEnvironment(t *testing.T) {
+	names := []string{"CLERK_ORGANIZATION_PATTERNS", "CLERK_PERSONAL_ACCOUNT_PATTERNS"}
+	checkPlainEnv(t, names, []plainEnvCase{
+		{name: "defaults: off", values: ""},
+		{name: "empty lists are left out", values: "clerk: {organizationPatterns: [], personalAccountPatterns: []}"},
+		{
+			name:   "organization and personal-account patterns",
+			values: `clerk: {organizationPatterns: [/orgs/:slug, "/orgs/:slug/(.*)"], personalAccountPatterns: [/me, "/me/(.*)"]}`,
+			want: map[string]string{
+				"CLERK_ORGANIZATION_PATTERNS":     "/orgs/:slug,/orgs/:slug/(.*)",
+				"CLERK_PERSONAL_ACCOUNT_PATTERNS": "/me,/me/(.*)",
+			},
+		},
+		{
+			name:   "organization patterns alone",
+			values: "clerk: {organizationPatterns: [/o/:id]}",
+			want:   map[string]string{"CLERK_ORGANIZATION_PATTERNS": "/o/:id"},
+		},
+	})
+}
+
 // A policy change must reach running pods: the ConfigMap is mounted where POLICY_FILE
 // points and its hash is on the pod template, so a new policy is a rollout.
 func TestPolicyFileIsMountedAndRollsPodsOnChange(t *testing.T) {

@@ -41,8 +41,9 @@ async function main() {
     if (opts.audience !== undefined) options.audience = opts.audience;
     if (opts.issuer !== undefined) options.issuer = opts.issuer;
     // Options the client does not carry into each call (signInUrl,
-    // satelliteAutoSync), and the multi-domain ones, passed per call.
-    for (const k of ['signInUrl', 'satelliteAutoSync', 'isSatellite', 'domain', 'proxyUrl']) {
+    // satelliteAutoSync), the multi-domain ones and organizationSyncOptions,
+    // passed per call.
+    for (const k of ['signInUrl', 'satelliteAutoSync', 'isSatellite', 'domain', 'proxyUrl', 'organizationSyncOptions']) {
       if (opts[k] !== undefined) options[k] = opts[k];
     }
     if (c.acceptsToken !== undefined) options.acceptsToken = c.acceptsToken;
