@@ -309,7 +309,7 @@ func (e *Engine) signInURL(c *authContext, subpath string) string {
 	if crossOrigin && c.site.satellite {
 		back.RawQuery = parseQueryLikeJS(back.RawQuery).set(clerk.QueryClerkSynced, clerk.SyncNeeded).encode()
 	}
-	q := parseQueryLikeJS(u.RawQuery).set("redirect_url", back.String())
+	q := parseQueryLikeJS(u.RawQuery).set("redirect_url", webHref(&back))
 	if crossOrigin && !e.cfg.PublishableKey.Production && c.devBrowser != "" {
 		q = q.set(clerk.CookieDevBrowser, c.devBrowser)
 	}

@@ -87,10 +87,10 @@ func (e *Engine) handshakeReturnURL(r *Request) string {
 	}
 	back.Fragment = ""
 	if !r.ReturnViaCallback {
-		return back.String()
+		return webHref(&back)
 	}
 	cb := url.URL{Scheme: r.URL.Scheme, Host: r.URL.Host, Path: e.cfg.CallbackPath}
-	cb.RawQuery = "redirect_url=" + url.QueryEscape(back.String())
+	cb.RawQuery = "redirect_url=" + url.QueryEscape(webHref(&back))
 	return cb.String()
 }
 

@@ -88,7 +88,7 @@ func (e *Engine) resolveHandshake(ctx context.Context, c *authContext) (authStat
 	back.RawQuery = removeQueryParams(back.RawQuery, handshakeParams...)
 	back.Fragment = ""
 	e.syncedReturn(c, &back)
-	if back.String() == c.req.URL.String() {
+	if webHref(&back) == webHref(c.req.URL) {
 		// The handshake came in a cookie (production): the redirect goes to
 		// the same URL. Should the cookie survive (FAPI set it on a parent
 		// domain and did not clear it), the loop counter bounds the loop; at
@@ -106,7 +106,7 @@ func (e *Engine) resolveHandshake(ctx context.Context, c *authContext) (authStat
 	if res.session == nil {
 		msg = "handshake completed: signed out"
 	}
-	return authState{status: handshake, reason: res.reason, message: msg, location: back.String(), setCookies: cookies}, true
+	return authState{status: handshake, reason: res.reason, message: msg, location: webHref(&back), setCookies: cookies}, true
 }
 
 func (r hsResult) state() authState {

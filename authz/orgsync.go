@@ -2,7 +2,6 @@ package authz
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 
@@ -179,42 +178,6 @@ func (o *OrganizationSync) targetOf(r *Request) (orgSyncTarget, bool) {
 		return orgSyncTarget{}, false
 	}
 	return o.target(webPathname(r.URL))
-}
-
-// webPathname is the URL standard's pathname, which the SDK matches: the
-// path as sent, with only the bytes of the standard's path percent-encode
-// set escaped. Go's EscapedPath escapes more ("|" and "^" too) once a path
-// holds a byte that needs escaping, and parameters would read differently.
-func webPathname(u *url.URL) string {
-	p := u.RawPath // the path as sent when it differs from Go's own escaping
-	if p == "" {
-		p = u.EscapedPath()
-	}
-	if p == "" {
-		return "/" // an http(s) URL's pathname is never empty
-	}
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>`{}#?", c) >= 0 {
-			if b.Len() == 0 {
-				b.Grow(len(p) + 8)
-				b.WriteString(p[:i])
-			}
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(c)
-		}
-	}
-	if b.Len() == 0 {
-		return p
-	}
-	return b.String()
 }
 
 // organizationSync is cookie-flow row 15 (handleMaybeOrganizationSyncHandshake):

@@ -125,6 +125,7 @@ func orgSyncCases(env *testEnv, production bool) []sdkCase {
 		"/o/org_1", "/o/org_2/x", "/o/ORG_1", "/o/org_1%2Fx", "/o/org_3",
 		"/me", "/me/", "/ME/profile", "/media",
 		"/orgs/a{b}", "/orgs/a`b", "/orgs/it's", "/orgs/caf%C3%A9", "/orgs/café", "/orgs/a[1]", "/orgs/a%7c",
+		"/orgs/a|b", "/orgs/a^b", "/x|y^z?q=a|b",
 	}
 	kinds := []struct {
 		name, method string

@@ -116,7 +116,7 @@ func (e *Engine) satelliteSync(c *authContext) (st authState, done bool) {
 	case e.cfg.PublishableKey.Production:
 		return e.maybeHandshake(c, clerk.ReasonSatelliteNeedsSyncing, ""), true
 	}
-	to := appendQueryParam(e.cfg.SignInURL, clerk.QueryClerkRedirectURL, r.URL.String())
+	to := appendQueryParam(e.cfg.SignInURL, clerk.QueryClerkRedirectURL, webHref(r.URL))
 	return e.maybeRedirect(c, clerk.ReasonSatelliteNeedsSyncing, "", to), true
 }
 

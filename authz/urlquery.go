@@ -137,3 +137,51 @@ func withQuery(raw string, edit func(queryPairs) queryPairs) string {
 func appendQueryParam(raw, k, v string) string {
 	return withQuery(raw, func(q queryPairs) queryPairs { return q.add(k, v) })
 }
+
+// webPathname is the URL standard's pathname, which the SDK matches: the
+// path as sent, with only the bytes of the standard's path percent-encode
+// set escaped. Go's EscapedPath escapes more ("|" and "^" too) once a path
+// holds a byte that needs escaping, and parameters would read differently.
+func webPathname(u *url.URL) string {
+	p := u.RawPath // the path as sent when it differs from Go's own escaping
+	if p == "" {
+		p = u.EscapedPath()
+	}
+	if p == "" {
+		return "/" // an http(s) URL's pathname is never empty
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>`{}#?", c) >= 0 {
+			if b.Len() == 0 {
+				b.Grow(len(p) + 8)
+				b.WriteString(p[:i])
+			}
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return p
+	}
+	return b.String()
+}
+
+// webHref is an http(s) URL as the SDK's URL object writes it (href): the
+// WHATWG origin (host lower-cased, default port dropped), webPathname, and
+// the query as received. Redirects the SDK builds from the request's URL
+// are compared byte for byte with ours.
+func webHref(u *url.URL) string {
+	h := webOrigin(u) + webPathname(u)
+	if u.RawQuery != "" {
+		h += "?" + u.RawQuery
+	}
+	return h
+}
