@@ -24,7 +24,7 @@ func TestHandshakeClientUATIsTheTokensIat(t *testing.T) {
 	}
 	defer s.Close()
 	var token, uat string
-	for _, d := range s.handshakeDirectives("user_1", "sess_1", "", "", "https://app.example.test", "https://"+s.FAPIHost, false) {
+	for _, d := range s.handshakeDirectives("user_1", "sess_1", "", "", "https://app.example.test", "https://"+s.FAPIHost, nil, false) {
 		name, rest, _ := strings.Cut(d, "=")
 		value, _, _ := strings.Cut(rest, ";")
 		switch name {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -57,6 +58,7 @@ type fakeClient struct {
 	userID       string // "" = signed out
 	sessionID    string
 	refreshToken string // the session's __refresh_<suffix> value
+	activeOrg    string // the session's active organization's id; "" = none
 }
 
 func (s *Server) fapiRoutes() {
@@ -286,13 +288,20 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 		cred = s.newClient("") // a new, signed-out dev browser
 	}
 	userID, sessionID, refreshToken := "", "", ""
+	var org *fakeMembership
 	if client != nil {
+		if v, ok := q["organization_id"]; ok {
+			// Organization sync: the SDK asks for the organization the
+			// URL names (id or slug), "" for the personal account.
+			s.activateOrganization(client, v[0])
+		}
 		userID, sessionID, refreshToken = client.userID, client.sessionID, client.refreshToken
+		org = s.membership(userID, client.activeOrg)
 	}
 	// The token is minted for the app the browser returns to: azp is
 	// redirect_url's origin, as Clerk sets it from the request's origin.
 	origin := back.Scheme + "://" + back.Host
-	directives := s.handshakeDirectives(userID, sessionID, refreshToken, cred, origin, issuer, q.Get("suffixed_cookies") == "true")
+	directives := s.handshakeDirectives(userID, sessionID, refreshToken, cred, origin, issuer, org, q.Get("suffixed_cookies") == "true")
 
 	useNonce := q.Get("format") == "nonce" && (format == HandshakeNonce || (format == HandshakeAuto && jsonLen(directives) > nonceThreshold))
 	name, value := "__clerk_handshake", ""
@@ -319,7 +328,7 @@ func (s *Server) serveHandshake(w http.ResponseWriter, r *http.Request) {
 // client_uat (suffixed twins after the plain ones when asked), then the
 // session's refresh token (__refresh_<suffix>, HttpOnly, suffixed name only;
 // deleted when signed out), then (dev) the dev-browser cookie.
-func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser, origin, issuer string, suffixed bool) []string {
+func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser, origin, issuer string, org *fakeMembership, suffixed bool) []string {
 	const keep = "; Path=/; Max-Age=315360000; SameSite=Lax"
 	d := []string{"__clerk_handshake=; Path=/; Max-Age=0; SameSite=Lax"}
 	if s.Production {
@@ -338,6 +347,10 @@ func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser
 		c["sid"] = sessionID
 		c["azp"] = origin
 		c["iss"] = issuer
+		if org != nil {
+			// A v2 "o" claim: the role without "org:", no permissions.
+			c.WithOrg(org.org.id, org.org.slug, strings.TrimPrefix(org.role, "org:"), "", "", "")
+		}
 		// __client_uat is the token's own iat, as Clerk's are: read from
 		// the clock again, it could fall a second later than the iat and
 		// make the token look issued before the last sign-in.
@@ -355,6 +368,46 @@ func (s *Server) handshakeDirectives(userID, sessionID, refreshToken, devBrowser
 		}
 	}
 	return d
+}
+
+// activateOrganization makes the organization named by id or slug the
+// client's active one when its user is a member ("" = none), as Clerk's
+// Frontend API does for a handshake's organization_id; a name the user
+// is not a member of changes nothing.
+func (s *Server) activateOrganization(client *fakeClient, name string) {
+	if name == "" {
+		s.fapi.mu.Lock()
+		client.activeOrg = ""
+		s.fapi.mu.Unlock()
+		return
+	}
+	d := &s.directory
+	d.mu.Lock()
+	var id string
+	for _, m := range d.memberships[client.userID] {
+		if m.org.id == name || m.org.slug == name {
+			id = m.org.id
+		}
+	}
+	d.mu.Unlock()
+	if id != "" {
+		s.fapi.mu.Lock()
+		client.activeOrg = id
+		s.fapi.mu.Unlock()
+	}
+}
+
+// membership is userID's membership of orgID, or nil.
+func (s *Server) membership(userID, orgID string) *fakeMembership {
+	d := &s.directory
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range d.memberships[userID] {
+		if orgID != "" && m.org.id == orgID {
+			return m
+		}
+	}
+	return nil
 }
 
 // serveHandshakePayload is the Backend API's nonce redemption; a nonce
