@@ -37,9 +37,33 @@ var satelliteScenarios = []scenario{
 }
 
 // TestSatelliteDomains runs satelliteScenarios through NGINX, Traefik,
-// Caddy and the Envoy emulator, each with its shipped configuration.
+// Caddy and the Envoy emulator, each with its shipped configuration, with
+// the satellite named by host (CLERK_SATELLITE_DOMAINS) and as the whole
+// deployment (CLERK_IS_SATELLITE with CLERK_DOMAIN); then the first visit
+// with CLERK_SATELLITE_AUTO_SYNC.
 func TestSatelliteDomains(t *testing.T) {
-	runEveryProxy(t, satelliteScenarios, satelliteEnv...)
+	t.Run("CLERK_SATELLITE_DOMAINS", func(t *testing.T) { runEveryProxy(t, satelliteScenarios, satelliteEnv...) })
+	t.Run("CLERK_IS_SATELLITE", func(t *testing.T) {
+		runEveryProxy(t, satelliteScenarios, "CLERK_IS_SATELLITE=true", "CLERK_DOMAIN="+satelliteDomain, "CLERK_SIGN_IN_URL="+primarySignIn)
+	})
+	t.Run("CLERK_SATELLITE_AUTO_SYNC", func(t *testing.T) {
+		autoSync := []scenario{{"satellite, first visit without cookies: hand-shakes at once, signed in", scenarioSatelliteAutoSync}}
+		runEveryProxy(t, autoSync, append(satelliteEnv, "CLERK_SATELLITE_AUTO_SYNC=true")...)
+	})
+}
+
+func scenarioSatelliteAutoSync(t *testing.T, p *proxyUnderTest) {
+	fake := p.svc.Fake
+	fake.AddSatelliteDomain(satelliteDomain)
+	user := clerktest.NewID("user")
+	b := newBrowserTrip(p, "clerk."+satelliteDomain, fake.SignInBrowser(user))
+	final, seen := b.navigate(t, p, "/dashboard")
+	if final != publicOrigin+"/dashboard" {
+		t.Errorf("ended on %s", final)
+	}
+	if got := identityAt(seen.Header)["X-Auth-User-Id"]; len(got) != 1 || got[0] != user {
+		t.Errorf("app saw X-Auth-User-Id %q, want %q", got, user)
+	}
 }
 
 func scenarioSatelliteFirstVisit(t *testing.T, p *proxyUnderTest) {
