@@ -150,7 +150,7 @@ func (e *Engine) primaryRespondsToSyncing(c *authContext) (authState, bool) {
 		q = q.add(clerk.CookieDevBrowser, c.devBrowser)
 	}
 	back.RawQuery = q.set(clerk.QueryClerkSynced, clerk.SyncCompleted).encode()
-	return e.maybeRedirect(c, clerk.ReasonPrimaryRespondsToSyncing, "", back.String()), true
+	return e.maybeRedirect(c, clerk.ReasonPrimaryRespondsToSyncing, "", webHref(back)), true
 }
 
 // syncedReturn marks the URL a satellite's completed handshake sends the
