@@ -1,0 +1,33 @@
+package authz
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzQueryPairsRoundTrip: whatever query comes in, what queryPairs writes
+// reads back as the same pairs, and it holds only bytes a URL query may
+// carry unescaped (no space, '#', '&' inside a pair, control byte or
+// non-ASCII).
+func FuzzQueryPairsRoundTrip(f *testing.F) {
+	for _, s := range []string{"", "a=1&b=2", "x=a+b~*", "k=%zz&=v&&q", "redirect_url=https%3A%2F%2Fa.test%2F%3Fx%3D1", "é=ü", "a=%C3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q := parseQueryLikeJS(raw)
+		enc := q.encode()
+		for i := 0; i < len(enc); i++ {
+			if c := enc[i]; c <= ' ' || c >= 0x7f || c == '#' {
+				t.Fatalf("encoded %q holds byte %q", enc, c)
+			}
+		}
+		back := parseQueryLikeJS(enc)
+		if !slices.Equal(back, q) && !(len(back) == 0 && len(q) == 0) {
+			t.Fatalf("%q → %q → %q", raw, enc, back.encode())
+		}
+		if n := strings.Count(enc, "&") + 1; enc != "" && n != len(q) {
+			t.Fatalf("%d pairs written as %d", len(q), n)
+		}
+	})
+}
