@@ -38,6 +38,8 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"organization patterns as one string", "clerk: {organizationPatterns: /orgs/:slug}", "/clerk/organizationPatterns"},
 		{"organization patterns as one comma list", `clerk: {organizationPatterns: ["/orgs/:slug,/orgs/:slug/(.*)"]}`, "/clerk/organizationPatterns/0"},
 		{"personal-account pattern without a leading slash", `clerk: {personalAccountPatterns: ["me"]}`, "/clerk/personalAccountPatterns/0"},
+		{"protocol-relative proxy URL", "clerk: {proxyUrl: //evil.example.com/__clerk}", "/clerk/proxyUrl"},
+		{"proxy URL without a scheme", "clerk: {proxyUrl: proxy.example.com/__clerk}", "/clerk/proxyUrl"},
 		{"unknown log level", "logLevel: verbose", "/logLevel"},
 		{"unknown log format", "logFormat: xml", "/logFormat"},
 		{"misspelt top-level value", "replicas: 3", "'replicas' not allowed"},
@@ -138,6 +140,7 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"one satellite", "clerk: {isSatellite: true, domain: satellite.example.net, satelliteAutoSync: true}"},
 		{"a primary serving satellites", "clerk: {satelliteDomains: [satellite.example.net, other.example.org], satelliteAutoSync: true}"},
 		{"isSatellite false next to satellite domains", "clerk: {isSatellite: false, satelliteDomains: [satellite.example.net]}"},
+		{"satellites behind a relative proxy URL", "clerk: {proxyUrl: /__clerk, satelliteDomains: [satellite.example.net]}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
