@@ -22,6 +22,7 @@ import (
 var kubernetesRoutes = map[string]string{
 	"/billing/": "reverification=strict",
 	"/export/":  "feature=export&plan=o:team",
+	"/jobs/":    "token=api_key,m2m_token",
 }
 
 // yamlDocs decodes every document of a file under integrations/.
