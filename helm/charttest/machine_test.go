@@ -8,7 +8,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 )
 
 const testMachineSecretKey = "ak_machine0123456789abcdef"
@@ -17,47 +16,36 @@ const testMachineSecretKey = "ak_machine0123456789abcdef"
 // secretKeyRef (to the chart's Secret or to existingSecret), is absent when not given,
 // and its value appears in no rendered file but the chart's own Secret.
 func TestMachineSecretKeyComesOnlyFromASecret(t *testing.T) {
-	type ref struct {
-		secret, key string
-		optional    bool
-	}
-	tests := []struct {
-		name       string
-		values     string
-		want       *ref   // nil = CLERK_MACHINE_SECRET_KEY absent
-		wantSecret string // key under which the chart's Secret holds it; "" = not in it
-	}{
-		{
-			name: "unset: absent, and not in the chart's Secret",
-		},
+	checkSecretEnv(t, "CLERK_MACHINE_SECRET_KEY", testMachineSecretKey, []secretEnvCase{
+		{name: "unset: absent, and not in the chart's Secret"},
 		{
 			name:       "chart-created secret",
 			values:     "clerk: {machineSecretKey: " + testMachineSecretKey + "}",
-			want:       &ref{fullname, "CLERK_MACHINE_SECRET_KEY", false},
+			want:       &secretRef{fullname, "CLERK_MACHINE_SECRET_KEY", false},
 			wantSecret: "CLERK_MACHINE_SECRET_KEY",
 		},
 		{
 			name:       "chart-created secret with a custom key name",
 			values:     "clerk: {machineSecretKey: " + testMachineSecretKey + "}\nsecretKeys: {machineSecretKey: clerk-machine}",
-			want:       &ref{fullname, "clerk-machine", false},
+			want:       &secretRef{fullname, "clerk-machine", false},
 			wantSecret: "clerk-machine",
 		},
 		{
 			name:       "networkless with a machine key: JWT key and machine key, no secret key",
 			values:     "clerk: {secretKey: \"\", jwtKey: " + quoteYAML(testJWTKey) + ", machineSecretKey: " + testMachineSecretKey + "}",
-			want:       &ref{fullname, "CLERK_MACHINE_SECRET_KEY", false},
+			want:       &secretRef{fullname, "CLERK_MACHINE_SECRET_KEY", false},
 			wantSecret: "CLERK_MACHINE_SECRET_KEY",
 		},
 		{
 			// Optional like CLERK_JWT_KEY: most Secrets will not hold one.
 			name:   "existingSecret: read by its default key name, optionally",
 			values: "existingSecret: vault-clerk",
-			want:   &ref{"vault-clerk", "CLERK_MACHINE_SECRET_KEY", true},
+			want:   &secretRef{"vault-clerk", "CLERK_MACHINE_SECRET_KEY", true},
 		},
 		{
 			name:   "existingSecret with a custom key name",
 			values: "existingSecret: vault-clerk\nsecretKeys: {machineSecretKey: clerk-machine}",
-			want:   &ref{"vault-clerk", "clerk-machine", true},
+			want:   &secretRef{"vault-clerk", "clerk-machine", true},
 		},
 		{
 			name:   "existingSecret with the key name emptied: not read",
@@ -68,71 +56,9 @@ func TestMachineSecretKeyComesOnlyFromASecret(t *testing.T) {
 			// particular not turned into a plain env value.
 			name:   "existingSecret ignores clerk.machineSecretKey",
 			values: "existingSecret: vault-clerk\nclerk: {machineSecretKey: " + testMachineSecretKey + "}",
-			want:   &ref{"vault-clerk", "CLERK_MACHINE_SECRET_KEY", true},
+			want:   &secretRef{"vault-clerk", "CLERK_MACHINE_SECRET_KEY", true},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := mustRender(t, baseValues, tt.values)
-			d := only[appsv1.Deployment](t, r, "Deployment")
-			c := container(t, d)
-
-			var got *corev1.EnvVar
-			for i := range c.Env {
-				e := &c.Env[i]
-				if strings.Contains(e.Value, testMachineSecretKey) {
-					t.Errorf("%s carries the machine secret key as a plain value", e.Name)
-				}
-				if e.Name != "CLERK_MACHINE_SECRET_KEY" {
-					continue
-				}
-				if got != nil {
-					t.Errorf("CLERK_MACHINE_SECRET_KEY set twice")
-				}
-				got = e
-			}
-			switch {
-			case tt.want == nil && got != nil:
-				t.Errorf("CLERK_MACHINE_SECRET_KEY = %+v, want it absent", *got)
-			case tt.want != nil && got == nil:
-				t.Errorf("CLERK_MACHINE_SECRET_KEY absent, want a secretKeyRef %+v", *tt.want)
-			case tt.want != nil:
-				if got.Value != "" || got.ValueFrom == nil || got.ValueFrom.SecretKeyRef == nil {
-					t.Fatalf("CLERK_MACHINE_SECRET_KEY = %+v, want only a secretKeyRef", *got)
-				}
-				sk := got.ValueFrom.SecretKeyRef
-				if g := (ref{sk.Name, sk.Key, sk.Optional != nil && *sk.Optional}); g != *tt.want {
-					t.Errorf("secretKeyRef = %+v, want %+v", g, *tt.want)
-				}
-			}
-
-			// The key's value is in the chart's Secret and nowhere else (NOTES included).
-			for name, body := range r.files {
-				if strings.HasSuffix(name, "/secret.yaml") {
-					continue
-				}
-				if strings.Contains(body, testMachineSecretKey) {
-					t.Errorf("%s contains the machine secret key in clear", name)
-				}
-			}
-			secrets := r.all("Secret")
-			if len(secrets) == 0 {
-				if tt.wantSecret != "" {
-					t.Fatal("no chart-created Secret")
-				}
-				return
-			}
-			s := only[corev1.Secret](t, r, "Secret")
-			for k, v := range s.Data {
-				if string(v) == testMachineSecretKey && k != tt.wantSecret {
-					t.Errorf("Secret holds the machine secret key under %q, want %q", k, tt.wantSecret)
-				}
-			}
-			if tt.wantSecret != "" && string(s.Data[tt.wantSecret]) != testMachineSecretKey {
-				t.Errorf("Secret[%q] = %q, want the machine secret key", tt.wantSecret, s.Data[tt.wantSecret])
-			}
-		})
-	}
+	})
 }
 
 // Rotating the machine key in the chart's Secret rolls the pods, as for the other keys.
