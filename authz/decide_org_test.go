@@ -14,25 +14,8 @@ import (
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+	"github.com/clerk-forward-auth/clerk-forward-auth/internal/testclock"
 )
-
-// testClock is a settable clock for the membership cache.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // orgEnv is an engine whose memberships (and optionally profiles) come
 // from a fake Clerk through the caches, on a test clock.
@@ -41,7 +24,7 @@ type orgEnv struct {
 	engine   *Engine
 	lookup   *MembershipLookup
 	profiles *ProfileLookup
-	clock    *testClock
+	clock    *testclock.Clock
 }
 
 type orgEnvOptions struct {
@@ -53,7 +36,7 @@ type orgEnvOptions struct {
 func newOrgEnv(t testing.TB, o orgEnvOptions) *orgEnv {
 	t.Helper()
 	fake, pk, api := newFakeClerk(t, clerktest.Options{Production: true})
-	clk := &testClock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	lopts := LookupOptions{Size: 1000, TTL: 30 * time.Second, NegativeTTL: 10 * time.Second, StaleWindow: 2 * time.Minute, Now: clk.Now}
 	if o.noStale {
 		lopts.StaleWindow = 0

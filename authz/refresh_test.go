@@ -15,6 +15,7 @@ import (
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
+	"github.com/clerk-forward-auth/clerk-forward-auth/internal/testclock"
 )
 
 // refreshEnv is an engine with server-side refresh against a fake Clerk,
@@ -26,12 +27,12 @@ type refreshEnv struct {
 	engine  *Engine
 	suffix  string
 	session clerktest.Session
-	clk     testClock
+	clk     *testclock.Clock
 }
 
 func newRefreshEnv(t *testing.T, production bool, opts Options) *refreshEnv {
 	t.Helper()
-	e := &refreshEnv{clk: testClock{t: time.Now()}}
+	e := &refreshEnv{clk: testclock.New(time.Now())}
 	fake, pk, api := newFakeClerk(t, clerktest.Options{Production: production, Now: e.clock})
 	v := clerk.NewVerifier(clerk.NewRemoteKeys(api, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{Now: e.clock})
 	if opts.Refresher == nil {

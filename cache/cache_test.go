@@ -10,27 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/internal/testclock"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // source is a loader whose answers and errors the test sets.
 type source struct {
@@ -75,14 +57,14 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-func newTestCache(t *testing.T, src *source, clk *clock) *Cache[string, string] {
+func newTestCache(t *testing.T, src *source, clk *testclock.Clock) *Cache[string, string] {
 	t.Helper()
 	return newTestCacheOfSize(t, src, clk, 100)
 }
 
 // newTestCacheOfSize is newTestCache holding size entries: from 512 on, in
 // shards.
-func newTestCacheOfSize(t *testing.T, src *source, clk *clock, size int) *Cache[string, string] {
+func newTestCacheOfSize(t *testing.T, src *source, clk *testclock.Clock, size int) *Cache[string, string] {
 	t.Helper()
 	c, err := New(Options[string, string]{
 		Size: size, TTL: 30 * time.Second, NegativeTTL: 10 * time.Second, StaleWindow: 2 * time.Minute,
@@ -117,7 +99,7 @@ func TestEntriesAreServedUntilTheirTTLThenReloaded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, clk := &source{}, newClock()
+			src, clk := &source{}, testclock.New(time.Unix(1_700_000_000, 0))
 			c := newTestCache(t, src, clk)
 			mustGet(t, c, tt.key, tt.want)
 			clk.Advance(tt.ttl - time.Nanosecond)
@@ -138,7 +120,7 @@ func TestEntriesAreServedUntilTheirTTLThenReloaded(t *testing.T) {
 }
 
 func TestConcurrentMissesForOneKeyMakeOneLoad(t *testing.T) {
-	src, clk := &source{gate: make(chan struct{})}, newClock()
+	src, clk := &source{gate: make(chan struct{})}, testclock.New(time.Unix(1_700_000_000, 0))
 	c := newTestCache(t, src, clk)
 	const n = 1000
 	var wg sync.WaitGroup
@@ -176,7 +158,7 @@ func TestConcurrentMissesForOneKeyMakeOneLoad(t *testing.T) {
 }
 
 func TestACallerGivingUpDoesNotCancelTheSharedLoad(t *testing.T) {
-	src, clk := &source{gate: make(chan struct{})}, newClock()
+	src, clk := &source{gate: make(chan struct{})}, testclock.New(time.Unix(1_700_000_000, 0))
 	c := newTestCache(t, src, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
@@ -204,7 +186,7 @@ func TestACallerGivingUpDoesNotCancelTheSharedLoad(t *testing.T) {
 }
 
 func TestStaleEntryIsServedWhileLoadFailsWithinTheWindow(t *testing.T) {
-	src, clk := &source{}, newClock()
+	src, clk := &source{}, testclock.New(time.Unix(1_700_000_000, 0))
 	c := newTestCache(t, src, clk)
 	mustGet(t, c, "user_1", "value-of-user_1")
 	src.fail(errors.New("clerk is down"))
@@ -231,7 +213,7 @@ func TestRetryAfterStopsEveryLoadUntilItPasses(t *testing.T) {
 }
 
 func testRetryAfterStopsEveryLoad(t *testing.T, size int) {
-	src, clk := &source{}, newClock()
+	src, clk := &source{}, testclock.New(time.Unix(1_700_000_000, 0))
 	c := newTestCacheOfSize(t, src, clk, size)
 	// The second key lives in another shard when there are several: the
 	// back-off is the instance's, not a shard's.
@@ -269,7 +251,7 @@ func testRetryAfterStopsEveryLoad(t *testing.T, size int) {
 // A back-off holds back only the loads that call the remote API: keys
 // CallsRemote says are loaded locally keep loading.
 func TestBackoffSparesLoadsThatMakeNoRemoteCall(t *testing.T) {
-	src, clk := &source{}, newClock()
+	src, clk := &source{}, testclock.New(time.Unix(1_700_000_000, 0))
 	c, err := New(Options[string, string]{
 		Size: 100, TTL: 30 * time.Second, Load: src.load, RetryAfter: retryAfter, Now: clk.Now,
 		CallsRemote: func(_ context.Context, key string) bool { return !strings.HasPrefix(key, "local_") },
@@ -292,7 +274,7 @@ func TestBackoffSparesLoadsThatMakeNoRemoteCall(t *testing.T) {
 }
 
 func TestRetryAfterIsBounded(t *testing.T) {
-	src, clk := &source{}, newClock()
+	src, clk := &source{}, testclock.New(time.Unix(1_700_000_000, 0))
 	c := newTestCache(t, src, clk)
 	src.fail(&rateLimited{wait: 24 * time.Hour})
 	_, _ = c.Get(context.Background(), "user_1")
@@ -308,7 +290,7 @@ func TestSizeBoundHoldsUnderManyDistinctKeys(t *testing.T) {
 }
 
 func testSizeBound(t *testing.T, size int) {
-	src, clk := &source{}, newClock()
+	src, clk := &source{}, testclock.New(time.Unix(1_700_000_000, 0))
 	c, err := New(Options[string, string]{Size: size, TTL: time.Minute, Load: src.load, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +313,7 @@ func testSizeBound(t *testing.T, size int) {
 }
 
 func TestAPanickingLoaderFailsItsCallersInsteadOfHangingThem(t *testing.T) {
-	clk := newClock()
+	clk := testclock.New(time.Unix(1_700_000_000, 0))
 	c, err := New(Options[string, string]{Size: 10, TTL: time.Minute, Now: clk.Now,
 		Load: func(context.Context, string) (string, error) { panic("boom") }})
 	if err != nil {
@@ -343,7 +325,7 @@ func TestAPanickingLoaderFailsItsCallersInsteadOfHangingThem(t *testing.T) {
 }
 
 func TestDeleteForgetsAnEntry(t *testing.T) {
-	src, clk := &source{}, newClock()
+	src, clk := &source{}, testclock.New(time.Unix(1_700_000_000, 0))
 	c := newTestCache(t, src, clk)
 	mustGet(t, c, "user_1", "value-of-user_1")
 	c.Delete("user_1")
@@ -417,7 +399,7 @@ func BenchmarkGetHitParallel(b *testing.B) {
 }
 
 func TestFreshAnswersOnlyFromAFreshEntryAndNeverLoads(t *testing.T) {
-	src, clk := &source{}, newClock()
+	src, clk := &source{}, testclock.New(time.Unix(1_700_000_000, 0))
 	c := newTestCache(t, src, clk)
 	if _, ok := c.Fresh("user_1"); ok {
 		t.Fatal("Fresh found an entry in an empty cache")

@@ -18,6 +18,7 @@ import (
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare"
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare/redistest"
+	"github.com/clerk-forward-auth/clerk-forward-auth/internal/testclock"
 )
 
 // origin is the remote API every replica loads from.
@@ -168,26 +169,6 @@ func inRedis(t *testing.T, store *redisshare.Store, name, want string) {
 		b, _, ok, err := store.Get(context.Background(), name)
 		return err == nil && ok && string(b) == want
 	})
-}
-
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 type rateLimited struct{ wait time.Duration }
@@ -392,7 +373,7 @@ func TestGarbageInRedisIsAnErrorAndTheKeyIsLoaded(t *testing.T) {
 func TestASharedValueIsBelievedOnlyForTheTTLItHasLeft(t *testing.T) {
 	srv := redistest.Start(t)
 	o := &origin{}
-	clk := newTestClock()
+	clk := testclock.New(time.Unix(1_700_000_000, 0))
 	rs := replicas(t, srv, o, 1, setup{ttl: 10 * time.Second, now: clk.Now})
 	c, ctx := rs[0], context.Background()
 	// Another replica loaded it 7 s ago: 3 s left.
@@ -427,7 +408,7 @@ func TestASharedValueIsBelievedOnlyForTheTTLItHasLeft(t *testing.T) {
 func TestDuringABackOffRedisStillAnswersButNothingLoads(t *testing.T) {
 	srv := redistest.Start(t)
 	o := &origin{}
-	clk := newTestClock()
+	clk := testclock.New(time.Unix(1_700_000_000, 0))
 	rs := replicas(t, srv, o, 2, setup{now: clk.Now})
 	get(t, rs[1].Cache, "user_2")
 	inRedis(t, rs[1].store, "test:user_2", "value-of-user_2")
