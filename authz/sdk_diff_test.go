@@ -160,14 +160,7 @@ func sdkCases(env *testEnv, production bool) []sdkCase {
 	now := time.Now()
 	fake := env.fake
 	other, _ := clerktest.NewSigningKey(fake.Key().Kid)
-	mint := func(mod func(clerktest.Claims)) string {
-		c := fake.SessionClaims("user_sdk")
-		c["iat"] = now.Add(-10 * time.Second).Unix()
-		if mod != nil {
-			mod(c)
-		}
-		return fake.Sign(c)
-	}
+	mint := func(mod func(clerktest.Claims)) string { return mintSession(fake, "user_sdk", now, mod) }
 	tokens := []struct{ name, tok string }{
 		{"valid", mint(nil)},
 		{"expired", mint(func(c clerktest.Claims) {
@@ -195,16 +188,8 @@ func sdkCases(env *testEnv, production bool) []sdkCase {
 	uats := []struct{ name, value string }{
 		{"no-uat", ""}, {"uat-0", "0"}, {"uat-old", "1"}, {"uat-new", strconv.FormatInt(now.Unix(), 10)}, {"uat-negative", "-5"}, {"uat-text", "abc"},
 	}
-	kinds := []struct {
-		name, method string
-		headers      [][2]string
-	}{
-		{"api", "GET", [][2]string{{"Accept", "application/json"}}},
-		{"document", "GET", [][2]string{{"Sec-Fetch-Dest", "document"}, {"Accept", "text/html"}}},
-		{"accept-html", "GET", [][2]string{{"Accept", "text/html,application/xhtml+xml"}}},
-		{"post-document", "POST", [][2]string{{"Sec-Fetch-Dest", "document"}}},
-		{"cross-origin-document", "GET", [][2]string{{"Sec-Fetch-Dest", "document"}, {"Referer", "https://elsewhere.example/"}}},
-	}
+	kinds := append(slices.Clip(browserKinds),
+		requestKind{"cross-origin-document", "GET", [][2]string{{"Sec-Fetch-Dest", "document"}, {"Referer", "https://elsewhere.example/"}}})
 	var cases []sdkCase
 	add := func(name, method string, headers [][2]string, cookies []string) {
 		h := append([][2]string(nil), headers...)
@@ -292,6 +277,33 @@ func runSDKWith(t *testing.T, nodePath string, clientOptions map[string]any, cas
 		t.Fatalf("node output: %v (%d results for %d cases)", err, len(results), len(cases))
 	}
 	return results
+}
+
+// requestKind is a kind of request the differential tests send.
+type requestKind struct {
+	name, method string
+	headers      [][2]string
+}
+
+// browserKinds are an API call, a document navigation, a GET whose Accept
+// starts with text/html (no Sec-Fetch-Dest), and a POST navigation: the
+// kinds the SDK's handshake gate tells apart.
+var browserKinds = []requestKind{
+	{"api", "GET", [][2]string{{"Accept", "application/json"}}},
+	{"document", "GET", [][2]string{{"Sec-Fetch-Dest", "document"}, {"Accept", "text/html"}}},
+	{"accept-html", "GET", [][2]string{{"Accept", "text/html,application/xhtml+xml"}}},
+	{"post-document", "POST", [][2]string{{"Sec-Fetch-Dest", "document"}}},
+}
+
+// mintSession signs the fake's session claims for user, issued 10 s
+// before now, after mod (nil: as they are).
+func mintSession(fake *clerktest.Server, user string, now time.Time, mod func(clerktest.Claims)) string {
+	c := fake.SessionClaims(user)
+	c["iat"] = now.Add(-10 * time.Second).Unix()
+	if mod != nil {
+		mod(c)
+	}
+	return fake.Sign(c)
 }
 
 // compareWithSDK returns "" when our decision is the SDK's.

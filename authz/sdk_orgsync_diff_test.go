@@ -96,14 +96,7 @@ func TestOrganizationSyncMatchesClerkSDK(t *testing.T) {
 func orgSyncCases(env *testEnv, production bool) []sdkCase {
 	now := time.Now()
 	fake := env.fake
-	mint := func(mod func(clerktest.Claims)) string {
-		c := fake.SessionClaims("user_org")
-		c["iat"] = now.Add(-10 * time.Second).Unix()
-		if mod != nil {
-			mod(c)
-		}
-		return fake.Sign(c)
-	}
+	mint := func(mod func(clerktest.Claims)) string { return mintSession(fake, "user_org", now, mod) }
 	v1 := func(c clerktest.Claims) {
 		delete(c, "v")
 		c["org_id"], c["org_slug"], c["org_role"], c["org_permissions"] = "org_1", "acme", "org:admin", []string{"org:a:read"}
@@ -127,15 +120,7 @@ func orgSyncCases(env *testEnv, production bool) []sdkCase {
 		"/orgs/a{b}", "/orgs/a`b", "/orgs/it's", "/orgs/caf%C3%A9", "/orgs/café", "/orgs/a[1]", "/orgs/a%7c",
 		"/orgs/a|b", "/orgs/a^b", "/x|y^z?q=a|b",
 	}
-	kinds := []struct {
-		name, method string
-		headers      [][2]string
-	}{
-		{"api", "GET", [][2]string{{"Accept", "application/json"}}},
-		{"document", "GET", [][2]string{{"Sec-Fetch-Dest", "document"}, {"Accept", "text/html"}}},
-		{"accept-html", "GET", [][2]string{{"Accept", "text/html,application/xhtml+xml"}}},
-		{"post-document", "POST", [][2]string{{"Sec-Fetch-Dest", "document"}}},
-	}
+	kinds := browserKinds
 	uats := []string{"1", strconv.FormatInt(now.Unix(), 10)} // signed in; iat before __client_uat
 	devBrowsers := []string{"__clerk_db_jwt=dvb_1"}
 	if production {

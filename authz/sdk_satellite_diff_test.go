@@ -107,14 +107,7 @@ func multiDomainCases(env *testEnv, production bool, host string) []sdkCase {
 	now := time.Now()
 	fake := env.fake
 	satelliteFAPI := "https://clerk." + strings.TrimPrefix(host, "app.")
-	mint := func(mod func(clerktest.Claims)) string {
-		c := fake.SessionClaims("user_sat")
-		c["iat"] = now.Add(-10 * time.Second).Unix()
-		if mod != nil {
-			mod(c)
-		}
-		return fake.Sign(c)
-	}
+	mint := func(mod func(clerktest.Claims)) string { return mintSession(fake, "user_sat", now, mod) }
 	tokens := []struct{ name, tok string }{
 		{"none", ""},
 		{"valid", mint(nil)},
@@ -125,15 +118,7 @@ func multiDomainCases(env *testEnv, production bool, host string) []sdkCase {
 		{"garbage", "garbage"},
 	}
 	uats := []string{"", "0", "1", strconv.FormatInt(now.Unix(), 10)}
-	kinds := []struct {
-		name, method string
-		headers      [][2]string
-	}{
-		{"api", "GET", [][2]string{{"Accept", "application/json"}}},
-		{"document", "GET", [][2]string{{"Sec-Fetch-Dest", "document"}, {"Accept", "text/html"}}},
-		{"accept-html", "GET", [][2]string{{"Accept", "text/html"}}},
-		{"post-document", "POST", [][2]string{{"Sec-Fetch-Dest", "document"}}},
-	}
+	kinds := browserKinds
 	queries := []string{"tab=1", "tab=1&__clerk_synced=false", "__clerk_synced=true", "__clerk_synced=true&__clerk_db_jwt=dvb_q", "x=a+b~*&__clerk_redirect_url=" + formEscape("https://satellite.example.test/back?y=1")}
 	sfx := "_" + env.suffix
 	devBrowsers := []string{""}
