@@ -84,10 +84,8 @@ func (e *Engine) resolveHandshake(ctx context.Context, c *authContext) (authStat
 		return st, true
 	}
 	cookies := append(res.cookies, e.clearHandshakeCookies(c, res.cookies)...)
-	back := *c.req.URL
-	back.RawQuery = removeQueryParams(back.RawQuery, handshakeParams...)
+	back := e.afterHandshake(c, *c.req.URL)
 	back.Fragment = ""
-	e.syncedReturn(c, &back)
 	if webHref(&back) == webHref(c.req.URL) {
 		// The handshake came in a cookie (production): the redirect goes to
 		// the same URL. Should the cookie survive (FAPI set it on a parent
@@ -107,6 +105,15 @@ func (e *Engine) resolveHandshake(ctx context.Context, c *authContext) (authStat
 		msg = "handshake completed: signed out"
 	}
 	return authState{status: handshake, reason: res.reason, message: msg, location: webHref(&back), setCookies: cookies}, true
+}
+
+// afterHandshake is where a completed handshake sends the browser: u
+// without the handshake's parameters, and on a satellite marked as synced
+// (syncedReturn).
+func (e *Engine) afterHandshake(c *authContext, u url.URL) url.URL {
+	u.RawQuery = removeQueryParams(u.RawQuery, handshakeParams...)
+	e.syncedReturn(c, &u)
+	return u
 }
 
 func (r hsResult) state() authState {
@@ -129,9 +136,7 @@ func redirectCountCookie(n float64) string {
 // callback without handshake parameters just redirects.
 func (e *Engine) CompleteHandshake(ctx context.Context, r *Request, target *url.URL) Decision {
 	c := e.newAuthContext(r)
-	back := *target
-	back.RawQuery = removeQueryParams(back.RawQuery, handshakeParams...)
-	e.syncedReturn(&c, &back)
+	back := e.afterHandshake(&c, *target)
 	d := Decision{Outcome: Handshake, Location: back.String()}
 	if c.handshakeNonce == "" && c.handshakeToken == "" {
 		d.Message = "callback without handshake parameters"

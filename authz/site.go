@@ -80,13 +80,14 @@ func (e *Engine) siteOf(r *Request) *site {
 // CLERK_PROXY_URL, a path such as /__clerk resolved against the request's
 // public origin; else the site's Frontend API.
 func (e *Engine) frontendAPI(c *authContext) string {
-	if p := strings.TrimRight(e.cfg.ProxyURL, "/"); e.cfg.ProxyURL != "" {
-		if strings.HasPrefix(p, "/") || p == "" {
-			return webOrigin(c.req.URL) + p
-		}
-		return p
+	proxy := e.cfg.ProxyURL
+	switch {
+	case proxy == "":
+		return "https://" + c.site.fapiHost
+	case strings.HasPrefix(proxy, "/"):
+		return webOrigin(c.req.URL) + strings.TrimRight(proxy, "/")
 	}
-	return "https://" + c.site.fapiHost
+	return strings.TrimRight(proxy, "/")
 }
 
 // satelliteSync is cookie-flow rows 2 and 3 (authenticateRequestWithTokenInCookie):
