@@ -195,3 +195,13 @@ func TestHandshakeNoncesBeyondTheRedeemRateMakeNoAPICall(t *testing.T) {
 		t.Fatalf("cookies %q", d.SetCookies)
 	}
 }
+
+// At the loop guard's limit a satellite's sync is signed out with the
+// SDK's own explanation, not the one about mismatched keys.
+func TestSatelliteSyncLoopNamesTheSatellite(t *testing.T) {
+	e := newHSEnv(t, true, func(c *Config) { c.IsSatellite, c.Domain = true, "example.org" })
+	d := e.decide(e.nav("https://example.org/p?__clerk_synced=false", "__clerk_redirect_count=3"))
+	if d.Reason != clerk.ReasonSatelliteNeedsSyncing || !strings.HasPrefix(d.Message, "Clerk: Satellite-domain authentication resulted in an infinite redirect loop.") {
+		t.Fatalf("%s %q: %q", d.Outcome, d.Reason, d.Message)
+	}
+}
