@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare"
 	"github.com/clerk-forward-auth/clerk-forward-auth/handlers"
 	"github.com/clerk-forward-auth/clerk-forward-auth/webhooks"
@@ -38,9 +39,10 @@ func openRedis(ctx context.Context, cfg *Config, logger *slog.Logger) (*redissha
 	return store, nil
 }
 
-// endedSessionKey is what a replica announces on Redis for a session
-// Clerk ended, so every replica adds it to its deny list. It names no
-// cache, so the caches' own followers ignore it.
+// endedSessionKey names the set of sessions Clerk ended that Redis
+// remembers, and starts what a replica announces for each, so every
+// replica adds it to its deny list. It names no cache, so the caches' own
+// followers ignore it.
 const endedSessionKey = "sessions_ended:"
 
 // follow runs every cache's follower and the ended-session listener
@@ -56,9 +58,30 @@ func (s *service) follow(ctx context.Context, logger *slog.Logger) {
 			}
 		}()
 	}
+	// Each (re)subscription reads the ended sessions Redis remembers: one
+	// announced while this replica was starting or cut off from Redis would
+	// otherwise be missed, and its tokens let in until they expire.
+	catchUp := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-catchUp:
+				s.catchUpEndedSessions(ctx, logger)
+			}
+		}
+	}()
 	go func() {
 		err := s.redis.Subscribe(ctx, func(key string, prefix bool) {
-			if sid, ok := strings.CutPrefix(key, endedSessionKey); ok && !prefix {
+			sid, ended := strings.CutPrefix(key, endedSessionKey)
+			switch {
+			case key == "" && prefix: // (re)subscribed: what was announced meanwhile is lost
+				select {
+				case catchUp <- struct{}{}:
+				default: // one is pending already
+				}
+			case ended && !prefix:
 				s.denyList.Add(sid)
 			}
 		})
@@ -67,6 +90,39 @@ func (s *service) follow(ctx context.Context, logger *slog.Logger) {
 		}
 	}()
 }
+
+// catchUpEndedSessions adds the ended sessions Redis remembers to the deny
+// list, trying again with a growing pause while Redis fails, for as long
+// as what it remembers could still matter (a token's life).
+func (s *service) catchUpEndedSessions(ctx context.Context, logger *slog.Logger) {
+	wait, giveUp := catchUpFirstWait, time.Now().Add(authz.DefaultDenyTTL)
+	for {
+		ended, err := s.redis.Remembered(ctx, endedSessionKey, authz.DefaultDenyMax)
+		if err == nil {
+			s.denyList.Merge(ended)
+			logger.Debug("redis: read the ended sessions other replicas announced", "sessions", len(ended))
+			return
+		}
+		if time.Now().After(giveUp) {
+			logger.Warn("redis: could not read the ended sessions other replicas announced", "error", err.Error())
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, catchUpMaxWait)
+	}
+}
+
+// How catchUpEndedSessions paces its attempts while Redis fails.
+const (
+	catchUpFirstWait = 100 * time.Millisecond
+	catchUpMaxWait   = 5 * time.Second
+)
 
 // cacheSink applies Clerk's webhooks to this replica's state and, with
 // Redis, every replica's. The local effect always happens; an error means
@@ -123,7 +179,9 @@ func (k cacheSink) SessionEnded(ctx context.Context, sessionID, _ string) error 
 		errs = append(errs, told("session status", c.Forget(ctx, sessionID)))
 	}
 	if r := k.svc.redis; r != nil {
-		errs = append(errs, told("ended session", r.Invalidate(ctx, endedSessionKey+sessionID)))
+		// Remembered for a token's life, and announced.
+		until := time.Now().Add(authz.DefaultDenyTTL)
+		errs = append(errs, told("ended session", r.Remember(ctx, endedSessionKey, sessionID, until)))
 	}
 	return errors.Join(errs...)
 }

@@ -25,6 +25,8 @@ type cluster struct {
 	redis    *redistest.Server
 	secret   string
 	replicas []string // addresses
+	ctx      context.Context
+	done     []chan error
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -38,41 +40,47 @@ func newCluster(t *testing.T) *cluster {
 	fake.SetRateLimit(1 << 20)
 	c.fake = fake
 	ctx, cancel := context.WithCancel(context.Background())
-	var done []chan error
+	c.ctx = ctx
 	t.Cleanup(func() {
 		// Connections the client dialled and never used count as active
 		// for 5 s on the server's side: close them, so shutdown is quick.
 		clusterClient.CloseIdleConnections()
 		cancel()
-		for _, d := range done {
+		for _, d := range c.done {
 			if err := <-d; err != nil {
 				t.Errorf("replica stopped with %v", err)
 			}
 		}
 	})
 	for range 3 {
-		cfg := testConfig(t, fake, func(cfg *Config) {
-			cfg.LogLevel = "error"
-			cfg.RedisURL = c.redis.URL()
-			cfg.WebhookSecret = c.secret
-		})
-		ready, d := make(chan string, 1), make(chan error, 1)
-		done = append(done, d)
-		go func() { d <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
-		select {
-		case addr := <-ready:
-			c.replicas = append(c.replicas, addr)
-		case err := <-d:
-			t.Fatalf("replica: %v", err)
-		}
-	}
-	for _, addr := range c.replicas {
-		waitReady(t, addr)
+		c.start(t)
 	}
 	// The followers subscribe as the replicas start; give them a moment
 	// so the first invalidation is not announced before anyone listens.
 	time.Sleep(200 * time.Millisecond)
 	return c
+}
+
+// start runs one more replica and waits until it is ready.
+func (c *cluster) start(t *testing.T) string {
+	t.Helper()
+	cfg := testConfig(t, c.fake, func(cfg *Config) {
+		cfg.LogLevel = "error"
+		cfg.RedisURL = c.redis.URL()
+		cfg.WebhookSecret = c.secret
+	})
+	ready, d := make(chan string, 1), make(chan error, 1)
+	c.done = append(c.done, d)
+	go func() { d <- serve(c.ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
+	select {
+	case addr := <-ready:
+		c.replicas = append(c.replicas, addr)
+		waitReady(t, addr)
+		return addr
+	case err := <-d:
+		t.Fatalf("replica: %v", err)
+		return ""
+	}
 }
 
 func waitReady(t *testing.T, addr string) {
@@ -239,6 +247,33 @@ func TestARevokedSessionIsDeniedByEveryReplicaWithinASecond(t *testing.T) {
 		}
 	}
 	c.everyone(t, "", other, http.StatusOK)
+}
+
+func TestAReplicaStartedAfterASessionEndedDeniesIt(t *testing.T) {
+	// A rolling deploy: new replicas start after Clerk announced the end of
+	// a session, so they never heard the announcement itself.
+	c := newCluster(t)
+	s := c.fake.NewSession("user_late")
+	token := noOrgToken(c.fake, "user_late", s.SessionID)
+	other := noOrgToken(c.fake, "user_o", c.fake.NewSession("user_o").SessionID)
+	c.everyone(t, "", token, http.StatusOK)
+	c.webhook(t, 0, "session.revoked", clerktest.SessionEventData(s.SessionID, "user_late", "revoked"))
+	late := c.start(t)
+	deadline := time.Now().Add(time.Second)
+	for {
+		status, reason := ask(t, late, "", token)
+		if status == http.StatusUnauthorized && reason == "session-revoked" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica started after the webhook answers %d (%s), want 401 session-revoked", status, reason)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status, reason := ask(t, late, "", other); status != http.StatusOK {
+		t.Fatalf("another session on the new replica: %d (%s)", status, reason)
+	}
+	c.everyone(t, "", token, http.StatusUnauthorized)
 }
 
 func TestReplicasKeepDecidingWithoutRedisAndShareAgainWhenItReturns(t *testing.T) {

@@ -35,6 +35,9 @@ type SessionDenyList struct {
 // session tokens live 60 s, plus the verifier's clock skew.
 const DefaultDenyTTL = 70 * time.Second
 
+// DefaultDenyMax bounds the sessions a list holds unless told otherwise.
+const DefaultDenyMax = 100_000
+
 // NewSessionDenyList builds a list that keeps each session for ttl and at
 // most max sessions (the ones nearest their end go first).
 func NewSessionDenyList(ttl time.Duration, maxEntries int, now func() time.Time) *SessionDenyList {
@@ -42,7 +45,7 @@ func NewSessionDenyList(ttl time.Duration, maxEntries int, now func() time.Time)
 		ttl = DefaultDenyTTL
 	}
 	if maxEntries <= 0 {
-		maxEntries = 100_000
+		maxEntries = DefaultDenyMax
 	}
 	if now == nil {
 		now = time.Now
@@ -65,23 +68,42 @@ func (d *SessionDenyList) Add(sessionID string) {
 	if sessionID == "" {
 		return
 	}
+	d.Merge(map[string]time.Time{sessionID: d.now().Add(d.ttl)})
+}
+
+// Merge denies each session until its time, as another replica recorded
+// it; a session already held keeps the later time. No time is taken
+// beyond the list's TTL from now, so a wrong clock or a bad entry cannot
+// deny a session for longer than a token of it can live.
+func (d *SessionDenyList) Merge(until map[string]time.Time) {
+	if len(until) == 0 {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
 	next := make(map[string]time.Time)
 	if cur := d.entries.Load(); cur != nil {
-		for sid, until := range *cur {
-			if now.Before(until) {
-				next[sid] = until
+		for sid, t := range *cur {
+			if now.Before(t) {
+				next[sid] = t
 			}
 		}
 	}
-	next[sessionID] = now.Add(d.ttl)
+	latest := now.Add(d.ttl)
+	for sid, t := range until {
+		if t.After(latest) {
+			t = latest
+		}
+		if sid != "" && now.Before(t) && t.After(next[sid]) {
+			next[sid] = t
+		}
+	}
 	for len(next) > d.max {
 		oldest, first := "", time.Time{}
-		for sid, until := range next {
-			if oldest == "" || until.Before(first) {
-				oldest, first = sid, until
+		for sid, t := range next {
+			if oldest == "" || t.Before(first) {
+				oldest, first = sid, t
 			}
 		}
 		delete(next, oldest)

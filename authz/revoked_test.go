@@ -109,6 +109,35 @@ func TestTheDenyListIsBoundedAndKeepsTheNewest(t *testing.T) {
 	}
 }
 
+func TestMergedSessionsAreDeniedUntilTheirTimeAndNoLongerThanTheTTL(t *testing.T) {
+	clock := time.Unix(1_700_000_000, 0)
+	d := NewSessionDenyList(time.Minute, 10, func() time.Time { return clock })
+	d.Add("sess_held")
+	d.Merge(map[string]time.Time{
+		"sess_soon": clock.Add(10 * time.Second),
+		"sess_past": clock.Add(-time.Second),     // already over: not added
+		"sess_far":  clock.Add(24 * time.Hour),   // bounded by the TTL
+		"sess_held": clock.Add(5 * time.Second),  // an earlier time does not shorten it
+		"":          clock.Add(10 * time.Second), // no session id
+	})
+	for sid, want := range map[string]bool{"sess_soon": true, "sess_past": false, "sess_far": true, "sess_held": true, "": false} {
+		if got := d.Revoked(sid); got != want {
+			t.Errorf("now: Revoked(%q) = %v, want %v", sid, got, want)
+		}
+	}
+	if d.Len() != 3 {
+		t.Errorf("len %d, want 3", d.Len())
+	}
+	clock = clock.Add(30 * time.Second)
+	if d.Revoked("sess_soon") || !d.Revoked("sess_held") || !d.Revoked("sess_far") {
+		t.Errorf("after 30 s: soon %v held %v far %v, want false true true", d.Revoked("sess_soon"), d.Revoked("sess_held"), d.Revoked("sess_far"))
+	}
+	clock = clock.Add(31 * time.Second)
+	if d.Revoked("sess_far") || d.Revoked("sess_held") {
+		t.Error("an entry outlived the TTL")
+	}
+}
+
 func TestSessionCheckAlwaysAsksClerkOncePerTTL(t *testing.T) {
 	env := newSessionEnv(t, true)
 	s := env.fake.NewSession("user_c")

@@ -23,9 +23,10 @@
 //
 // Layout, under Options.Prefix (default "cfa:", so deployments can share a
 // server): values at <prefix>v:<key> with a PX expiry (their TTL), claims
-// at <prefix>c:<key> holding a random id of the Store that took them, and
-// announcements on the channel <prefix>invalidate as "k:<key>" (a key) or
-// "p:<prefix>" (a purge). Purge walks the keys with SCAN, so it costs
+// at <prefix>c:<key> holding a random id of the Store that took them,
+// remembered sets at <prefix>s:<set> (a sorted set scored by each member's
+// expiry in Unix milliseconds), and announcements on the channel
+// <prefix>invalidate as "k:<key>" (a key) or "p:<prefix>" (a purge). Purge walks the keys with SCAN, so it costs
 // O(keys) and is meant for rare, operator-driven purges; single-node or
 // replicated Redis only (not Redis Cluster).
 //

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -135,6 +136,7 @@ func (s *Store) Close() error {
 
 func (s *Store) valueKey(key string) string { return s.prefix + "v:" + key }
 func (s *Store) claimKey(key string) string { return s.prefix + "c:" + key }
+func (s *Store) setKey(set string) string   { return s.prefix + "s:" + set }
 
 // Get returns key's value and its remaining TTL (GET and PTTL in one round
 // trip); ok false when absent. A value without an expiry is not one this
@@ -242,6 +244,56 @@ func (s *Store) Purge(ctx context.Context, prefix string) error {
 		}
 	}
 	return s.bounded(ctx, func(ctx context.Context) error { return s.rdb.Publish(ctx, s.channel, "p:"+prefix).Err() })
+}
+
+// remember adds a member to a sorted set scored by its expiry, drops the
+// members past theirs, makes the set expire with its latest member, and
+// announces the member, atomically. KEYS[1] the set; ARGV: now and until
+// in Unix milliseconds, the member, the channel, the announcement.
+var remember = redis.NewScript(`
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", ARGV[1])
+redis.call("ZADD", KEYS[1], ARGV[2], ARGV[3])
+local latest = redis.call("ZRANGE", KEYS[1], -1, -1, "WITHSCORES")
+redis.call("PEXPIREAT", KEYS[1], latest[2])
+return redis.call("PUBLISH", ARGV[4], ARGV[5])`)
+
+// Remember records member in the set named set until the time given, and
+// announces it as the key set+member (one round trip). Members whose time
+// has passed are dropped as each is added, and the set expires with its
+// latest member, so it holds only what is still in force. It is for facts
+// a replica that was not listening must still learn (Remembered), such as
+// a session Clerk ended: an announcement alone reaches only the replicas
+// subscribed at that moment.
+func (s *Store) Remember(ctx context.Context, set, member string, until time.Time) error {
+	now := time.Now()
+	if until.Sub(now) < time.Millisecond {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return remember.Run(ctx, s.rdb, []string{s.setKey(set)},
+		now.UnixMilli(), until.UnixMilli(), member, s.channel, "k:"+set+member).Err()
+}
+
+// Remembered returns the members of the set named set whose time has not
+// passed, each with its time: the limit with the latest times, or all when
+// limit is 0.
+func (s *Store) Remembered(ctx context.Context, set string, limit int) (map[string]time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.setKey(set), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf", Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Time, len(zs))
+	for _, z := range zs {
+		if m, ok := z.Member.(string); ok {
+			out[m] = time.UnixMilli(int64(z.Score))
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) bounded(ctx context.Context, f func(context.Context) error) error {

@@ -243,6 +243,66 @@ func TestInvalidateAndPurgeDeleteAndAnnounce(t *testing.T) {
 	}
 }
 
+func TestARememberedSetHoldsWhatIsInForceAndAnnouncesEachMember(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := open(t, srv.URL(), redisshare.Options{}), open(t, srv.URL(), redisshare.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var heard announcements
+	go func() { _ = b.Subscribe(ctx, heard.add) }()
+	heard.waitFor(t, "*")
+	now := time.Now().Truncate(time.Millisecond)
+	for member, until := range map[string]time.Time{
+		"sess_a": now.Add(time.Minute), "sess_b": now.Add(2 * time.Minute), "sess_c": now.Add(300 * time.Millisecond),
+		"sess_over": now.Add(-time.Second), // already over: neither stored nor announced
+	} {
+		if err := a.Remember(ctx, "ended:", member, until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heard.waitFor(t, "ended:sess_a")
+	heard.waitFor(t, "ended:sess_b")
+	got, err := b.Remembered(ctx, "ended:", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Time{"sess_a": now.Add(time.Minute), "sess_b": now.Add(2 * time.Minute), "sess_c": now.Add(300 * time.Millisecond)}
+	if len(got) != len(want) {
+		t.Fatalf("Remembered = %v, want %v", got, want)
+	}
+	for m, until := range want {
+		if !got[m].Equal(until) {
+			t.Errorf("%s until %v, want %v", m, got[m], until)
+		}
+	}
+	// A limit keeps the latest; a member past its time is not returned,
+	// and the next Remember drops it from the set.
+	if got, _ := b.Remembered(ctx, "ended:", 1); len(got) != 1 || got["sess_b"].IsZero() {
+		t.Errorf("Remembered with limit 1 = %v, want sess_b", got)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if got, _ := b.Remembered(ctx, "ended:", 0); len(got) != 2 || !got["sess_c"].IsZero() {
+		t.Errorf("after sess_c's time: %v", got)
+	}
+	if err := a.Remember(ctx, "ended:", "sess_d", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	r := raw(t, srv, "", 0)
+	members, _ := r.ZRange(ctx, "cfa:s:ended:", 0, -1).Result()
+	if strings.Join(members, ",") != "sess_a,sess_d,sess_b" {
+		t.Errorf("cfa:s:ended: holds %v, want sess_a,sess_d,sess_b", members)
+	}
+	// The set expires with its latest member (sess_b), whichever came last.
+	if ttl, _ := r.PTTL(ctx, "cfa:s:ended:").Result(); ttl <= 110*time.Second || ttl > 2*time.Minute {
+		t.Errorf("the set's TTL is %s, want about two minutes", ttl)
+	}
+	// Another deployment's prefix sees none of it.
+	other := open(t, srv.URL(), redisshare.Options{Prefix: "other:"})
+	if got, err := other.Remembered(ctx, "ended:", 0); err != nil || len(got) != 0 {
+		t.Errorf("another prefix remembers %v (%v)", got, err)
+	}
+}
+
 func TestASubscriptionSurvivesARestartAndSaysSo(t *testing.T) {
 	srv := redistest.Start(t)
 	a, b := open(t, srv.URL(), redisshare.Options{}), open(t, srv.URL(), redisshare.Options{})
@@ -277,6 +337,8 @@ func TestEveryCallIsBoundedByTheTimeoutWhenRedisStalls(t *testing.T) {
 		"Release":    func() error { return st.Release(ctx, "k") },
 		"Invalidate": func() error { return st.Invalidate(ctx, "k") },
 		"Ping":       func() error { return st.Ping(ctx) },
+		"Remember":   func() error { return st.Remember(ctx, "s:", "m", time.Now().Add(time.Minute)) },
+		"Remembered": func() error { _, err := st.Remembered(ctx, "s:", 0); return err },
 	} {
 		start := time.Now()
 		err := call()
