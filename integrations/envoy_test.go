@@ -173,6 +173,9 @@ func yamlBlock(lines []string, key string, start int) ([]string, int) {
 	return nil, -1
 }
 
+// envoyStatusCodes are the names of status_on_error codes the emulators know.
+var envoyStatusCodes = map[string]int{"Forbidden": 403, "ServiceUnavailable": 503, "InternalServerError": 500, "BadGateway": 502}
+
 var (
 	reServiceRoute = regexp.MustCompile(`(?m)^\s*- match: \{ prefix: "([^"]+)" \}\n\s*route: \{ cluster: clerk_forward_auth \}\n\s*typed_per_filter_config:\n\s*envoy\.filters\.http\.ext_authz:\n(?:\s*"@type":.*\n)?\s*disabled: true$`)
 	reExact        = regexp.MustCompile(`^-?\s*exact:\s*(\S+)$`)
@@ -219,8 +222,7 @@ func parseEnvoyConfig(t *testing.T, text string) envoyConfig {
 	}
 	cfg.failureModeAllow = find(`failure_mode_allow:\s*(\S+)`) == "true"
 	code := find(`status_on_error:\s*\{\s*code:\s*(\w+)\s*\}`)
-	codes := map[string]int{"Forbidden": 403, "ServiceUnavailable": 503, "InternalServerError": 500, "BadGateway": 502}
-	if cfg.statusOnError = codes[code]; cfg.statusOnError == 0 {
+	if cfg.statusOnError = envoyStatusCodes[code]; cfg.statusOnError == 0 {
 		t.Fatalf("envoy.yaml: status_on_error %q not known to the emulator", code)
 	}
 	cfg.underscoreAction = find(`headers_with_underscores_action:\s*(\S+)`)
@@ -340,18 +342,27 @@ func rewriteToApp(pr *httputil.ProxyRequest, app *url.URL) {
 	}
 }
 
-func (e *envoyEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// headers_with_underscores_action
+// applyUnderscoreAction does what Envoy's headers_with_underscores_action
+// does with request headers whose name holds "_"; false when it answered
+// the request itself (REJECT_REQUEST).
+func applyUnderscoreAction(w http.ResponseWriter, r *http.Request, action string) bool {
 	for name := range r.Header {
 		if strings.Contains(name, "_") {
-			switch e.cfg.underscoreAction {
+			switch action {
 			case "DROP_HEADER":
 				r.Header.Del(name)
 			case "REJECT_REQUEST":
 				http.Error(w, "", http.StatusBadRequest)
-				return
+				return false
 			}
 		}
+	}
+	return true
+}
+
+func (e *envoyEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !applyUnderscoreAction(w, r, e.cfg.underscoreAction) {
+		return
 	}
 	// Routes with ext_authz disabled (/_auth/) go straight to the service.
 	for _, prefix := range e.cfg.serviceRoutes {

@@ -4,26 +4,28 @@ package integrations
 
 // The Kubernetes examples (ingress-nginx, Traefik's CRDs, Istio) need a
 // cluster, so no test runs them. This one keeps them in step with the
-// configs the scenarios do run: the same rules on the same routes, the
-// same denial headers, /_auth/ straight to the service.
+// configs the scenarios do run: every route of traefik/dynamic.yml with
+// the same rule and no other, the same denial headers, /_auth/ straight
+// to the service.
 
 import (
 	"maps"
+	"net/url"
+	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 )
 
-// kubernetesRoutes are the routes of the tested configs that every
-// Kubernetes example carries, with their rule (the auth URL's query).
-var kubernetesRoutes = map[string]string{
-	"/billing/": "reverification=strict",
-	"/export/":  "feature=export&plan=o:team",
-	"/jobs/":    "token=api_key,m2m_token",
-}
+// unchecked is the rule of a route sent straight to the service, with no
+// auth check: /_auth/, Clerk's handshake callback and webhooks.
+const unchecked = "(no auth)"
 
 // yamlDocs decodes every document of a file under integrations/.
 func yamlDocs(t *testing.T, rel string) []map[string]any {
@@ -53,8 +55,9 @@ func dig(v any, keys ...string) any {
 
 var rePathPrefix = regexp.MustCompile("PathPrefix\\(`([^`]+)`\\)")
 
-// traefikRoutes maps each path prefix of Traefik routes to the address of
-// its forwardAuth middleware ("" for a route without one).
+// traefikRoutes maps each path prefix of Traefik routes to its rule: the
+// query of its forwardAuth middleware's address (found by address), or
+// unchecked for a route without one.
 func traefikRoutes(t *testing.T, routes []any, address func(name string) string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -70,13 +73,13 @@ func traefikRoutes(t *testing.T, routes []any, address func(name string) string)
 		mws, _ := dig(r, "middlewares").([]any)
 		switch len(mws) {
 		case 0:
-			out[path] = ""
+			out[path] = unchecked
 		case 1:
 			name, ok := mws[0].(string)
 			if !ok {
 				name, _ = dig(mws[0], "name").(string)
 			}
-			out[path] = address(name)
+			out[path] = authQuery(t, address(name), "/forward-auth")
 		default:
 			t.Errorf("route %q has %d middlewares, want one", rule, len(mws))
 		}
@@ -84,51 +87,115 @@ func traefikRoutes(t *testing.T, routes []any, address func(name string) string)
 	return out
 }
 
-func TestKubernetesExamplesMatchTheTestedConfigs(t *testing.T) {
+// authQuery is the rule an auth URL carries, its query ("" for none), after
+// checking that it asks the service's endpoint.
+func authQuery(t *testing.T, authURL, endpoint string) string {
+	t.Helper()
+	base, query, _ := strings.Cut(authURL, "?")
+	if !strings.HasSuffix(base, endpoint) {
+		t.Errorf("auth URL %q does not ask %s", authURL, endpoint)
+	}
+	return query
+}
+
+// testedRoutes are the routes of traefik/dynamic.yml, which the scenarios
+// run (as they run the NGINX and Caddy configs, with the same rules), path
+// prefix to rule.
+func testedRoutes(t *testing.T) map[string]string {
+	t.Helper()
 	dynamic := yamlDocs(t, "traefik/dynamic.yml")[0]
-	testedMiddleware := func(name string) string {
+	var routers []any
+	for _, r := range dig(dynamic, "http", "routers").(map[string]any) {
+		routers = append(routers, r)
+	}
+	return traefikRoutes(t, routers, func(name string) string {
 		s, _ := dig(dynamic, "http", "middlewares", name, "forwardAuth", "address").(string)
 		return s
+	})
+}
+
+// parseRule reads a rule written as an auth URL's query.
+func parseRule(t *testing.T, query string) *authz.Rule {
+	t.Helper()
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		t.Fatalf("rule %q: %v", query, err)
 	}
-	var testedRouters []any
-	for _, r := range dig(dynamic, "http", "routers").(map[string]any) {
-		testedRouters = append(testedRouters, r)
+	r, err := authz.ParseRuleQuery(q)
+	if err != nil {
+		t.Fatalf("rule %q: %v", query, err)
 	}
-	tested := traefikRoutes(t, testedRouters, testedMiddleware)
-	for path, rule := range kubernetesRoutes {
-		if !strings.HasSuffix(tested[path], "/forward-auth?"+rule) {
-			t.Fatalf("traefik/dynamic.yml routes %s through %q, not ?%s: update kubernetesRoutes", path, tested[path], rule)
+	if r == nil {
+		return &authz.Rule{} // no rule: signed in
+	}
+	return r
+}
+
+// sameRule reports whether two rules, each unchecked or an auth URL's
+// query, ask the same of a request: the order of the query's keys does
+// not matter.
+func sameRule(t *testing.T, a, b string) bool {
+	t.Helper()
+	if a == unchecked || b == unchecked {
+		return a == b
+	}
+	return reflect.DeepEqual(parseRule(t, a), parseRule(t, b))
+}
+
+// wantRoutes fails for every route of want that got lacks or gives
+// another rule, and for every route of got that want does not have.
+func wantRoutes(t *testing.T, want, got map[string]string) {
+	t.Helper()
+	for _, path := range slices.Sorted(maps.Keys(want)) {
+		rule, ok := got[path]
+		switch {
+		case !ok:
+			t.Errorf("no route for %s, want rule %q", path, want[path])
+		case !sameRule(t, rule, want[path]):
+			t.Errorf("%s: rule %q, want %q", path, rule, want[path])
 		}
 	}
+	for _, path := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[path]; !ok {
+			t.Errorf("%s (rule %q) is not a route of the tested configs", path, got[path])
+		}
+	}
+}
+
+// reRuleLine is a line of the Istio examples' table of rules:
+// "#   /billing/  reverification=strict".
+var reRuleLine = regexp.MustCompile(`(?m)^#\s+(/\S*/)\s+(\S+)$`)
+
+func TestKubernetesExamplesMatchTheTestedConfigs(t *testing.T) {
+	tested := testedRoutes(t)
 
 	t.Run("ingress-nginx", func(t *testing.T) {
-		authURL := map[string]string{} // path -> auth-url; "" = routed without auth
+		got := map[string]string{}
 		backend := map[string]string{}
 		for _, doc := range yamlDocs(t, "nginx/ingress-nginx.yaml") {
 			if doc["kind"] != "Ingress" {
 				continue
 			}
-			url, _ := dig(doc, "metadata", "annotations", "nginx.ingress.kubernetes.io/auth-url").(string)
+			authURL, hasAuth := dig(doc, "metadata", "annotations", "nginx.ingress.kubernetes.io/auth-url").(string)
 			for _, rule := range dig(doc, "spec", "rules").([]any) {
 				for _, p := range dig(rule, "http", "paths").([]any) {
 					path, _ := dig(p, "path").(string)
-					authURL[path] = url
+					got[path] = unchecked
+					if hasAuth {
+						got[path] = authQuery(t, authURL, "/auth-request")
+					}
 					backend[path], _ = dig(p, "backend", "service", "name").(string)
 				}
 			}
 		}
-		for path, rule := range kubernetesRoutes {
-			if !strings.HasSuffix(authURL[path], "/auth-request?"+rule) {
-				t.Errorf("%s: auth-url %q, want .../auth-request?%s", path, authURL[path], rule)
-			}
-		}
-		if authURL["/_auth/"] != "" || backend["/_auth/"] != "clerk-forward-auth" {
-			t.Errorf("/_auth/ goes to %q with auth-url %q, want the service without auth", backend["/_auth/"], authURL["/_auth/"])
+		wantRoutes(t, tested, got)
+		if backend["/_auth/"] != "clerk-forward-auth" {
+			t.Errorf("/_auth/ goes to %q, want the service", backend["/_auth/"])
 		}
 	})
 
 	t.Run("traefik", func(t *testing.T) {
-		want, _ := dig(dynamic, "http", "middlewares", "clerk-auth", "forwardAuth").(map[string]any)
+		want, _ := dig(yamlDocs(t, "traefik/dynamic.yml")[0], "http", "middlewares", "clerk-auth", "forwardAuth").(map[string]any)
 		want = maps.Clone(want)
 		delete(want, "address")
 		middlewares := map[string]string{}
@@ -148,18 +215,73 @@ func TestKubernetesExamplesMatchTheTestedConfigs(t *testing.T) {
 				routes, _ = dig(doc, "spec", "routes").([]any)
 			}
 		}
-		got := traefikRoutes(t, routes, func(name string) string { return middlewares[name] })
-		for path, rule := range kubernetesRoutes {
-			if !strings.HasSuffix(got[path], "/forward-auth?"+rule) {
-				t.Errorf("%s: forwardAuth address %q, want .../forward-auth?%s", path, got[path], rule)
+		wantRoutes(t, tested, traefikRoutes(t, routes, func(name string) string { return middlewares[name] }))
+	})
+
+	// Istio cannot carry a rule per route: both examples name the tested
+	// rules in a comment and say that policy.yaml holds them.
+	withRule := maps.Clone(tested)
+	maps.DeleteFunc(withRule, func(_, rule string) bool { return rule == "" || rule == unchecked })
+	for _, ex := range []struct{ name, rel string }{
+		{"istio HTTP", "envoy/istio.yaml"},
+		{"istio gRPC", "istio/grpc-ext-authz.yaml"},
+	} {
+		t.Run(ex.name, func(t *testing.T) {
+			got := map[string]string{}
+			for _, m := range reRuleLine.FindAllStringSubmatch(readConfig(t, ex.rel), -1) {
+				got[m[1]] = m[2]
 			}
+			wantRoutes(t, withRule, got)
+
+			// /_auth/ goes to the service's HTTP port, unchecked.
+			var notPaths, prefix, host, port any
+			for _, doc := range yamlDocs(t, ex.rel) {
+				switch doc["kind"] {
+				case "AuthorizationPolicy":
+					notPaths = dig(doc, "spec", "rules")
+				case "VirtualService":
+					routes, _ := dig(doc, "spec", "http").([]any)
+					if len(routes) == 0 {
+						continue
+					}
+					if match, _ := dig(routes[0], "match").([]any); len(match) == 1 {
+						prefix = dig(match[0], "uri", "prefix")
+					}
+					if dest, _ := dig(routes[0], "route").([]any); len(dest) == 1 {
+						host, port = dig(dest[0], "destination", "host"), dig(dest[0], "destination", "port", "number")
+					}
+				}
+			}
+			h, _ := host.(string)
+			if prefix != "/_auth/" || !strings.HasPrefix(h, "clerk-forward-auth.") || port != 8080 {
+				t.Errorf("the VirtualService's first route sends %v to %v:%v, want /_auth/ to clerk-forward-auth's port 8080", prefix, host, port)
+			}
+			if want := []any{map[string]any{"to": []any{map[string]any{"operation": map[string]any{"notPaths": []any{"/_auth/*"}}}}}}; !reflect.DeepEqual(notPaths, want) {
+				t.Errorf("AuthorizationPolicy rules %v, want every path but /_auth/*", notPaths)
+			}
+		})
+	}
+
+	t.Run("policy.yaml", func(t *testing.T) {
+		policy, err := authz.LoadPolicyFile(filepath.Join(integrationsDir(t), "envoy/policy.yaml"), authz.PolicyFileOptions{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if a, ok := got["/_auth/"]; !ok || a != "" {
-			t.Errorf("/_auth/ must be routed without a middleware (got %q, routed %v)", a, ok)
+		for _, path := range slices.Sorted(maps.Keys(tested)) {
+			if tested[path] == unchecked {
+				continue
+			}
+			got := policy.Match(publicHost, path, "GET")
+			if got == nil {
+				got = &authz.Rule{} // no rule: signed in
+			}
+			if want := parseRule(t, tested[path]); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: policy.yaml's rule %+v, want %q", path, got, tested[path])
+			}
 		}
 	})
 
-	t.Run("istio HTTP provider", func(t *testing.T) {
+	t.Run("istio HTTP provider passes every denial header", func(t *testing.T) {
 		cfg := parseEnvoyConfig(t, readConfig(t, "envoy/envoy.yaml"))
 		docs := yamlDocs(t, "envoy/istio.yaml")
 		providers, _ := dig(docs[0], "spec", "meshConfig", "extensionProviders").([]any)

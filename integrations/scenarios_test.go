@@ -38,9 +38,10 @@ var identityHeaders = []string{
 
 // Dialects of the service's endpoints.
 const (
-	dialectAuthRequest = "auth-request" // NGINX
-	dialectForwardAuth = "forward-auth" // Traefik, Caddy
-	dialectExtAuthz    = "ext-authz"    // Envoy
+	dialectAuthRequest = "auth-request"   // NGINX
+	dialectForwardAuth = "forward-auth"   // Traefik, Caddy
+	dialectExtAuthz    = "ext-authz"      // Envoy
+	dialectGRPC        = "ext-authz-grpc" // Envoy, gRPC mode
 )
 
 // proxyUnderTest is one running proxy with its app, service and tap.
@@ -62,7 +63,7 @@ type scenario struct {
 }
 
 // scenarios is the shared table. Keep it in step with README.md.
-var scenarios = []scenario{
+var scenarios = slices.Concat([]scenario{
 	{"no credentials, API request: 401 JSON", scenarioAnonymousAPI},
 	{"no credentials, browser navigation: redirect to sign-in", scenarioAnonymousBrowser},
 	{"valid Bearer token: 200 with identity", scenarioValidBearer},
@@ -92,15 +93,23 @@ var scenarios = []scenario{
 	{"webhook organizationMembership.deleted: org route 403 at once, not after the cache TTL", scenarioWebhookMembershipDeleted},
 	{"forged webhook (other secret, rewritten body, unsigned): 401, nothing applied", scenarioWebhookForged},
 	{"webhook body over the limit: refused, never applied; just under: applied", scenarioWebhookBodyLimit},
-	// Machine credentials (machine_test.go): /jobs/ accepts API keys and
-	// M2M tokens, /reports/ API keys with the scope reports:read.
+}, machineScenarios, entitlementScenarios)
+
+// machineScenarios are the rows of machine credentials (machine_test.go):
+// /jobs/ accepts API keys and M2M tokens, /reports/ API keys with the scope
+// reports:read.
+var machineScenarios = []scenario{
 	{"API keys and M2M tokens (opaque, JWT) on a machine route: 200 with machine identity", scenarioMachineAllowed},
 	{"credential of a type the route does not accept: 401 token-type-mismatch", scenarioMachineTypeMismatch},
 	{"API key without the route's scope: 403 scope-missing", scenarioMachineScopeMissing},
 	{"revoked API key: 401, never seen or after the cache TTL", scenarioMachineRevoked},
 	{"client X-Auth-Token-Type/Machine-Id/Scopes with a machine credential: only ours reach the app", scenarioMachineSpoof},
-	// Rules on the session token's claims (entitlement_test.go): /billing/
-	// reverification=strict, /export/ feature=export&plan=o:team.
+}
+
+// entitlementScenarios are the rows of rules on the session token's claims
+// (entitlement_test.go): /billing/ reverification=strict, /export/
+// feature=export&plan=o:team.
+var entitlementScenarios = []scenario{
 	{"reverification=strict, fva [5,-1] or [30,2]: 200 with identity", scenarioReverificationFresh},
 	{"reverification=strict, fva [30,-1]/[1,30]/[-1,-1]: 403, Clerk's reverification body byte for byte", scenarioReverificationStale},
 	{"feature=export&plan=o:team, fea o:export and pla o:team: 200 with identity", scenarioBillingAllowed},
@@ -284,7 +293,8 @@ func wantAppUntouched(t *testing.T, r result) {
 
 // wantServiceAllowed checks the service's own 200: every identity header
 // present (possibly empty) and, for Envoy, the empty ones listed in
-// x-envoy-auth-headers-to-remove.
+// x-envoy-auth-headers-to-remove (in gRPC mode, as the tap records it:
+// headers_to_remove).
 func wantServiceAllowed(t *testing.T, p *proxyUnderTest, r result) {
 	t.Helper()
 	if len(r.auth) != 1 {
@@ -305,7 +315,7 @@ func wantServiceAllowed(t *testing.T, p *proxyUnderTest, r result) {
 			empty = append(empty, strings.ToLower(name))
 		}
 	}
-	if p.dialect == dialectExtAuthz {
+	if p.dialect == dialectExtAuthz || p.dialect == dialectGRPC {
 		var listed []string
 		for _, part := range strings.Split(a.RespHeader.Get("X-Envoy-Auth-Headers-To-Remove"), ",") {
 			if s := strings.ToLower(strings.TrimSpace(part)); s != "" {

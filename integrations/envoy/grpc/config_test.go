@@ -150,7 +150,7 @@ func TestEnvoyBootstrapLoads(t *testing.T) {
 		}
 		seen[prefix] = true
 	}
-	for _, p := range []string{"/_auth/", "/public/", "/acme/", "/"} {
+	for _, p := range []string{"/_auth/", "/public/", "/acme/", "/jobs/", "/reports/", "/billing/", "/export/", "/"} {
 		if !seen[p] {
 			t.Errorf("no route for %s", p)
 		}
