@@ -97,8 +97,9 @@ func NormalizeRole(role string) string {
 }
 
 // ParseRuleQuery reads a rule from the auth URL's query string, which the
-// operator writes in the proxy's configuration: org, role, permission
-// (each repeatable) and public. Unknown parameters and malformed values
+// operator writes in the proxy's configuration: org, role, permission,
+// feature, plan, scope (each repeatable), token, reverification and
+// public (README.md, "Per-route rules"). Unknown parameters and malformed values
 // are configuration errors, never a silent allow. An empty query yields
 // nil (use the policy file).
 func ParseRuleQuery(q url.Values) (*Rule, error) {

@@ -319,7 +319,7 @@ func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
 
 // ruleFromExtensions reads the route's rule from context_extensions, set
 // by the operator per route or virtual host (never by the client), with the
-// query string's keys: org, role, permission, public. A value may list
+// auth query's keys (authz.ParseRuleQuery). A value may list
 // several entries separated by commas ("role": "org:admin,org:billing"),
 // all of which must hold. No extensions: nil, the policy file decides.
 func ruleFromExtensions(ext map[string]string) (*authz.Rule, error) {
