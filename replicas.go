@@ -68,7 +68,9 @@ func (s *service) follow(ctx context.Context, logger *slog.Logger) {
 			case <-ctx.Done():
 				return
 			case <-catchUp:
-				s.catchUpEndedSessions(ctx, logger)
+				catchUpEndedSessions(ctx, func(ctx context.Context) (map[string]time.Time, error) {
+					return s.redis.Remembered(ctx, endedSessionKey, authz.DefaultDenyMax)
+				}, s.denyList, authz.DefaultDenyTTL, logger)
 			}
 		}
 	}()
@@ -91,15 +93,17 @@ func (s *service) follow(ctx context.Context, logger *slog.Logger) {
 	}()
 }
 
-// catchUpEndedSessions adds the ended sessions Redis remembers to the deny
-// list, trying again with a growing pause while Redis fails, for as long
-// as what it remembers could still matter (a token's life).
-func (s *service) catchUpEndedSessions(ctx context.Context, logger *slog.Logger) {
-	wait, giveUp := catchUpFirstWait, time.Now().Add(authz.DefaultDenyTTL)
+// catchUpEndedSessions adds the ended sessions read returns (those Redis
+// remembers) to deny, trying again with a growing pause while it fails,
+// for as long as what Redis remembers could still matter (giveUpAfter: a
+// token's life).
+func catchUpEndedSessions(ctx context.Context, read func(context.Context) (map[string]time.Time, error),
+	deny *authz.SessionDenyList, giveUpAfter time.Duration, logger *slog.Logger) {
+	wait, giveUp := catchUpFirstWait, time.Now().Add(giveUpAfter)
 	for {
-		ended, err := s.redis.Remembered(ctx, endedSessionKey, authz.DefaultDenyMax)
+		ended, err := read(ctx)
 		if err == nil {
-			s.denyList.Merge(ended)
+			deny.Merge(ended)
 			logger.Debug("redis: read the ended sessions other replicas announced", "sessions", len(ended))
 			return
 		}

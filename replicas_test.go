@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare/redistest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
@@ -274,6 +276,59 @@ func TestAReplicaStartedAfterASessionEndedDeniesIt(t *testing.T) {
 		t.Fatalf("another session on the new replica: %d (%s)", status, reason)
 	}
 	c.everyone(t, "", token, http.StatusUnauthorized)
+}
+
+func TestCatchingUpOnEndedSessionsRetriesWhileRedisFails(t *testing.T) {
+	until := time.Now().Add(time.Minute)
+	for _, tc := range []struct {
+		name        string
+		failures    int // reads that fail before one succeeds
+		giveUpAfter time.Duration
+		wantReads   int
+		wantDenied  bool
+		wantLog     string
+	}{
+		{"the first read", 0, time.Minute, 1, true, ""},
+		{"after two failures", 2, time.Minute, 3, true, ""},
+		{"gives up after its time", 1 << 30, 250 * time.Millisecond, 3, false, "could not read the ended sessions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			deny := authz.NewSessionDenyList(0, 0, nil)
+			reads := 0
+			read := func(context.Context) (map[string]time.Time, error) {
+				reads++
+				if reads <= tc.failures {
+					return nil, errors.New("redis: connection refused")
+				}
+				return map[string]time.Time{"sess_gone": until}, nil
+			}
+			var logs strings.Builder
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			catchUpEndedSessions(context.Background(), read, deny, tc.giveUpAfter, logger)
+			if reads != tc.wantReads || deny.Revoked("sess_gone") != tc.wantDenied {
+				t.Fatalf("%d reads, denied %v; want %d, %v", reads, deny.Revoked("sess_gone"), tc.wantReads, tc.wantDenied)
+			}
+			if !strings.Contains(logs.String(), tc.wantLog) {
+				t.Fatalf("log %q does not say %q", logs.String(), tc.wantLog)
+			}
+		})
+	}
+	t.Run("stops when the service does", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			catchUpEndedSessions(ctx, func(context.Context) (map[string]time.Time, error) { return nil, errors.New("down") },
+				authz.NewSessionDenyList(0, 0, nil), time.Hour, slog.New(slog.DiscardHandler))
+		}()
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			t.Fatal("still retrying a second after its context ended")
+		}
+	})
 }
 
 func TestReplicasKeepDecidingWithoutRedisAndShareAgainWhenItReturns(t *testing.T) {
