@@ -102,7 +102,9 @@ func TestMultiDomainDecisionsMatchClerkSDK(t *testing.T) {
 // request's Frontend API and by another, with and without __client_uat,
 // in both cookie families, of every kind (API call, document navigation,
 // HTML Accept, POST), with __clerk_synced absent, false and true, with a
-// satellite's __clerk_redirect_url, and with the loop counter at 0 and 3.
+// satellite's __clerk_redirect_url (it and the request carry queries that
+// URLSearchParams rewrites: "~", "+", escapes of invalid UTF-8), and with
+// the loop counter at 0 and 3.
 func multiDomainCases(env *testEnv, production bool, host string) []sdkCase {
 	now := time.Now()
 	fake := env.fake
@@ -119,7 +121,7 @@ func multiDomainCases(env *testEnv, production bool, host string) []sdkCase {
 	}
 	uats := []string{"", "0", "1", strconv.FormatInt(now.Unix(), 10)}
 	kinds := browserKinds
-	queries := []string{"tab=1", "tab=1&__clerk_synced=false", "__clerk_synced=true", "__clerk_synced=true&__clerk_db_jwt=dvb_q", "x=a+b~*&__clerk_redirect_url=" + formEscape("https://satellite.example.test/back?y=1")}
+	queries := []string{"tab=1", "tab=1&__clerk_synced=false", "__clerk_synced=true", "__clerk_synced=true&__clerk_db_jwt=dvb_q", "x=a+b~*&y=%C3%E2%82&__clerk_redirect_url=" + formEscape("https://satellite.example.test/back?y=1&z=%ED%A0%80")}
 	sfx := "_" + env.suffix
 	devBrowsers := []string{""}
 	if !production {

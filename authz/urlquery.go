@@ -4,13 +4,15 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // queryPairs is a query string read and written the way a browser's
 // URLSearchParams (which the SDK uses to build redirects) reads and writes
 // it: pairs in order, "+" as a space, invalid escapes kept as they are,
-// and written back in application/x-www-form-urlencoded form. Go's
-// url.Values would sort the keys and escape "*" and "~" differently.
+// bytes that are not UTF-8 read as U+FFFD, and written back in
+// application/x-www-form-urlencoded form. Go's url.Values would sort the
+// keys and escape "*" and "~" differently.
 type queryPairs [][2]string
 
 func parseQueryLikeJS(raw string) queryPairs {
@@ -99,9 +101,10 @@ func formEscape(s string) string {
 	return b.String()
 }
 
-// formUnescape decodes "+" and valid %XX escapes and keeps the rest.
+// formUnescape decodes "+" and valid %XX escapes, keeps the rest, and
+// reads the bytes as UTF-8 as URLSearchParams does (decodeUTF8LikeWeb).
 func formUnescape(s string) string {
-	if !strings.ContainsAny(s, "+%") {
+	if !strings.ContainsAny(s, "+%") && utf8.ValidString(s) {
 		return s
 	}
 	b := make([]byte, 0, len(s))
@@ -117,7 +120,63 @@ func formUnescape(s string) string {
 			b = append(b, c)
 		}
 	}
+	if !utf8.Valid(b) {
+		b = decodeUTF8LikeWeb(b)
+	}
 	return string(b)
+}
+
+// decodeUTF8LikeWeb is the Encoding standard's UTF-8 decoder, which
+// URLSearchParams reads a query with after percent-decoding it: each
+// maximal subpart of an ill-formed sequence (a byte that cannot start a
+// sequence, or a lead byte and the continuation bytes that can still
+// follow it) becomes one U+FFFD, and the byte that broke the sequence is
+// read again. Go's strings.ToValidUTF8 makes one U+FFFD of a whole run
+// ("\xE2\x82\xE2\x82" is two here, one there), and utf8.DecodeRune one per
+// byte of a truncated sequence ("\xE2\x82" is one here, two there).
+func decodeUTF8LikeWeb(b []byte) []byte {
+	out := make([]byte, 0, len(b)+8)
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < 0x80 {
+			out = append(out, c)
+			i++
+			continue
+		}
+		// need is how many continuation bytes follow c, and lo–hi the range
+		// of the first: narrower after E0 and F0 (no overlong forms), ED
+		// (no surrogates) and F4 (nothing above U+10FFFF). C0, C1 and F5–FF
+		// start nothing.
+		need, lo, hi := 0, byte(0x80), byte(0xBF)
+		switch {
+		case 0xC2 <= c && c <= 0xDF:
+			need = 1
+		case c == 0xE0:
+			need, lo = 2, 0xA0
+		case c == 0xED:
+			need, hi = 2, 0x9F
+		case 0xE1 <= c && c <= 0xEF:
+			need = 2
+		case c == 0xF0:
+			need, lo = 3, 0x90
+		case c == 0xF4:
+			need, hi = 3, 0x8F
+		case 0xF1 <= c && c <= 0xF3:
+			need = 3
+		}
+		n := 1 // the lead byte and the continuation bytes taken after it
+		for n <= need && i+n < len(b) && lo <= b[i+n] && b[i+n] <= hi {
+			lo, hi = 0x80, 0xBF
+			n++
+		}
+		if need > 0 && n == need+1 {
+			out = append(out, b[i:i+n]...)
+		} else {
+			out = append(out, "\uFFFD"...)
+		}
+		i += n
+	}
+	return out
 }
 
 // withQuery returns u with its query rewritten by edit, as the SDK's
