@@ -1,12 +1,8 @@
 package authz
 
 import (
-	"bytes"
-	"encoding/json"
 	"maps"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -128,22 +124,12 @@ func TestPathPatternsMatchClerkSDK(t *testing.T) {
 		OK     bool              `json:"ok"`
 		Params map[string]string `json:"params"`
 	}
-	input, _ := json.Marshal(map[string]any{"lists": lists, "paths": paths})
 	script := `const { match } = require('@clerk/shared/pathToRegexp');
 const { lists, paths } = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 process.stdout.write(JSON.stringify(lists.map((l) => { const m = match(l);
   return paths.map((p) => { const r = m(p); return r ? { ok: true, params: r.params } : { ok: false, params: null }; }); })));`
-	cmd := exec.Command("node", "-e", script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	cmd.Stdin = bytes.NewReader(input)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v", err)
-	}
 	var want [][]result
-	if err := json.Unmarshal(out, &want); err != nil {
-		t.Fatal(err)
-	}
+	runNode(t, nodePath, map[string]any{"lists": lists, "paths": paths}, &want, "-e", script)
 	for i, l := range lists {
 		pp, err := compilePathPatterns(l)
 		if err != nil {

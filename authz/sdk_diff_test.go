@@ -1,14 +1,11 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -261,20 +258,11 @@ func runSDK(t *testing.T, nodePath string, env *testEnv, cases []sdkCase) []sdkR
 func runSDKWith(t *testing.T, nodePath string, clientOptions map[string]any, cases []sdkCase) []sdkResult {
 	t.Helper()
 	opts, _ := json.Marshal(clientOptions)
-	input, _ := json.Marshal(cases)
 	script, _ := filepath.Abs("testdata/sdk/authenticate.cjs")
-	cmd := exec.Command("node", script, string(opts))
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	cmd.Stdin = bytes.NewReader(input)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
 	var results []sdkResult
-	if err := json.Unmarshal(out, &results); err != nil || len(results) != len(cases) {
-		t.Fatalf("node output: %v (%d results for %d cases)", err, len(results), len(cases))
+	runNode(t, nodePath, cases, &results, script, string(opts))
+	if len(results) != len(cases) {
+		t.Fatalf("node output: %d results for %d cases", len(results), len(cases))
 	}
 	return results
 }

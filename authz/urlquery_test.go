@@ -1,11 +1,7 @@
 package authz
 
 import (
-	"bytes"
-	"encoding/json"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -131,19 +127,12 @@ func TestQueryPairsMatchClerkSDK(t *testing.T) {
 	for i, q := range queries {
 		escaped[i] = escapeNonASCII(q)
 	}
-	input, _ := json.Marshal(escaped)
 	script := `const qs = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 process.stdout.write(JSON.stringify(qs.map((q) => new URLSearchParams(q.startsWith('?') ? '&' + q : q).toString())));`
-	cmd := exec.Command("node", "-e", script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	cmd.Stdin = bytes.NewReader(input)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v", err)
-	}
 	var want []string
-	if err := json.Unmarshal(out, &want); err != nil || len(want) != len(queries) {
-		t.Fatalf("node output: %v (%d answers for %d queries)", err, len(want), len(queries))
+	runNode(t, nodePath, escaped, &want, "-e", script)
+	if len(want) != len(queries) {
+		t.Fatalf("node output: %d answers for %d queries", len(want), len(queries))
 	}
 	mismatches := 0
 	for i, q := range queries {

@@ -192,14 +192,7 @@ func startEnvoyGRPCEmulator(t *testing.T, cfg envoyGRPCConfig, grpcAddr, service
 			t.Fatalf("envoy/grpc/envoy.yaml: route %s goes to cluster %q, unknown to the emulator", r.prefix, r.cluster)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	return "http://" + serveLoopback(t, e)
 }
 
 func (e *envoyGRPCEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -298,14 +298,7 @@ func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, appURL string, c
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	return "http://" + serveLoopback(t, e)
 }
 
 // rewriteToApp routes a request to the app as the Director of

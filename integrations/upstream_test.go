@@ -91,15 +91,23 @@ type upstream struct {
 // startUpstream starts the app on a free 127.0.0.1 port.
 func startUpstream(t testing.TB) *upstream {
 	t.Helper()
+	u := &upstream{}
+	u.addr = serveLoopback(t, u)
+	return u
+}
+
+// serveLoopback serves h on a free 127.0.0.1 port until the test ends and
+// returns its address.
+func serveLoopback(t testing.TB, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &upstream{addr: ln.Addr().String()}
-	srv := &http.Server{Handler: u, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return u
+	return ln.Addr().String()
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {

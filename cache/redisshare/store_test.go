@@ -243,14 +243,21 @@ func TestInvalidateAndPurgeDeleteAndAnnounce(t *testing.T) {
 	}
 }
 
-func TestARememberedSetHoldsWhatIsInForceAndAnnouncesEachMember(t *testing.T) {
+// subscribed starts a Redis and two Stores on it, b subscribed (its
+// first announcement heard) until the test ends.
+func subscribed(t *testing.T) (*redistest.Server, *redisshare.Store, *redisshare.Store, *announcements) {
+	t.Helper()
 	srv := redistest.Start(t)
 	a, b := open(t, srv.URL(), redisshare.Options{}), open(t, srv.URL(), redisshare.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var heard announcements
-	go func() { _ = b.Subscribe(ctx, heard.add) }()
+	heard := &announcements{}
+	go func() { _ = b.Subscribe(t.Context(), heard.add) }()
 	heard.waitFor(t, "*")
+	return srv, a, b, heard
+}
+
+func TestARememberedSetHoldsWhatIsInForceAndAnnouncesEachMember(t *testing.T) {
+	srv, a, b, heard := subscribed(t)
+	ctx := t.Context()
 	now := time.Now().Truncate(time.Millisecond)
 	for member, until := range map[string]time.Time{
 		"sess_a": now.Add(time.Minute), "sess_b": now.Add(2 * time.Minute), "sess_c": now.Add(300 * time.Millisecond),
@@ -304,13 +311,8 @@ func TestARememberedSetHoldsWhatIsInForceAndAnnouncesEachMember(t *testing.T) {
 }
 
 func TestASubscriptionSurvivesARestartAndSaysSo(t *testing.T) {
-	srv := redistest.Start(t)
-	a, b := open(t, srv.URL(), redisshare.Options{}), open(t, srv.URL(), redisshare.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var heard announcements
-	go func() { _ = b.Subscribe(ctx, heard.add) }()
-	heard.waitFor(t, "*")
+	srv, a, _, heard := subscribed(t)
+	ctx := t.Context()
 	srv.Kill()
 	heard.reset()
 	srv.Restart()
