@@ -26,9 +26,10 @@
 // at <prefix>c:<key> holding a random id of the Store that took them,
 // remembered sets at <prefix>s:<set> (a sorted set scored by each member's
 // expiry in Unix milliseconds), and announcements on the channel
-// <prefix>invalidate as "k:<key>" (a key) or "p:<prefix>" (a purge). Purge walks the keys with SCAN, so it costs
-// O(keys) and is meant for rare, operator-driven purges; single-node or
-// replicated Redis only (not Redis Cluster).
+// <prefix>invalidate as "k:<key>" (a key) or "p:<prefix>" (a purge).
+// Purge walks the keys with SCAN, so it costs O(keys) and is meant for
+// rare, operator-driven purges; single-node or replicated Redis only (not
+// Redis Cluster).
 //
 // Trust. Whatever Redis holds is believed as Clerk's answer (memberships,
 // profiles, machine-token verdicts): anyone who can write to it can grant
