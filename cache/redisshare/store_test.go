@@ -3,6 +3,7 @@ package redisshare_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +99,71 @@ func TestURLPasswordAndDatabaseNumberAreUsed(t *testing.T) {
 	if n, _ := raw(t, srv, "s3cret", 0).Exists(ctx, "cfa:v:k").Result(); n != 0 {
 		t.Fatal("the key went to db 0")
 	}
+}
+
+// leastPrivilegeACL is the Redis ACL README.md gives for the service's
+// user (the default prefix): only its keys, its channel and the commands
+// this package sends, its scripts' included.
+const leastPrivilegeACL = "~cfa:* &cfa:* +ping +get +set +pttl +unlink +scan +publish +subscribe " +
+	"+evalsha +eval +del +zadd +zremrangebyscore +zrange +zrevrangebyscore +pexpireat"
+
+func TestTheDocumentedLeastPrivilegeACLIsEnough(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "ACL SETUSER clerk-forward-auth on >PASSWORD "+leastPrivilegeACL) {
+		t.Fatal("README.md does not give the ACL this test checks")
+	}
+	srv := redistest.Start(t, append([]string{"--user", "clerk-forward-auth", "on", ">s3cret"}, strings.Fields(leastPrivilegeACL)...)...)
+	url := "redis://clerk-forward-auth:s3cret@" + srv.Addr
+	ctx := t.Context()
+	// The user is really held to it.
+	probe := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: "clerk-forward-auth", Password: "s3cret", Protocol: 2})
+	t.Cleanup(func() { _ = probe.Close() })
+	if err := probe.FlushDB(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Fatalf("FLUSHDB as the service's user: %v, want NOPERM", err)
+	}
+	if err := probe.Set(ctx, "other:k", "v", time.Minute).Err(); err == nil {
+		t.Fatal("the service's user wrote a key outside cfa:")
+	}
+	a, b := open(t, url, redisshare.Options{}), open(t, url, redisshare.Options{})
+	heard := &announcements{}
+	go func() { _ = b.Subscribe(ctx, heard.add) }()
+	heard.waitFor(t, "*")
+	for name, call := range map[string]func() error{
+		"Ping": func() error { return a.Ping(ctx) },
+		"Set":  func() error { return a.Set(ctx, "m:1", []byte("v"), time.Minute) },
+		"Get": func() error {
+			if _, _, ok, err := a.Get(ctx, "m:1"); !ok {
+				return fmt.Errorf("not found (%v)", err)
+			}
+			return nil
+		},
+		"Claim": func() error {
+			if ok, err := a.Claim(ctx, "m:2", time.Minute); !ok {
+				return fmt.Errorf("not taken (%v)", err)
+			}
+			return nil
+		},
+		"Release":    func() error { return a.Release(ctx, "m:2") },
+		"Invalidate": func() error { return a.Invalidate(ctx, "m:1") },
+		"Purge":      func() error { return a.Purge(ctx, "m:") },
+		"Remember":   func() error { return a.Remember(ctx, "ended:", "sess_1", time.Now().Add(time.Minute)) },
+		"Remembered": func() error {
+			if got, err := a.Remembered(ctx, "ended:", 0); len(got) != 1 {
+				return fmt.Errorf("remembered %v (%v)", got, err)
+			}
+			return nil
+		},
+	} {
+		if err := call(); err != nil {
+			t.Errorf("%s as the least-privilege user: %v", name, err)
+		}
+	}
+	heard.waitFor(t, "m:1")
+	heard.waitFor(t, "m:*")
+	heard.waitFor(t, "ended:sess_1")
 }
 
 func TestOpenRefusesWhatItCannotUse(t *testing.T) {
