@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,14 +19,19 @@ const (
 	testSK = "sk_live_secret"
 )
 
-// configVars lists every variable loadConfig reads, cleared before each case.
-var configVars = []string{"CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_JWT_KEY", "CLERK_API_URL", "CLERK_API_VERSION",
-	"CLERK_PROXY_URL", "CLERK_SIGN_IN_URL", "CLERK_AUTHORIZED_PARTIES", "LISTEN_ADDR", "ALLOW_CORS_PREFLIGHT", "CALLBACK_PATH",
-	"LOG_LEVEL", "LOG_FORMAT", "LOG_FLUSH_INTERVAL", "JWKS_CACHE_TTL", "JWKS_MIN_REFETCH_INTERVAL", "CLERK_API_TIMEOUT", "SHUTDOWN_TIMEOUT",
-	"CLERK_MACHINE_SECRET_KEY", "MACHINE_TOKEN_CACHE_SIZE", "MACHINE_TOKEN_CACHE_TTL", "MACHINE_TOKEN_NEGATIVE_TTL", "MACHINE_TOKEN_STALE_WINDOW",
-	"MACHINE_TOKEN_VERIFY_RATE", "CLERK_JWT_AUDIENCE", "CLERK_JWT_ISSUER", "REDIS_URL", "CLERK_WEBHOOK_SIGNING_SECRET", "WEBHOOK_PATH", "SESSION_CHECK", "SESSION_CHECK_TTL",
-	"CLERK_IS_SATELLITE", "CLERK_DOMAIN", "CLERK_SATELLITE_DOMAINS", "CLERK_SATELLITE_AUTO_SYNC", "HANDSHAKE_NONCE_REDEEM_RATE",
-	"CLERK_ORGANIZATION_PATTERNS", "CLERK_PERSONAL_ACCOUNT_PATTERNS"}
+// configVars lists every variable loadConfig reads (the envconfig tags of
+// Config), cleared before each case so the caller's environment cannot
+// leak in.
+var configVars = func() []string {
+	var names []string
+	ct := reflect.TypeFor[Config]()
+	for i := range ct.NumField() {
+		if name := ct.Field(i).Tag.Get("envconfig"); name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
+}()
 
 func setEnv(t *testing.T, kv map[string]string) {
 	t.Helper()
@@ -218,5 +225,47 @@ func TestOrganizationSyncConfig(t *testing.T) {
 				t.Fatalf("error %v, want one naming %s", err, tt.variable)
 			}
 		})
+	}
+}
+
+// The README's configuration table is what operators read: it names every
+// variable Config reads, with the default Config applies, and no variable
+// that does not exist (besides Go's and OpenTelemetry's own, which the
+// service reads through them).
+func TestTheREADMEConfigTableIsTheConfig(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start, end := strings.Index(text, "\n## Configuration\n"), strings.Index(text, "\n## Observability\n")
+	if start < 0 || end < start {
+		t.Fatal("README.md has no Configuration section before Observability")
+	}
+	documented := map[string]string{} // variable -> default column
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\| ([^|]*) \\|").FindAllStringSubmatch(text[start:end], -1) {
+		documented[m[1]] = strings.Trim(strings.TrimSpace(m[2]), "`")
+	}
+	ct := reflect.TypeFor[Config]()
+	inConfig := map[string]bool{}
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		name := f.Tag.Get("envconfig")
+		if name == "" {
+			continue
+		}
+		inConfig[name] = true
+		got, ok := documented[name]
+		switch def := f.Tag.Get("default"); {
+		case !ok:
+			t.Errorf("README.md's configuration table has no row for %s", name)
+		case def != "" && got != def:
+			t.Errorf("README.md gives %s the default %q; Config's is %q", name, got, def)
+		}
+	}
+	for name := range documented {
+		if !inConfig[name] && name != "GOGC" && !strings.HasPrefix(name, "OTEL_") {
+			t.Errorf("README.md documents %s, which Config does not read", name)
+		}
 	}
 }
