@@ -131,34 +131,37 @@ func TestTheDocumentedLeastPrivilegeACLIsEnough(t *testing.T) {
 	heard := &announcements{}
 	go func() { _ = b.Subscribe(ctx, heard.add) }()
 	heard.waitFor(t, "*")
-	for name, call := range map[string]func() error{
-		"Ping": func() error { return a.Ping(ctx) },
-		"Set":  func() error { return a.Set(ctx, "m:1", []byte("v"), time.Minute) },
-		"Get": func() error {
+	for _, step := range []struct {
+		name string
+		call func() error
+	}{ // in order: each reads what the one before wrote
+		{"Ping", func() error { return a.Ping(ctx) }},
+		{"Set", func() error { return a.Set(ctx, "m:1", []byte("v"), time.Minute) }},
+		{"Get", func() error {
 			if _, _, ok, err := a.Get(ctx, "m:1"); !ok {
 				return fmt.Errorf("not found (%v)", err)
 			}
 			return nil
-		},
-		"Claim": func() error {
+		}},
+		{"Claim", func() error {
 			if ok, err := a.Claim(ctx, "m:2", time.Minute); !ok {
 				return fmt.Errorf("not taken (%v)", err)
 			}
 			return nil
-		},
-		"Release":    func() error { return a.Release(ctx, "m:2") },
-		"Invalidate": func() error { return a.Invalidate(ctx, "m:1") },
-		"Purge":      func() error { return a.Purge(ctx, "m:") },
-		"Remember":   func() error { return a.Remember(ctx, "ended:", "sess_1", time.Now().Add(time.Minute)) },
-		"Remembered": func() error {
+		}},
+		{"Release", func() error { return a.Release(ctx, "m:2") }},
+		{"Invalidate", func() error { return a.Invalidate(ctx, "m:1") }},
+		{"Purge", func() error { return a.Purge(ctx, "m:") }},
+		{"Remember", func() error { return a.Remember(ctx, "ended:", "sess_1", time.Now().Add(time.Minute)) }},
+		{"Remembered", func() error {
 			if got, err := a.Remembered(ctx, "ended:", 0); len(got) != 1 {
 				return fmt.Errorf("remembered %v (%v)", got, err)
 			}
 			return nil
-		},
+		}},
 	} {
-		if err := call(); err != nil {
-			t.Errorf("%s as the least-privilege user: %v", name, err)
+		if err := step.call(); err != nil {
+			t.Errorf("%s as the least-privilege user: %v", step.name, err)
 		}
 	}
 	heard.waitFor(t, "m:1")
