@@ -28,8 +28,8 @@
 // expiry in Unix milliseconds), and announcements on the channel
 // <prefix>invalidate as "k:<key>" (a key) or "p:<prefix>" (a purge).
 // Purge walks the keys with SCAN, so it costs O(keys) and is meant for
-// rare, operator-driven purges; single-node or replicated Redis only (not
-// Redis Cluster).
+// rare, operator-driven purges; single-node, replicated or Sentinel-managed
+// Redis only (not Redis Cluster).
 //
 // Trust. Whatever Redis holds is believed as Clerk's answer (memberships,
 // profiles, machine-token verdicts): anyone who can write to it can grant

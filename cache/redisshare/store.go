@@ -3,6 +3,7 @@ package redisshare
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -40,7 +41,13 @@ type Store struct {
 	timeout time.Duration
 	owner   string // this Store's claims hold it, so Release drops only its own
 	channel string
+	where   string // the server, or the master and sentinels, for errors
 	closed  atomic.Bool
+
+	// With Sentinel: the master's name, and a client of the first sentinel
+	// that tells Subscribe when another server becomes the master.
+	master   string
+	sentinel *redis.SentinelClient
 }
 
 // Open is New, then a PING within the timeout: an error means a URL or
@@ -52,7 +59,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", s.rdb.Options().Addr, err)
+		return nil, fmt.Errorf("redis at %s: %w", s.where, err)
 	}
 	return s, nil
 }
@@ -63,6 +70,14 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 // service starts while Redis is down, and an outage, then or later, only
 // makes calls fail (package cache then loads directly). An error means a
 // URL or options it cannot use.
+//
+// A URL with master_name is Redis Sentinel's, in go-redis's form: the
+// host and each addr parameter are sentinels, the user and password
+// before the host are the sentinels' own, and the username and password
+// parameters the master's:
+// redis://sentinel-1:26379/0?master_name=mymaster&addr=sentinel-2:26379&password=….
+// The Store then always talks to the master the sentinels name, and after
+// a failover to the new one.
 func New(rawURL string, opts Options) (*Store, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "cfa:"
@@ -77,46 +92,83 @@ func New(rawURL string, opts Options) (*Store, error) {
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, fmt.Errorf("redis URL scheme %q: want redis or rediss", u.Scheme)
 	}
-	o, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("redis URL: %w", err)
-	}
-	if opts.CAFile != "" {
-		if o.TLSConfig == nil {
-			return nil, errors.New("a CA file for a redis:// URL: TLS needs rediss://")
-		}
-		pem, err := os.ReadFile(opts.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("redis CA file: %w", err)
-		}
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("redis CA file %s: no PEM certificate in it", opts.CAFile)
-		}
-		o.TLSConfig.RootCAs = roots
-	}
 	// One attempt per call, bounded by the timeout and the caller's
-	// context; the cache above decides what to do about a failure.
-	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = opts.Timeout, opts.Timeout, opts.Timeout, opts.Timeout
-	o.ContextTimeoutEnabled = true
-	o.MaxRetries = -1
-	o.DialerRetries = 1
-	o.Protocol = 2 // nothing here needs RESP3 (see the package comment)
-	o.DisableIdentity = true
-	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	if opts.PoolSize > 0 {
-		o.PoolSize = opts.PoolSize
+	// context; the cache above decides what to do about a failure. RESP2:
+	// nothing here needs RESP3 (see the package comment).
+	t := opts.Timeout
+	var (
+		rdb           *redis.Client
+		where, master string
+		sentinel      *redis.SentinelClient
+	)
+	if u.Query().Has("master_name") {
+		o, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis sentinel URL: %w", err)
+		}
+		if o.MasterName == "" {
+			return nil, errors.New("redis sentinel URL: master_name is empty")
+		}
+		if err := trustCAFile(o.TLSConfig, opts.CAFile); err != nil {
+			return nil, err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
+		o.ContextTimeoutEnabled, o.MaxRetries, o.DialerRetries, o.Protocol, o.DisableIdentity = true, -1, 1, 2, true
+		if opts.PoolSize > 0 {
+			o.PoolSize = opts.PoolSize
+		}
+		rdb, where = redis.NewFailoverClient(o), fmt.Sprintf("master %s via sentinels %s", o.MasterName, strings.Join(o.SentinelAddrs, ","))
+		master, sentinel = o.MasterName, redis.NewSentinelClient(&redis.Options{
+			Addr: o.SentinelAddrs[0], Username: o.SentinelUsername, Password: o.SentinelPassword, TLSConfig: o.TLSConfig,
+			DialTimeout: t, Protocol: 2, DisableIdentity: true,
+		})
+	} else {
+		o, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis URL: %w", err)
+		}
+		if err := trustCAFile(o.TLSConfig, opts.CAFile); err != nil {
+			return nil, err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
+		o.ContextTimeoutEnabled, o.MaxRetries, o.DialerRetries, o.Protocol, o.DisableIdentity = true, -1, 1, 2, true
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		if opts.PoolSize > 0 {
+			o.PoolSize = opts.PoolSize
+		}
+		rdb, where = redis.NewClient(o), o.Addr
 	}
 	var id [12]byte
 	_, _ = rand.Read(id[:])
 	s := &Store{
-		rdb: redis.NewClient(o), prefix: opts.Prefix, timeout: opts.Timeout,
+		rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, where: where, master: master, sentinel: sentinel,
 		owner: hex.EncodeToString(id[:]), channel: opts.Prefix + "invalidate",
 	}
 	return s, nil
+}
+
+// trustCAFile adds the PEM certificates of caFile (if any) to what cfg
+// trusts besides the system roots; cfg is nil for a redis:// URL.
+func trustCAFile(cfg *tls.Config, caFile string) error {
+	if caFile == "" {
+		return nil
+	}
+	if cfg == nil {
+		return errors.New("a CA file for a redis:// URL: TLS needs rediss://")
+	}
+	pem, err := os.ReadFile(caFile) //nolint:gosec // the file the operator named in the configuration
+	if err != nil {
+		return fmt.Errorf("redis CA file: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("redis CA file %s: no PEM certificate in it", caFile)
+	}
+	cfg.RootCAs = roots
+	return nil
 }
 
 // Ping checks the server answers within the timeout. For a startup check
@@ -131,6 +183,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connections; Subscribe calls then return.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	if s.sentinel != nil {
+		_ = s.sentinel.Close()
+	}
 	return s.rdb.Close()
 }
 
@@ -360,6 +415,22 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 	defer context.AfterFunc(ctx, func() { _ = ps.Close() })()
 	if err := s.bounded(ctx, func(ctx context.Context) error { return ps.Subscribe(ctx, s.channel) }); err != nil {
 		return err
+	}
+	if s.sentinel != nil {
+		// After a failover the old master, now a replica, still relays
+		// what is published, but not what was published while it switched:
+		// end this subscription so the next one is on the new master and
+		// says that announcements may have been missed.
+		sw := s.sentinel.Subscribe(ctx, "+switch-master")
+		defer func() { _ = sw.Close() }()
+		go func() {
+			for msg := range sw.Channel() {
+				if name, _, _ := strings.Cut(msg.Payload, " "); name == s.master {
+					_ = ps.Close()
+					return
+				}
+			}
+		}()
 	}
 	pinged := false
 	for {

@@ -169,6 +169,89 @@ func TestTheDocumentedLeastPrivilegeACLIsEnough(t *testing.T) {
 	heard.waitFor(t, "ended:sess_1")
 }
 
+func TestThroughSentinelTheStoreFollowsAFailover(t *testing.T) {
+	master := redistest.Start(t, "--requirepass", "s3cret", "--masterauth", "s3cret")
+	replica := redistest.Start(t, "--requirepass", "s3cret", "--masterauth", "s3cret", "--replicaof", strings.Replace(master.Addr, ":", " ", 1))
+	sentinel := redistest.StartSentinel(t, "mymaster", master.Addr, "s3cret")
+	ctx := t.Context()
+	// The master's password travels as a parameter, the sentinel has none.
+	st := open(t, "redis://"+sentinel.Addr+"/0?master_name=mymaster&password=s3cret", redisshare.Options{Timeout: time.Second})
+	heard := &announcements{}
+	go func() { _ = st.Subscribe(ctx, heard.add) }()
+	heard.waitFor(t, "*")
+	if err := st.Set(ctx, "m:1", []byte("before"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := raw(t, master, "s3cret", 0).Get(ctx, "cfa:v:m:1").Result(); got != "before" {
+		t.Fatalf("the master holds %q", got)
+	}
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr, Protocol: 2})
+	t.Cleanup(func() { _ = sc.Close() })
+	// The replica must have caught up before it can be promoted.
+	eventually(t, 10*time.Second, "the replica syncing", func() bool {
+		info, _ := raw(t, replica, "s3cret", 0).Info(ctx, "replication").Result()
+		return strings.Contains(info, "master_link_status:up")
+	})
+	heard.reset()
+	eventually(t, 10*time.Second, "sentinel starting a failover", func() bool {
+		return sc.Failover(ctx, "mymaster").Err() == nil
+	})
+	eventually(t, 15*time.Second, "the replica promoted", func() bool {
+		addr, err := sc.GetMasterAddrByName(ctx, "mymaster").Result()
+		return err == nil && strings.Join(addr, ":") == replica.Addr
+	})
+	// Calls reach the new master. While it switches a few fail, or land on
+	// the old master before Sentinel demotes it (Sentinel does not make
+	// Redis consistent; lost cache writes only cost a Backend API call).
+	newMaster := raw(t, replica, "s3cret", 0)
+	eventually(t, 10*time.Second, "a write through the new master", func() bool {
+		if st.Set(ctx, "m:2", []byte("after"), time.Minute) != nil {
+			return false
+		}
+		got, _ := newMaster.Get(ctx, "cfa:v:m:2").Result()
+		return got == "after"
+	})
+	if v, _, ok, err := st.Get(ctx, "m:1"); !ok || string(v) != "before" {
+		t.Fatalf("the value written before the failover: %q %v %v", v, ok, err)
+	}
+	heard.waitFor(t, "*")
+	if err := st.Invalidate(ctx, "m:1"); err != nil {
+		t.Fatal(err)
+	}
+	heard.waitFor(t, "m:1")
+}
+
+func TestSentinelURLsAreCheckedAtStart(t *testing.T) {
+	for _, tc := range []struct{ name, url, want string }{
+		{"an empty master name", "redis://127.0.0.1:26379?master_name=", "master_name is empty"},
+		{"an unknown parameter", "redis://127.0.0.1:26379?master_name=m&colour=red", "unexpected option"},
+		{"a bad sentinel address", "redis://127.0.0.1:26379?master_name=m&addr=nohost", "addr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := redisshare.New(tc.url, redisshare.Options{})
+			if err == nil {
+				_ = st.Close()
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// eventually polls cond every 50 ms until it holds, failing t after d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func TestOpenRefusesWhatItCannotUse(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -42,6 +42,7 @@ type Server struct {
 	args []string
 	dir  string
 	tls  bool
+	conf string // a Sentinel's configuration file; "" for a Redis server
 	Addr string // 127.0.0.1:port
 
 	mu  sync.Mutex
@@ -52,17 +53,19 @@ type Server struct {
 // "secret") and waits until it answers; it is killed at t's cleanup.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	return start(t, false, args)
+	return start(t, false, args, nil)
 }
 
 // StartTLS runs a redis-server that speaks TLS only, with the PEM
 // certificate and key given (clients are not asked for certificates).
 func StartTLS(t testing.TB, certFile, keyFile string, args ...string) *Server {
 	t.Helper()
-	return start(t, true, append([]string{"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-auth-clients", "no"}, args...))
+	return start(t, true, append([]string{"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-auth-clients", "no"}, args...), nil)
 }
 
-func start(t testing.TB, tls bool, args []string) *Server {
+// start runs a server; sentinelConf, when not nil, writes a Sentinel's
+// configuration file into the server's directory and returns its path.
+func start(t testing.TB, tls bool, args []string, sentinelConf func(dir string) string) *Server {
 	t.Helper()
 	path := ServerPath(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -72,8 +75,35 @@ func start(t testing.TB, tls bool, args []string) *Server {
 	addr := l.Addr().String()
 	_ = l.Close()
 	s := &Server{t: t, path: path, args: args, dir: t.TempDir(), tls: tls, Addr: addr}
+	if sentinelConf != nil {
+		s.conf = sentinelConf(s.dir)
+	}
 	t.Cleanup(s.Kill)
 	s.Restart()
+	return s
+}
+
+// StartSentinel runs a Redis Sentinel (redis-server --sentinel) that
+// monitors the master at masterAddr (password: its requirepass, "" for
+// none) under the name master, as the only sentinel (quorum 1), quick to
+// notice a failure and to fail over; it is killed at t's cleanup.
+func StartSentinel(t testing.TB, master, masterAddr, password string) *Server {
+	t.Helper()
+	host, port, err := net.SplitHostPort(masterAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, false, nil, func(dir string) string {
+		conf := filepath.Join(dir, "sentinel.conf")
+		body := fmt.Sprintf("sentinel monitor %[1]s %[2]s %[3]s 1\nsentinel down-after-milliseconds %[1]s 500\nsentinel failover-timeout %[1]s 5000\n", master, host, port)
+		if password != "" {
+			body += fmt.Sprintf("sentinel auth-pass %s %s\n", master, password)
+		}
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return conf
+	})
 	return s
 }
 
@@ -112,8 +142,15 @@ func (s *Server) Restart() {
 	if s.tls {
 		ports = []string{"--port", "0", "--tls-port", port}
 	}
-	args := append(ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
+	var args []string
+	if s.conf != "" {
+		// A Sentinel takes its (rewritable) file first and no persistence options.
+		args = append([]string{s.conf, "--sentinel"}, ports...)
+		args = append(args, "--bind", "127.0.0.1", "--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
+	} else {
+		args = append(ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
+	}
 	args = append(args, s.args...)
 	cmd := exec.Command(s.path, args...) //nolint:gosec // the test's own redis-server
 	logf, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
