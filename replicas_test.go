@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare/redistest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
@@ -25,6 +27,7 @@ import (
 type cluster struct {
 	fake     *clerktest.Server
 	redis    *redistest.Server
+	redisURL string
 	secret   string
 	replicas []string // addresses
 	ctx      context.Context
@@ -33,7 +36,14 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{redis: redistest.Start(t), secret: clerktest.NewWebhookSecret()}
+	srv := redistest.Start(t)
+	return newClusterOn(t, srv, srv.URL())
+}
+
+// newClusterOn is newCluster with the replicas' REDIS_URL given.
+func newClusterOn(t *testing.T, srv *redistest.Server, redisURL string) *cluster {
+	t.Helper()
+	c := &cluster{redis: srv, redisURL: redisURL, secret: clerktest.NewWebhookSecret()}
 	fake, err := clerktest.New(clerktest.Options{Production: true})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +78,7 @@ func (c *cluster) start(t *testing.T) string {
 	t.Helper()
 	cfg := testConfig(t, c.fake, func(cfg *Config) {
 		cfg.LogLevel = "error"
-		cfg.RedisURL = c.redis.URL()
+		cfg.RedisURL = c.redisURL
 		cfg.WebhookSecret = c.secret
 	})
 	ready, d := make(chan string, 1), make(chan error, 1)
@@ -233,6 +243,23 @@ func TestAMembershipWebhookReachesEveryReplicaWithinASecond(t *testing.T) {
 	c.fake.RemoveMembership("user_m", "org_beta")
 	c.webhook(t, 0, "organizationMembership.deleted", clerktest.MembershipEventData("user_m", "org_beta", "org:member"))
 	c.within(t, time.Second, "?org=beta", token, http.StatusForbidden)
+}
+
+func TestReplicasShareThroughRedisSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, "mymaster", master.Addr, "")
+	c := newClusterOn(t, master, "redis://"+sentinel.Addr+"/0?master_name=mymaster")
+	s := c.fake.NewSession("user_s")
+	token := noOrgToken(c.fake, "user_s", s.SessionID)
+	other := noOrgToken(c.fake, "user_o", c.fake.NewSession("user_o").SessionID)
+	c.everyone(t, "", token, http.StatusOK)
+	c.webhook(t, 2, "session.revoked", clerktest.SessionEventData(s.SessionID, "user_s", "revoked"))
+	c.revokedEverywhere(t, token, other)
+	rdb := redis.NewClient(&redis.Options{Addr: master.Addr, Protocol: 2})
+	t.Cleanup(func() { _ = rdb.Close() })
+	if n, _ := rdb.Exists(t.Context(), "cfa:s:sessions_ended:").Result(); n != 1 {
+		t.Fatal("the ended session is not remembered on the master the sentinel names")
+	}
 }
 
 func TestARevokedSessionIsDeniedByEveryReplicaWithinASecond(t *testing.T) {
