@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +49,9 @@ var grpcRoutes = map[string]map[string]string{
 	// Machine credentials (README "Machine tokens").
 	"/jobs/":    {"token": "api_key,m2m_token"},
 	"/reports/": {"token": "api_key", "scope": "reports:read"},
+	// Rules on the session token's claims (README "Per-route rules").
+	"/billing/": {"reverification": "strict"},
+	"/export/":  {"feature": "export", "plan": "o:team"},
 }
 
 // grpcRoutePolicy is the policy file for grpcRoutes; elsewhere: signed in.
@@ -382,6 +386,23 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 	m2m, m2mID := e.fake.AddM2MToken("mch_7", []string{"jobs:run", "jobs:read"}, time.Now().Add(time.Hour))
 	m2mJWT, m2mJWTID := e.fake.SignM2MJWT("mch_8", []string{"jobs:run"}, time.Minute)
 
+	// Sessions for the claim rules: fva is [minutes since the first
+	// factor, since the second] (-1: never), fea and pla Clerk Billing's.
+	withClaims := func(sid string, claims clerktest.Claims) string {
+		return sign(func(c clerktest.Claims) {
+			c["sid"] = sid
+			maps.Copy(c, claims)
+		})
+	}
+	recentlyVerified := withClaims("sess_4", clerktest.Claims{"fva": []int{5, -1}})
+	notRecentlyVerified := withClaims("sess_5", clerktest.Claims{"fva": []int{30, -1}})
+	entitled := withClaims("sess_6", clerktest.Claims{"fea": "o:export", "pla": "o:team"})
+	withoutFeature := withClaims("sess_7", clerktest.Claims{"fea": "o:sso", "pla": "o:team"})
+	withoutPlan := withClaims("sess_8", clerktest.Claims{"fea": "o:export", "pla": "u:team"})
+	// Clerk's reverification error, which its frontend recognises: not
+	// our usual {"error","reason"} body.
+	const strictReverification = `{"clerk_error":{"type":"forbidden","reason":"reverification-error","metadata":{"reverification":"strict"}}}` + "\n"
+
 	signInURL := clerk.AccountsBaseURL(e.fake.FAPIHost) + "/sign-in?redirect_url=" + url.QueryEscape("https://app.example.test/dashboard?tab=1")
 	tests := []struct {
 		name     string
@@ -393,6 +414,7 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 		upstream map[string]string // the app's X-Auth-* headers; the others must be absent
 		location string            // prefix
 		cookies  []string          // Set-Cookie prefixes, in order
+		body     string            // a denial's body, when not {"error":…,"reason":…}
 	}{
 		{name: "no credentials, API call", method: "GET", target: "/dashboard?tab=1", headers: api,
 			status: 401, reason: "session-token-and-uat-missing"},
@@ -450,6 +472,21 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 			status: 403, reason: "scope-missing"},
 		{name: "revoked API key", method: "GET", target: "/jobs/nightly", headers: plus(api, "Authorization", "Bearer "+revokedKey),
 			status: 401, reason: "token-invalid"},
+
+		// Rules on the session token's claims.
+		{name: "reverification=strict, verified 5 minutes ago", method: "GET", target: "/billing/invoices", headers: plus(api, append([]string{"Authorization", "Bearer " + recentlyVerified}, spoof...)...),
+			status: 200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_4", HeaderTokenType: "session_token"}},
+		{name: "reverification=strict, verified 30 minutes ago: Clerk's reverification error", method: "GET", target: "/billing/invoices", headers: plus(api, "Authorization", "Bearer "+notRecentlyVerified),
+			status: 403, reason: "reverification-required", body: strictReverification},
+		{name: "reverification=strict, browser navigation: the same error, no redirect", method: "GET", target: "/billing/invoices",
+			headers: plus(browser, "Cookie", "__client_uat="+strconv.FormatInt(now-60, 10)+"; __session="+notRecentlyVerified),
+			status:  403, reason: "reverification-required", body: strictReverification},
+		{name: "feature and organization plan held", method: "GET", target: "/export/csv", headers: plus(api, append([]string{"Authorization", "Bearer " + entitled}, spoof...)...),
+			status: 200, upstream: map[string]string{HeaderUserID: "user_1", HeaderSessionID: "sess_6", HeaderTokenType: "session_token"}},
+		{name: "another feature", method: "GET", target: "/export/csv", headers: plus(api, "Authorization", "Bearer "+withoutFeature),
+			status: 403, reason: "feature-missing"},
+		{name: "the feature, the user's plan not the organization's", method: "GET", target: "/export/csv", headers: plus(api, "Authorization", "Bearer "+withoutPlan),
+			status: 403, reason: "plan-missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,7 +539,11 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 			}
 			if tt.status == 401 || tt.status == 403 {
 				word := map[int]string{401: "unauthenticated", 403: "forbidden"}[tt.status]
-				if want := `{"error":"` + word + `","reason":"` + tt.reason + `"}` + "\n"; viaHTTP.Body != want {
+				want := `{"error":"` + word + `","reason":"` + tt.reason + `"}` + "\n"
+				if tt.body != "" {
+					want = tt.body
+				}
+				if viaHTTP.Body != want {
 					t.Errorf("body %q, want %q", viaHTTP.Body, want)
 				}
 			}

@@ -31,10 +31,9 @@ import (
 )
 
 // TestEnvoyGRPC checks that envoy/grpc/envoy.yaml has every route of the
-// tested configs with its rule, and runs the rows of the machine-credential
-// routes (/jobs/, /reports/) and the session-claim routes (/billing/,
-// /export/) through the emulator. The service has no POLICY_FILE, so each
-// rule can only come from the route's context_extensions.
+// tested configs with its rule, and runs the shared scenario table through
+// the emulator, as every other proxy does. The service has no POLICY_FILE,
+// so each rule can only come from the route's context_extensions.
 func TestEnvoyGRPC(t *testing.T) {
 	cfg := parseEnvoyGRPCConfig(t)
 	t.Run("every tested route, with its rule", func(t *testing.T) {
@@ -57,7 +56,11 @@ func TestEnvoyGRPC(t *testing.T) {
 	checks := &recorder{}
 	p := &proxyUnderTest{name: "envoy-grpc", dialect: dialectGRPC, svc: svc, tap: checks, app: app}
 	p.base = startEnvoyGRPCEmulator(t, cfg, grpcAddr, svc.URL, "http://"+app.addr, checks)
-	runScenarios(t, p, slices.Concat(machineScenarios, entitlementScenarios))
+	p.launchDown = func(t *testing.T) string {
+		down := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		return startEnvoyGRPCEmulator(t, cfg, down, svc.URL, "http://"+app.addr, &recorder{})
+	}
+	runScenarios(t, p, scenarios)
 }
 
 // ---- envoy/grpc/envoy.yaml -----------------------------------------------
@@ -218,8 +221,9 @@ func (e *envoyGRPCEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Record the check as the service got it (every client header, the
 	// test id included) and its answer in the HTTP mode's terms, which the
 	// scenarios read: headers set on allow, each header to remove as an
-	// empty value also listed in x-envoy-auth-headers-to-remove; the
-	// denied response's status, headers and body.
+	// empty value also listed in x-envoy-auth-headers-to-remove, and the
+	// headers for the client (a refresh's cookies); the denied response's
+	// status, headers and body.
 	req := check.GetAttributes().GetRequest().GetHttp()
 	seen := seenRequest{Method: req.GetMethod(), Host: req.GetHost(), RequestURI: req.GetPath(), Header: httpHeader(req.GetHeaders())}
 	switch {
@@ -232,6 +236,9 @@ func (e *envoyGRPCEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			seen.RespHeader.Add(name, "")
 		}
 		seen.RespHeader.Set("X-Envoy-Auth-Headers-To-Remove", strings.Join(ok.GetHeadersToRemove(), ","))
+		for name, vals := range optionsHeader(ok.GetResponseHeadersToAdd()) {
+			seen.RespHeader[name] = append(seen.RespHeader[name], vals...)
+		}
 	default:
 		denied := resp.GetDeniedResponse()
 		seen.Status, seen.RespHeader, seen.RespBody = int(denied.GetStatus().GetCode()), optionsHeader(denied.GetHeaders()), denied.GetBody()

@@ -29,6 +29,8 @@ var refreshedCookiesPassed = map[string][]string{
 	"caddy": nil,
 	// allowed_client_headers_on_success: set-cookie.
 	"envoy": {"__session", "__session_<suffix>"},
+	// The service sends them in ok_response.response_headers_to_add.
+	"envoy-grpc": {"__session", "__session_<suffix>"},
 }
 
 // scenarioRefresh: a browser using Clerk's suffixed cookies, whose session

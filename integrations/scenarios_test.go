@@ -587,6 +587,11 @@ func scenarioOriginalRequest(t *testing.T, p *proxyUnderTest) {
 		if got := a.Header.Get("X-Forwarded-Proto"); got != "http" {
 			t.Errorf("X-Forwarded-Proto %q, want http", got)
 		}
+	case dialectGRPC:
+		// attributes.request.http: the raw path with its query, no prefix.
+		if a.Method != "POST" || a.RequestURI != target || a.Host != publicHost {
+			t.Errorf("check was %s %s Host %s, want POST %s Host %s", a.Method, a.RequestURI, a.Host, target, publicHost)
+		}
 	}
 }
 
