@@ -44,10 +44,11 @@ type Store struct {
 	where   string // the server, or the master and sentinels, for errors
 	closed  atomic.Bool
 
-	// With Sentinel: the master's name, and a client of the first sentinel
-	// that tells Subscribe when another server becomes the master.
-	master   string
-	sentinel *redis.SentinelClient
+	// With Sentinel: the master's name, and a client of each sentinel the
+	// URL names, which tell Subscribe when another server becomes the
+	// master (any one of them: the others may be down).
+	master    string
+	sentinels []*redis.SentinelClient
 }
 
 // Open is New, then a PING within the timeout: an error means a URL or
@@ -99,7 +100,7 @@ func New(rawURL string, opts Options) (*Store, error) {
 	var (
 		rdb           *redis.Client
 		where, master string
-		sentinel      *redis.SentinelClient
+		sentinels     []*redis.SentinelClient
 	)
 	if u.Query().Has("master_name") {
 		o, err := redis.ParseFailoverURL(rawURL)
@@ -118,10 +119,13 @@ func New(rawURL string, opts Options) (*Store, error) {
 			o.PoolSize = opts.PoolSize
 		}
 		rdb, where = redis.NewFailoverClient(o), fmt.Sprintf("master %s via sentinels %s", o.MasterName, strings.Join(o.SentinelAddrs, ","))
-		master, sentinel = o.MasterName, redis.NewSentinelClient(&redis.Options{
-			Addr: o.SentinelAddrs[0], Username: o.SentinelUsername, Password: o.SentinelPassword, TLSConfig: o.TLSConfig,
-			DialTimeout: t, Protocol: 2, DisableIdentity: true,
-		})
+		master = o.MasterName
+		for _, addr := range o.SentinelAddrs {
+			sentinels = append(sentinels, redis.NewSentinelClient(&redis.Options{
+				Addr: addr, Username: o.SentinelUsername, Password: o.SentinelPassword, TLSConfig: o.TLSConfig,
+				DialTimeout: t, Protocol: 2, DisableIdentity: true,
+			}))
+		}
 	} else {
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
@@ -141,7 +145,7 @@ func New(rawURL string, opts Options) (*Store, error) {
 	var id [12]byte
 	_, _ = rand.Read(id[:])
 	s := &Store{
-		rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, where: where, master: master, sentinel: sentinel,
+		rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, where: where, master: master, sentinels: sentinels,
 		owner: hex.EncodeToString(id[:]), channel: opts.Prefix + "invalidate",
 	}
 	return s, nil
@@ -183,8 +187,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connections; Subscribe calls then return.
 func (s *Store) Close() error {
 	s.closed.Store(true)
-	if s.sentinel != nil {
-		_ = s.sentinel.Close()
+	for _, sc := range s.sentinels {
+		_ = sc.Close()
 	}
 	return s.rdb.Close()
 }
@@ -416,12 +420,12 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 	if err := s.bounded(ctx, func(ctx context.Context) error { return ps.Subscribe(ctx, s.channel) }); err != nil {
 		return err
 	}
-	if s.sentinel != nil {
-		// After a failover the old master, now a replica, still relays
-		// what is published, but not what was published while it switched:
-		// end this subscription so the next one is on the new master and
-		// says that announcements may have been missed.
-		sw := s.sentinel.Subscribe(ctx, "+switch-master")
+	// After a failover the old master, now a replica, still relays what
+	// is published, but not what was published while it switched: end this
+	// subscription so the next one is on the new master and says that
+	// announcements may have been missed.
+	for _, sc := range s.sentinels {
+		sw := sc.Subscribe(ctx, "+switch-master")
 		defer func() { _ = sw.Close() }()
 		go func() {
 			for msg := range sw.Channel() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,12 +171,37 @@ func TestTheDocumentedLeastPrivilegeACLIsEnough(t *testing.T) {
 }
 
 func TestThroughSentinelTheStoreFollowsAFailover(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		url  func(sentinel, dead string) string
+	}{
+		// The master's password travels as a parameter; the sentinel has none.
+		{"one sentinel", func(sentinel, _ string) string {
+			return "redis://" + sentinel + "/0?master_name=mymaster&password=s3cret"
+		}},
+		{"the first sentinel down", func(sentinel, dead string) string {
+			return "redis://" + dead + "/0?master_name=mymaster&addr=" + sentinel + "&password=s3cret"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { followsAFailover(t, tc.url) })
+	}
+}
+
+// followsAFailover runs a master, its replica and a sentinel, and fails
+// the master over to the replica under a Store whose URL is url(the
+// sentinel's address, an address where nothing listens).
+func followsAFailover(t *testing.T, url func(sentinel, dead string) string) {
 	master := redistest.Start(t, "--requirepass", "s3cret", "--masterauth", "s3cret")
 	replica := redistest.Start(t, "--requirepass", "s3cret", "--masterauth", "s3cret", "--replicaof", strings.Replace(master.Addr, ":", " ", 1))
 	sentinel := redistest.StartSentinel(t, "mymaster", master.Addr, "s3cret")
 	ctx := t.Context()
-	// The master's password travels as a parameter, the sentinel has none.
-	st := open(t, "redis://"+sentinel.Addr+"/0?master_name=mymaster&password=s3cret", redisshare.Options{Timeout: time.Second})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	_ = l.Close()
+	st := open(t, url(sentinel.Addr, dead), redisshare.Options{Timeout: time.Second})
 	heard := &announcements{}
 	go func() { _ = st.Subscribe(ctx, heard.add) }()
 	heard.waitFor(t, "*")
