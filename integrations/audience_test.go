@@ -42,7 +42,8 @@ var audienceScenarios = []scenario{
 }
 
 // TestJWTAudienceAndIssuer runs audienceScenarios through NGINX, Traefik,
-// Caddy and the Envoy emulator, each with its shipped configuration.
+// Caddy and the Envoy emulators (HTTP and gRPC mode), each with its
+// shipped configuration.
 func TestJWTAudienceAndIssuer(t *testing.T) {
 	runEveryProxy(t, audienceScenarios, audienceEnv...)
 }

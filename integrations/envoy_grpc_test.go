@@ -50,17 +50,27 @@ func TestEnvoyGRPC(t *testing.T) {
 		wantRoutes(t, testedRoutes(t), got)
 	})
 
+	runEnvoyGRPCScenarios(t, scenarios)
+}
+
+// runEnvoyGRPCScenarios is runProxyScenarios for the gRPC emulator: table
+// through it, against a service started with extraEnv and a gRPC port.
+// The emulator records each check and its answer in the tap's recorder,
+// and sends /_auth/ through the tap to the service's HTTP port, so the
+// scenarios find both by test id, as behind every other proxy.
+func runEnvoyGRPCScenarios(t *testing.T, table []scenario, extraEnv ...string) {
+	cfg := parseEnvoyGRPCConfig(t)
 	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	svc := startService(t, "GRPC_LISTEN_ADDR="+grpcAddr)
+	svc := startService(t, append([]string{"GRPC_LISTEN_ADDR=" + grpcAddr}, extraEnv...)...)
+	tap := startAuthTap(t, svc.URL)
 	app := startUpstream(t)
-	checks := &recorder{}
-	p := &proxyUnderTest{name: "envoy-grpc", dialect: dialectGRPC, svc: svc, tap: checks, app: app}
-	p.base = startEnvoyGRPCEmulator(t, cfg, grpcAddr, svc.URL, "http://"+app.addr, checks)
+	p := &proxyUnderTest{name: "envoy-grpc", dialect: dialectGRPC, svc: svc, tap: tap, app: app}
+	p.base = startEnvoyGRPCEmulator(t, cfg, grpcAddr, "http://"+tap.addr, "http://"+app.addr, &tap.recorder)
 	p.launchDown = func(t *testing.T) string {
 		down := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		return startEnvoyGRPCEmulator(t, cfg, down, svc.URL, "http://"+app.addr, &recorder{})
 	}
-	runScenarios(t, p, scenarios)
+	runScenarios(t, p, table)
 }
 
 // ---- envoy/grpc/envoy.yaml -----------------------------------------------

@@ -38,14 +38,17 @@ func runEnvoyScenarios(t *testing.T, table []scenario, extraEnv ...string) {
 	cfg := parseEnvoyConfig(t, readConfig(t, "envoy/envoy.yaml"))
 	policy := writeFile(t, t.TempDir(), "policy.yaml", readConfig(t, "envoy/policy.yaml"))
 	svc := startService(t, append([]string{"POLICY_FILE=" + policy}, extraEnv...)...)
+	tap := startAuthTap(t, svc.URL)
 	app := startUpstream(t)
 	// The check carries only Envoy's allowed headers, not the test id, so
-	// the emulator records each check and answer itself.
-	checks := &recorder{}
-	p := &proxyUnderTest{name: "envoy", dialect: dialectExtAuthz, svc: svc, tap: checks, app: app}
-	p.base = startEnvoyEmulator(t, cfg, svc.URL, "http://"+app.addr, checks)
+	// the emulator records each check and answer itself, in the tap's
+	// recorder; the routes to the service (/_auth/) go through the tap,
+	// as behind every other proxy.
+	p := &proxyUnderTest{name: "envoy", dialect: dialectExtAuthz, svc: svc, tap: tap, app: app}
+	p.base = startEnvoyEmulator(t, cfg, svc.URL, "http://"+tap.addr, "http://"+app.addr, &tap.recorder)
 	p.launchDown = func(t *testing.T) string {
-		return startEnvoyEmulator(t, cfg, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), "http://"+app.addr, &recorder{})
+		down := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		return startEnvoyEmulator(t, cfg, down, down, "http://"+app.addr, &recorder{})
 	}
 	runScenarios(t, p, table)
 }
@@ -276,9 +279,14 @@ type envoyEmulator struct {
 	client  *http.Client
 }
 
-func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, appURL string, checks *recorder) string {
+// startEnvoyEmulator starts the emulator with the clerk_forward_auth
+// cluster's address for the checks (authURL) and for the routes straight to
+// the service (serviceURL), which a test may tap, and the app's address;
+// it returns its base URL.
+func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, serviceURL, appURL string, checks *recorder) string {
 	t.Helper()
 	au, _ := url.Parse(authURL)
+	su, _ := url.Parse(serviceURL)
 	apu, _ := url.Parse(appURL)
 	e := &envoyEmulator{
 		checks: checks,
@@ -289,7 +297,7 @@ func startEnvoyEmulator(t *testing.T, cfg envoyConfig, authURL, appURL string, c
 		// x-forwarded-proto and appends the peer to x-forwarded-for;
 		// headers and body pass unchanged.
 		service: &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-			rewriteToApp(pr, au)
+			rewriteToApp(pr, su)
 			pr.Out.Header.Set("X-Forwarded-Proto", "http")
 		}},
 		client: &http.Client{

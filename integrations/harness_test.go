@@ -297,9 +297,9 @@ func waitRouted(t testing.TB, p *process, base string) {
 type launchFunc func(t *testing.T, svc *service, authAddr, appAddr string) string
 
 // runEveryProxy runs table through NGINX, Traefik, Caddy and the Envoy
-// emulator, each with its shipped configuration, in front of a service of
-// their own started with extraEnv: for settings the shared table does not
-// run under.
+// emulators (HTTP and gRPC mode), each with its shipped configuration, in
+// front of a service of their own started with extraEnv: for settings the
+// shared table does not run under.
 func runEveryProxy(t *testing.T, table []scenario, extraEnv ...string) {
 	for _, px := range []struct {
 		name, dialect string
@@ -314,6 +314,7 @@ func runEveryProxy(t *testing.T, table []scenario, extraEnv ...string) {
 		})
 	}
 	t.Run("envoy", func(t *testing.T) { runEnvoyScenarios(t, table, extraEnv...) })
+	t.Run("envoy-grpc", func(t *testing.T) { runEnvoyGRPCScenarios(t, table, extraEnv...) })
 }
 
 // runProxyScenarios is the body of every test that runs a real proxy

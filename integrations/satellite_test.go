@@ -37,10 +37,10 @@ var satelliteScenarios = []scenario{
 }
 
 // TestSatelliteDomains runs satelliteScenarios through NGINX, Traefik,
-// Caddy and the Envoy emulator, each with its shipped configuration, with
-// the satellite named by host (CLERK_SATELLITE_DOMAINS) and as the whole
-// deployment (CLERK_IS_SATELLITE with CLERK_DOMAIN); then the first visit
-// with CLERK_SATELLITE_AUTO_SYNC.
+// Caddy and the Envoy emulators (HTTP and gRPC mode), each with its
+// shipped configuration, with the satellite named by host
+// (CLERK_SATELLITE_DOMAINS) and as the whole deployment (CLERK_IS_SATELLITE
+// with CLERK_DOMAIN); then the first visit with CLERK_SATELLITE_AUTO_SYNC.
 func TestSatelliteDomains(t *testing.T) {
 	t.Run("CLERK_SATELLITE_DOMAINS", func(t *testing.T) { runEveryProxy(t, satelliteScenarios, satelliteEnv...) })
 	t.Run("CLERK_IS_SATELLITE", func(t *testing.T) {
