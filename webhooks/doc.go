@@ -30,7 +30,8 @@
 // # Replies
 //
 //	405 {"error":"method-not-allowed"}              not a POST (Allow: POST)
-//	401 {"error":"unauthorized","reason":…}         missing-headers, invalid-headers,
+//	401 {"error":"unauthorized","reason":…}         missing-headers, invalid-headers
+//	                                                (malformed or repeated),
 //	                                                timestamp-too-old, timestamp-too-new,
 //	                                                signature-mismatch
 //	413 {"error":"payload-too-large"}               body over MaxBody

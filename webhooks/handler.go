@@ -107,7 +107,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ts, ok := parseTimestamp(tsHeader)
-	if !ok || !validID(id) {
+	// Svix sends each header once (several signatures go space-separated in
+	// one); a repeated one is ambiguous, so it is refused, not half read.
+	repeated := len(r.Header.Values(HeaderID)) > 1 || len(r.Header.Values(HeaderTimestamp)) > 1 || len(r.Header.Values(HeaderSignature)) > 1
+	if !ok || !validID(id) || repeated {
 		h.refuse(w, r, http.StatusUnauthorized, "", OutcomeUnauthorized, reasonInvalidHeaders)
 		return
 	}

@@ -284,7 +284,7 @@ func TestTimestampWindow(t *testing.T) {
 	}
 }
 
-func TestMissingOrInvalidHeadersAre401(t *testing.T) {
+func TestMissingInvalidOrRepeatedHeadersAre401(t *testing.T) {
 	body := envelope(t, EventUserUpdated, clerktest.UserEventData("user_hdr"))
 	cases := []struct {
 		name   string
@@ -301,6 +301,10 @@ func TestMissingOrInvalidHeadersAre401(t *testing.T) {
 		{"fractional timestamp", func(r *http.Request) { r.Header.Set(HeaderTimestamp, r.Header.Get(HeaderTimestamp)+".5") }, reasonInvalidHeaders},
 		{"id with a space", func(r *http.Request) { r.Header.Set(HeaderID, "msg_a b") }, reasonInvalidHeaders},
 		{"id too long", func(r *http.Request) { r.Header.Set(HeaderID, strings.Repeat("m", 257)) }, reasonInvalidHeaders},
+		// The first of each pair is Svix's own, valid: read alone it would pass.
+		{"two svix-id headers", func(r *http.Request) { r.Header.Add(HeaderID, "msg_other") }, reasonInvalidHeaders},
+		{"two svix-timestamp headers", func(r *http.Request) { r.Header.Add(HeaderTimestamp, "1") }, reasonInvalidHeaders},
+		{"two svix-signature headers", func(r *http.Request) { r.Header.Add(HeaderSignature, "v1,Zm9v") }, reasonInvalidHeaders},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
