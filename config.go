@@ -79,6 +79,7 @@ type Config struct {
 	NonceRedeemRate int `envconfig:"HANDSHAKE_NONCE_REDEEM_RATE" default:"20"`
 	// Many replicas, one truth: checked by validateSharedState.
 	RedisURL        string        `envconfig:"REDIS_URL"`
+	RedisCAFile     string        `envconfig:"REDIS_CA_FILE"`
 	WebhookSecret   string        `envconfig:"CLERK_WEBHOOK_SIGNING_SECRET"`
 	WebhookPath     string        `envconfig:"WEBHOOK_PATH" default:"/_auth/webhooks/clerk"`
 	SessionCheck    string        `envconfig:"SESSION_CHECK" default:"never"`
@@ -444,6 +445,9 @@ func (c *Config) validateSharedState() error {
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			return bad("REDIS_URL", "must be redis://[user:password@]host:port[/db] or rediss://… for TLS")
 		}
+	}
+	if c.RedisCAFile != "" && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		return bad("REDIS_CA_FILE", "trusts a CA for TLS: it needs a rediss:// REDIS_URL")
 	}
 	if c.WebhookPath == "" {
 		c.WebhookPath = "/_auth/webhooks/clerk"

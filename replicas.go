@@ -27,8 +27,11 @@ func openRedis(ctx context.Context, cfg *Config, logger *slog.Logger) (*redissha
 		return nil, nil
 	}
 	redisshare.LogTo(logger)
-	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{})
+	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{CAFile: cfg.RedisCAFile})
 	if err != nil {
+		if cfg.RedisCAFile != "" {
+			return nil, fmt.Errorf("REDIS_URL or REDIS_CA_FILE: %w", err)
+		}
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	if err := store.Ping(ctx); err != nil {

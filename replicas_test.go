@@ -245,6 +245,34 @@ func TestAMembershipWebhookReachesEveryReplicaWithinASecond(t *testing.T) {
 	c.within(t, time.Second, "?org=beta", token, http.StatusForbidden)
 }
 
+func TestRedisCAFileTrustsAPrivateCA(t *testing.T) {
+	caFile, certFile, keyFile := redistest.TLSFiles(t)
+	srv := redistest.StartTLS(t, certFile, keyFile)
+	logger := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name   string
+		caFile string
+		wantOK bool
+	}{
+		{"the system roots alone", "", false},
+		{"REDIS_CA_FILE", caFile, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, err := openRedis(t.Context(), &Config{RedisURL: srv.URL(), RedisCAFile: tc.caFile}, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = store.Close() }()
+			if err := store.Ping(t.Context()); (err == nil) != tc.wantOK {
+				t.Fatalf("Ping: %v, want success %v", err, tc.wantOK)
+			}
+		})
+	}
+	if _, err := openRedis(t.Context(), &Config{RedisURL: srv.URL(), RedisCAFile: "/nonexistent/ca.pem"}, logger); err == nil || !strings.Contains(err.Error(), "REDIS_CA_FILE") {
+		t.Fatalf("a missing CA file: %v, want an error naming REDIS_CA_FILE", err)
+	}
+}
+
 func TestReplicasShareThroughRedisSentinel(t *testing.T) {
 	master := redistest.Start(t)
 	sentinel := redistest.StartSentinel(t, "mymaster", master.Addr, "")

@@ -68,6 +68,53 @@ func TestRedisURLComesOnlyFromASecret(t *testing.T) {
 	})
 }
 
+// redis.caSecret mounts the CA from the user's Secret and names it in REDIS_CA_FILE; unset,
+// neither the variable nor the volume exists.
+func TestRedisCASecretIsMountedAndNamed(t *testing.T) {
+	const file = "/etc/clerk-forward-auth-redis-ca/ca.pem"
+	checkPlainEnv(t, []string{"REDIS_CA_FILE"}, []plainEnvCase{
+		{name: "unset: the system roots alone"},
+		{name: "a CA Secret", values: "redis: {caSecret: redis-ca}", want: map[string]string{"REDIS_CA_FILE": file}},
+	})
+	for _, tc := range []struct {
+		name, values, wantKey string
+	}{
+		{"the default key", "redis: {caSecret: redis-ca}", "ca.crt"},
+		{"its own key", "redis: {caSecret: redis-ca, caSecretKey: tls-ca.pem}", "tls-ca.pem"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := only[appsv1.Deployment](t, mustRender(t, baseValues, tc.values), "Deployment")
+			var found bool
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				if v.Name != "redis-ca" {
+					continue
+				}
+				found = true
+				if v.Secret == nil || v.Secret.SecretName != "redis-ca" || len(v.Secret.Items) != 1 ||
+					v.Secret.Items[0].Key != tc.wantKey || v.Secret.Items[0].Path != "ca.pem" {
+					t.Fatalf("volume redis-ca: %+v, want Secret redis-ca's %s as ca.pem", v.VolumeSource, tc.wantKey)
+				}
+			}
+			if !found {
+				t.Fatal("no redis-ca volume")
+			}
+			c := container(t, d)
+			var mounted bool
+			for _, m := range c.VolumeMounts {
+				mounted = mounted || (m.Name == "redis-ca" && m.MountPath+"/ca.pem" == file && m.ReadOnly)
+			}
+			if !mounted {
+				t.Fatalf("redis-ca is not mounted read-only where REDIS_CA_FILE points: %+v", c.VolumeMounts)
+			}
+		})
+	}
+	for _, v := range only[appsv1.Deployment](t, mustRender(t, baseValues, ""), "Deployment").Spec.Template.Spec.Volumes {
+		if v.Name == "redis-ca" {
+			t.Fatal("a redis-ca volume without redis.caSecret")
+		}
+	}
+}
+
 // CLERK_WEBHOOK_SIGNING_SECRET reaches the container only through a secretKeyRef (the
 // chart's Secret or existingSecret), and is absent when unset.
 func TestWebhookSigningSecretComesOnlyFromASecret(t *testing.T) {
