@@ -277,11 +277,7 @@ func TestReplicasShareThroughRedisSentinel(t *testing.T) {
 	master := redistest.Start(t)
 	sentinel := redistest.StartSentinel(t, "mymaster", master.Addr, "")
 	c := newClusterOn(t, master, "redis://"+sentinel.Addr+"/0?master_name=mymaster")
-	s := c.fake.NewSession("user_s")
-	token := noOrgToken(c.fake, "user_s", s.SessionID)
-	other := noOrgToken(c.fake, "user_o", c.fake.NewSession("user_o").SessionID)
-	c.everyone(t, "", token, http.StatusOK)
-	c.webhook(t, 2, "session.revoked", clerktest.SessionEventData(s.SessionID, "user_s", "revoked"))
+	token, other := c.revokeThrough(t, 2)
 	c.revokedEverywhere(t, token, other)
 	rdb := redis.NewClient(&redis.Options{Addr: master.Addr, Protocol: 2})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -292,12 +288,21 @@ func TestReplicasShareThroughRedisSentinel(t *testing.T) {
 
 func TestARevokedSessionIsDeniedByEveryReplicaWithinASecond(t *testing.T) {
 	c := newCluster(t)
-	s := c.fake.NewSession("user_r")
-	token := noOrgToken(c.fake, "user_r", s.SessionID)
-	other := noOrgToken(c.fake, "user_o", c.fake.NewSession("user_o").SessionID)
-	c.everyone(t, "", token, http.StatusOK)
-	c.webhook(t, 1, "session.revoked", clerktest.SessionEventData(s.SessionID, "user_r", "revoked"))
+	token, other := c.revokeThrough(t, 1)
 	c.revokedEverywhere(t, token, other)
+}
+
+// revokeThrough signs a user in on every replica, then has Clerk's
+// session.revoked webhook for that session reach replica i. It returns
+// the revoked session's token and another session's.
+func (c *cluster) revokeThrough(t *testing.T, i int) (token, other string) {
+	t.Helper()
+	s := c.fake.NewSession("user_r")
+	token = noOrgToken(c.fake, "user_r", s.SessionID)
+	other = noOrgToken(c.fake, "user_o", c.fake.NewSession("user_o").SessionID)
+	c.everyone(t, "", token, http.StatusOK)
+	c.webhook(t, i, "session.revoked", clerktest.SessionEventData(s.SessionID, "user_r", "revoked"))
+	return token, other
 }
 
 // revokedEverywhere checks that within a second every replica refuses
@@ -317,11 +322,7 @@ func TestAReplicaStartedAfterASessionEndedDeniesIt(t *testing.T) {
 	// A rolling deploy: new replicas start after Clerk announced the end of
 	// a session, so they never heard the announcement itself.
 	c := newCluster(t)
-	s := c.fake.NewSession("user_late")
-	token := noOrgToken(c.fake, "user_late", s.SessionID)
-	other := noOrgToken(c.fake, "user_o", c.fake.NewSession("user_o").SessionID)
-	c.everyone(t, "", token, http.StatusOK)
-	c.webhook(t, 0, "session.revoked", clerktest.SessionEventData(s.SessionID, "user_late", "revoked"))
+	token, other := c.revokeThrough(t, 0)
 	c.start(t)
 	c.revokedEverywhere(t, token, other)
 }
