@@ -85,6 +85,14 @@ if [ "$rows" -ne 15 ] || [ "$targets" -ne 8 ] || grep -q 'unexpected:' <<<"$benc
   echo "bench/run.sh: expected 15 rows (the header, the ceiling and thirteen scenarios), 8 target lines and no unexpected statuses; got $rows rows, $targets target lines"
   exit 1
 fi
+# The p99 line's slice judge (bench/slices.sh), two short slices each
+# side: it ends with an error on any unexpected status.
+slices_out=$(SLICES=2 SLICE=300ms bash bench/slices.sh)
+echo "$slices_out"
+if ! grep -q '^target: p99 at 32 connections <= 1.3x the ceiling p99: median [0-9.]*x, met in [0-2] of 2 slices$' <<<"$slices_out"; then
+  echo "bench/slices.sh: no target line for 2 slices"
+  exit 1
+fi
 
 if [ "${SKIP_E2E:-}" != "1" ] && [ -f integrations/run-e2e.sh ]; then
   step "end-to-end tests through real proxies"

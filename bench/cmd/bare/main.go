@@ -1,5 +1,5 @@
 // Command bare is the benchmark's ceiling: a net/http server that answers
-// every request 200 with the headers the service sends on allow (the seven
+// every request 200 with the headers the service sends on allow (the twelve
 // X-Auth-* headers, Cache-Control and an X-Request-Id of the same length),
 // and does nothing else. Whatever the service adds on top of
 // this is the cost of authentication.
