@@ -154,6 +154,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ttl := time.Unix(ts, 0).Add(h.tolerance).Sub(now) + time.Second
 	first, err := h.seen.FirstTime(r.Context(), id, ttl)
 	if err != nil {
+		// The store may have taken the id before failing (Redis ran the
+		// SET NX, its reply came after the timeout): release it, or Svix's
+		// redelivery would be answered as a duplicate and the event lost.
+		if ferr := h.seen.Forget(r.Context(), id); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
 		h.log.LogAttrs(r.Context(), slog.LevelError, "clerk webhook refused: replay store failed",
 			slog.String("type", ev.typ), slog.String("svix_id", id), slog.String("error", err.Error()))
 		h.reply(w, http.StatusServiceUnavailable, map[string]any{"error": "unavailable", "reason": "replay-store-unavailable"}, ev.typ, OutcomeUnavailable)
