@@ -708,6 +708,11 @@ func TestAnEventAnswered503IsAppliedWhenSvixDeliversItAgain(t *testing.T) {
 		{"the replay store took the id but answered an error", func(context.CancelFunc) (*lossySeen, *ctxSink) {
 			return &lossySeen{mem: NewMemorySeen(0, func() time.Time { return testNow }), takeThenFail: true}, &ctxSink{}
 		}},
+		{"the client went away while the sink applied it", func(cancel context.CancelFunc) (*lossySeen, *ctxSink) {
+			sink := &ctxSink{}
+			sink.during = func() { cancel(); sink.during = nil }
+			return &lossySeen{mem: NewMemorySeen(0, func() time.Time { return testNow })}, sink
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
