@@ -39,7 +39,9 @@
 //	                                                not JSON, or a handled event without
 //	                                                its ids), body-unreadable
 //	503 {"error":"unavailable","reason":"replay-store-unavailable"}
-//	                                                Seen failed: fail closed, Svix retries
+//	                                                Seen failed: fail closed, the id is
+//	                                                forgotten (it may have been taken),
+//	                                                Svix retries
 //	503 {"error":"unavailable","reason":"not-applied"}
 //	                                                the Sink could not apply it everywhere
 //	                                                (another replica not told): the id is

@@ -9,6 +9,8 @@ import (
 // Sink applies an event's effect on cached state. Methods must be quick
 // (they run before the 2xx answer) and safe for concurrent use; they are
 // called only for events whose signature, timestamp and svix-id passed.
+// Their context is not cancelled when the client goes away, so each
+// must bound its own calls.
 //
 // A method returns an error when the change could not be applied
 // everywhere it must be (another replica was not told): the handler then

@@ -1,6 +1,7 @@
 package webhooks
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -152,8 +153,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Remember the id until its timestamp leaves the window (and a second
 	// more): past that, the timestamp check refuses it anyway.
 	ttl := time.Unix(ts, 0).Add(h.tolerance).Sub(now) + time.Second
-	first, err := h.seen.FirstTime(r.Context(), id, ttl)
+	// Taking the id, applying and releasing it are done even if the client
+	// goes away meanwhile: cancelled half-way, the apply would fail, then
+	// the release, and Svix's redelivery would be taken for a duplicate.
+	// Seen and the Sink bound their own calls.
+	ctx := context.WithoutCancel(r.Context())
+	first, err := h.seen.FirstTime(ctx, id, ttl)
 	if err != nil {
+		// The store may have taken the id before failing (Redis ran the
+		// SET NX, its reply came after the timeout): release it, or Svix's
+		// redelivery would be answered as a duplicate and the event lost.
+		if ferr := h.seen.Forget(ctx, id); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
 		h.log.LogAttrs(r.Context(), slog.LevelError, "clerk webhook refused: replay store failed",
 			slog.String("type", ev.typ), slog.String("svix_id", id), slog.String("error", err.Error()))
 		h.reply(w, http.StatusServiceUnavailable, map[string]any{"error": "unavailable", "reason": "replay-store-unavailable"}, ev.typ, OutcomeUnavailable)
@@ -165,10 +177,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, http.StatusOK, map[string]any{"ok": true}, ev.typ, OutcomeDuplicate)
 		return
 	}
-	if err := ev.apply(r.Context(), h.sink); err != nil {
+	if err := ev.apply(ctx, h.sink); err != nil {
 		// Not applied everywhere: forget the id so that Svix's retry is
 		// applied, and say 503 so that it retries.
-		if ferr := h.seen.Forget(r.Context(), id); ferr != nil {
+		if ferr := h.seen.Forget(ctx, id); ferr != nil {
 			err = errors.Join(err, ferr)
 		}
 		h.log.LogAttrs(r.Context(), slog.LevelError, "clerk webhook not applied everywhere: 503 for Svix to deliver it again",

@@ -645,3 +645,95 @@ func BenchmarkHandler(b *testing.B) {
 		}
 	}
 }
+
+// lossySeen is a MemorySeen behind a store that, like Redis, fails a call
+// whose context is done, and whose first FirstTime takes the id but
+// answers an error (SET NX done, its reply lost to a timeout) when
+// takeThenFail is set.
+type lossySeen struct {
+	mem          *MemorySeen
+	takeThenFail bool
+}
+
+func (s *lossySeen) FirstTime(ctx context.Context, id string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	first, err := s.mem.FirstTime(ctx, id, ttl)
+	if s.takeThenFail {
+		s.takeThenFail = false
+		return false, errors.New("redis: i/o timeout")
+	}
+	return first, err
+}
+
+func (s *lossySeen) Forget(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.mem.Forget(ctx, id)
+}
+
+// ctxSink records the calls that succeed; during runs first (e.g. the
+// client going away), then a call whose context is done fails.
+type ctxSink struct {
+	recordingSink
+	during func()
+}
+
+func (s *ctxSink) apply(ctx context.Context, call string) error {
+	if s.during != nil {
+		s.during()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.add(call)
+}
+
+func (s *ctxSink) SessionEnded(ctx context.Context, sessionID, userID string) error {
+	return s.apply(ctx, "SessionEnded "+sessionID+" "+userID)
+}
+
+// TestAnEventAnswered503IsAppliedWhenSvixDeliversItAgain: whatever made a
+// delivery fail after its signature passed, the id is not left taken, so
+// that Svix's redelivery (same svix-id) is applied rather than answered
+// 200 as a duplicate, which would end Svix's retries with the event lost.
+func TestAnEventAnswered503IsAppliedWhenSvixDeliversItAgain(t *testing.T) {
+	cases := []struct {
+		name string
+		// setup returns the Seen and the sink, given the first request's cancel.
+		setup func(cancel context.CancelFunc) (*lossySeen, *ctxSink)
+	}{
+		{"the replay store took the id but answered an error", func(context.CancelFunc) (*lossySeen, *ctxSink) {
+			return &lossySeen{mem: NewMemorySeen(0, func() time.Time { return testNow }), takeThenFail: true}, &ctxSink{}
+		}},
+		{"the client went away while the sink applied it", func(cancel context.CancelFunc) (*lossySeen, *ctxSink) {
+			sink := &ctxSink{}
+			sink.during = func() { cancel(); sink.during = nil }
+			return &lossySeen{mem: NewMemorySeen(0, func() time.Time { return testNow })}, sink
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			seen, sink := c.setup(cancel)
+			h, err := NewHandler(testSecret, sink, Options{Seen: seen, Now: func() time.Time { return testNow }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := envelope(t, EventSessionRevoked, clerktest.SessionEventData("sess_lost", "user_lost", "revoked"))
+			id := nextID()
+			for _, r := range []*http.Request{
+				request(id, testNow.Unix(), body, "").WithContext(ctx),
+				request(id, testNow.Unix()+5, body, ""), // Svix's retry, 5 s later
+			} {
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+			if got := sink.Calls(); !slices.Equal(got, []string{"SessionEnded sess_lost user_lost"}) {
+				t.Fatalf("applied %q, want the session ended once", got)
+			}
+		})
+	}
+}

@@ -9,7 +9,9 @@ import (
 
 // Seen remembers webhook ids; FirstTime reports whether id is new, and
 // remembers it for ttl. An error makes the handler refuse the webhook with
-// 503 (fail closed: Svix retries it later).
+// 503 (fail closed: Svix retries it later) and Forget the id, which a
+// call that failed late may have taken all the same. As for the Sink, the
+// context is not cancelled when the client goes away: bound each call.
 //
 // The default, MemorySeen, is per replica; an implementation shared by the
 // replicas (Redis SET NX PX) makes a replay sent to another replica a
