@@ -80,6 +80,7 @@ type Config struct {
 	// Many replicas, one truth: checked by validateSharedState.
 	RedisURL        string        `envconfig:"REDIS_URL"`
 	RedisCAFile     string        `envconfig:"REDIS_CA_FILE"`
+	RedisCluster    bool          `envconfig:"REDIS_CLUSTER" default:"false"`
 	WebhookSecret   string        `envconfig:"CLERK_WEBHOOK_SIGNING_SECRET"`
 	WebhookPath     string        `envconfig:"WEBHOOK_PATH" default:"/_auth/webhooks/clerk"`
 	SessionCheck    string        `envconfig:"SESSION_CHECK" default:"never"`
@@ -448,6 +449,9 @@ func (c *Config) validateSharedState() error {
 	}
 	if c.RedisCAFile != "" && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		return bad("REDIS_CA_FILE", "trusts a CA for TLS: it needs a rediss:// REDIS_URL")
+	}
+	if c.RedisCluster && c.RedisURL == "" {
+		return bad("REDIS_CLUSTER", "reads REDIS_URL as a Redis Cluster's nodes: set REDIS_URL")
 	}
 	if c.WebhookPath == "" {
 		c.WebhookPath = "/_auth/webhooks/clerk"

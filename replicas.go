@@ -27,12 +27,9 @@ func openRedis(ctx context.Context, cfg *Config, logger *slog.Logger) (*redissha
 		return nil, nil
 	}
 	redisshare.LogTo(logger)
-	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{CAFile: cfg.RedisCAFile})
+	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{CAFile: cfg.RedisCAFile, Cluster: cfg.RedisCluster})
 	if err != nil {
-		if cfg.RedisCAFile != "" {
-			return nil, fmt.Errorf("REDIS_URL or REDIS_CA_FILE: %w", err)
-		}
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, fmt.Errorf("%s: %w", redisSettings(cfg), err)
 	}
 	if err := store.Ping(ctx); err != nil {
 		logger.Warn("redis does not answer yet; deciding from local caches and Clerk until it does", "error", err.Error())
@@ -40,6 +37,22 @@ func openRedis(ctx context.Context, cfg *Config, logger *slog.Logger) (*redissha
 		logger.Info("redis: sharing caches and invalidations with the other replicas")
 	}
 	return store, nil
+}
+
+// redisSettings names the settings a Redis store was built from, for an
+// error about them.
+func redisSettings(cfg *Config) string {
+	names := []string{"REDIS_URL"}
+	if cfg.RedisCluster {
+		names = append(names, "REDIS_CLUSTER")
+	}
+	if cfg.RedisCAFile != "" {
+		names = append(names, "REDIS_CA_FILE")
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // endedSessionKey names the set of sessions Clerk ended that Redis

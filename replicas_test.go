@@ -25,13 +25,13 @@ import (
 // cluster is three replicas of the service sharing one Redis and one
 // fake Clerk, as a Deployment with REDIS_URL runs them.
 type cluster struct {
-	fake     *clerktest.Server
-	redis    *redistest.Server
-	redisURL string
-	secret   string
-	replicas []string // addresses
-	ctx      context.Context
-	done     []chan error
+	fake        *clerktest.Server
+	redis       *redistest.Server // the server, or a node of a Redis Cluster
+	redisConfig func(cfg *Config) // sets each replica's Redis settings
+	secret      string
+	replicas    []string // addresses
+	ctx         context.Context
+	done        []chan error
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -43,7 +43,14 @@ func newCluster(t *testing.T) *cluster {
 // newClusterOn is newCluster with the replicas' REDIS_URL given.
 func newClusterOn(t *testing.T, srv *redistest.Server, redisURL string) *cluster {
 	t.Helper()
-	c := &cluster{redis: srv, redisURL: redisURL, secret: clerktest.NewWebhookSecret()}
+	return newClusterWith(t, srv, func(cfg *Config) { cfg.RedisURL = redisURL })
+}
+
+// newClusterWith is newCluster with the replicas' Redis settings set by
+// redisConfig.
+func newClusterWith(t *testing.T, srv *redistest.Server, redisConfig func(*Config)) *cluster {
+	t.Helper()
+	c := &cluster{redis: srv, redisConfig: redisConfig, secret: clerktest.NewWebhookSecret()}
 	fake, err := clerktest.New(clerktest.Options{Production: true})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +85,7 @@ func (c *cluster) start(t *testing.T) string {
 	t.Helper()
 	cfg := testConfig(t, c.fake, func(cfg *Config) {
 		cfg.LogLevel = "error"
-		cfg.RedisURL = c.redisURL
+		c.redisConfig(cfg)
 		cfg.WebhookSecret = c.secret
 	})
 	ready, d := make(chan string, 1), make(chan error, 1)
@@ -284,6 +291,18 @@ func TestReplicasShareThroughRedisSentinel(t *testing.T) {
 	if n, _ := rdb.Exists(t.Context(), "cfa:s:sessions_ended:").Result(); n != 1 {
 		t.Fatal("the ended session is not remembered on the master the sentinel names")
 	}
+}
+
+func TestReplicasShareThroughARedisCluster(t *testing.T) {
+	nodes := redistest.StartCluster(t, 3, 0)
+	c := newClusterWith(t, nodes.Masters[0], func(cfg *Config) {
+		cfg.RedisURL, cfg.RedisCluster = nodes.URL(), true
+	})
+	token, other := c.revokeThrough(t, 2)
+	c.revokedEverywhere(t, token, other)
+	// A fourth replica, started now, reads the ended session back.
+	c.start(t)
+	c.revokedEverywhere(t, token, other)
 }
 
 func TestARevokedSessionIsDeniedByEveryReplicaWithinASecond(t *testing.T) {

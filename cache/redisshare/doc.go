@@ -27,9 +27,15 @@
 // remembered sets at <prefix>s:<set> (a sorted set scored by each member's
 // expiry in Unix milliseconds), and announcements on the channel
 // <prefix>invalidate as "k:<key>" (a key) or "p:<prefix>" (a purge).
-// Purge walks the keys with SCAN, so it costs O(keys) and is meant for
-// rare, operator-driven purges; single-node, replicated or Sentinel-managed
-// Redis only (not Redis Cluster).
+// Purge walks the keys with SCAN (on every master of a cluster), so it
+// costs O(keys) and is meant for rare, operator-driven purges.
+//
+// Topologies. One server (or a managed endpoint), a master found through
+// Redis Sentinel (a URL with master_name), or a Redis Cluster
+// (Options.Cluster). In a cluster each key is on the node of its slot;
+// every command here names one key (Invalidate and Purge send one UNLINK
+// per key), the scripts touch one key each, and announcements use classic
+// pub/sub, which a cluster delivers to subscribers on every node.
 //
 // Trust. Whatever Redis holds is believed as Clerk's answer (memberships,
 // profiles, machine-token verdicts): anyone who can write to it can grant

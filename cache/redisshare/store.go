@@ -30,13 +30,22 @@ type Options struct {
 	// CAFile is a PEM file of certificate authorities trusted for
 	// rediss:// in addition to the system roots (optional).
 	CAFile string
-	// PoolSize bounds the connections kept (default go-redis's, 10 per CPU).
+	// PoolSize bounds the connections kept (default go-redis's, 10 per CPU;
+	// per node of a cluster).
 	PoolSize int
+	// Cluster reads the URL as a Redis Cluster's: the host and each addr
+	// parameter are nodes to learn the cluster's layout from.
+	Cluster bool
 }
 
-// Store is cache.Shared on one Redis server. It is safe for concurrent use.
+// clusterMapMaxAge is how old a cluster's slot map may get before a call
+// has it read again: about one CLUSTER SLOTS a second while Redis is used.
+const clusterMapMaxAge = time.Second
+
+// Store is cache.Shared on one Redis server, a Sentinel-managed master or a
+// Redis Cluster. It is safe for concurrent use.
 type Store struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	prefix  string
 	timeout time.Duration
 	owner   string // this Store's claims hold it, so Release drops only its own
@@ -79,6 +88,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 // redis://sentinel-1:26379/0?master_name=mymaster&addr=sentinel-2:26379&password=….
 // The Store then always talks to the master the sentinels name, and after
 // a failover to the new one.
+//
+// With Options.Cluster the URL is a Redis Cluster's, in go-redis's form:
+// the host and each addr parameter are nodes the client learns the slot
+// map from (any one that answers will do), and the user and password are
+// every node's: redis://node-1:6379?addr=node-2:6379&addr=node-3:6379.
+// Each key goes to the node that serves its slot.
 func New(rawURL string, opts Options) (*Store, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "cfa:"
@@ -98,11 +113,41 @@ func New(rawURL string, opts Options) (*Store, error) {
 	// nothing here needs RESP3 (see the package comment).
 	t := opts.Timeout
 	var (
-		rdb           *redis.Client
+		rdb           redis.UniversalClient
 		where, master string
 		sentinels     []*redis.SentinelClient
 	)
-	if u.Query().Has("master_name") {
+	switch {
+	case opts.Cluster:
+		if u.Query().Has("master_name") {
+			return nil, errors.New("redis cluster URL: master_name is Sentinel's; a cluster needs none")
+		}
+		if p := strings.TrimPrefix(u.Path, "/"); p != "" && p != "0" {
+			return nil, fmt.Errorf("redis cluster URL: database %q: a cluster has database 0 only", p)
+		}
+		u.Path = ""
+		o, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("redis cluster URL: %w", err)
+		}
+		if err := trustCAFile(o.TLSConfig, opts.CAFile); err != nil {
+			return nil, err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = t, t, t, t
+		o.ContextTimeoutEnabled, o.MaxRetries, o.DialerRetries, o.Protocol, o.DisableIdentity = true, -1, 1, 2, true
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		// go-redis reloads the slot map on a MOVED reply, and otherwise
+		// once it is older than this (in the background, on the next
+		// call). A master that stops answering sends no MOVED: with
+		// go-redis's default of a minute, every call to its slots (the
+		// subscription's included) would fail for that long after its
+		// replica took over.
+		o.ClusterStateReloadInterval = clusterMapMaxAge
+		if opts.PoolSize > 0 {
+			o.PoolSize = opts.PoolSize
+		}
+		rdb, where = redis.NewClusterClient(o), "cluster "+strings.Join(o.Addrs, ",")
+	case u.Query().Has("master_name"):
 		o, err := redis.ParseFailoverURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redis sentinel URL: %w", err)
@@ -126,7 +171,7 @@ func New(rawURL string, opts Options) (*Store, error) {
 				DialTimeout: t, Protocol: 2, DisableIdentity: true,
 			}))
 		}
-	} else {
+	default:
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redis URL: %w", err)
@@ -263,13 +308,11 @@ func (s *Store) Invalidate(ctx context.Context, keys ...string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	full := make([]string, len(keys))
-	for i, k := range keys {
-		full[i] = s.valueKey(k)
-	}
 	pipe := s.rdb.Pipeline()
-	pipe.Unlink(ctx, full...)
 	for _, k := range keys {
+		// One UNLINK per key: in a cluster, keys of different slots
+		// cannot share a command.
+		pipe.Unlink(ctx, s.valueKey(k))
 		pipe.Publish(ctx, s.channel, "k:"+k)
 	}
 	_, err := pipe.Exec(ctx)
@@ -277,10 +320,26 @@ func (s *Store) Invalidate(ctx context.Context, keys ...string) error {
 }
 
 // Purge deletes every key starting with prefix (SCAN and UNLINK, each
-// call bounded by the timeout), then announces the purge. Its cost grows
-// with the number of keys under Prefix.
+// call bounded by the timeout; in a cluster, on every master), then
+// announces the purge. Its cost grows with the number of keys under
+// Prefix.
 func (s *Store) Purge(ctx context.Context, prefix string) error {
 	match := globEscape(s.valueKey(prefix)) + "*"
+	var err error
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		// SCAN sees one node's keys: each master is scanned.
+		err = c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return s.purgeNode(ctx, node, match) })
+	} else {
+		err = s.purgeNode(ctx, s.rdb, match)
+	}
+	if err != nil {
+		return err
+	}
+	return s.bounded(ctx, func(ctx context.Context) error { return s.rdb.Publish(ctx, s.channel, "p:"+prefix).Err() })
+}
+
+// purgeNode deletes the keys matching match that node holds.
+func (s *Store) purgeNode(ctx context.Context, node redis.Cmdable, match string) error {
 	var cursor uint64
 	for {
 		var (
@@ -288,21 +347,29 @@ func (s *Store) Purge(ctx context.Context, prefix string) error {
 			err  error
 		)
 		if err := s.bounded(ctx, func(ctx context.Context) error {
-			keys, cursor, err = s.rdb.Scan(ctx, cursor, match, 1000).Result()
+			keys, cursor, err = node.Scan(ctx, cursor, match, 1000).Result()
 			return err
 		}); err != nil {
 			return err
 		}
 		if len(keys) > 0 {
-			if err := s.bounded(ctx, func(ctx context.Context) error { return s.rdb.Unlink(ctx, keys...).Err() }); err != nil {
+			if err := s.bounded(ctx, func(ctx context.Context) error {
+				// One UNLINK per key: a cluster node's keys are in many
+				// slots, and a command's keys must share one.
+				pipe := node.Pipeline()
+				for _, k := range keys {
+					pipe.Unlink(ctx, k)
+				}
+				_, err := pipe.Exec(ctx)
+				return err
+			}); err != nil {
 				return err
 			}
 		}
 		if cursor == 0 {
-			break
+			return nil
 		}
 	}
-	return s.bounded(ctx, func(ctx context.Context) error { return s.rdb.Publish(ctx, s.channel, "p:"+prefix).Err() })
 }
 
 // remember adds a member to a sorted set scored by its expiry, drops the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -108,27 +109,58 @@ func TestURLPasswordAndDatabaseNumberAreUsed(t *testing.T) {
 const leastPrivilegeACL = "~cfa:* &cfa:* +ping +get +set +pttl +unlink +scan +publish +subscribe " +
 	"+evalsha +eval +del +zadd +zremrangebyscore +zrange +zrevrangebyscore +pexpireat"
 
+// clusterACL is what a Redis Cluster's nodes add to it: the client reads
+// the slot map (CLUSTER SLOTS), and follows a key being moved (ASKING).
+const clusterACL = " +cluster|slots +asking"
+
 func TestTheDocumentedLeastPrivilegeACLIsEnough(t *testing.T) {
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), "ACL SETUSER clerk-forward-auth on >PASSWORD "+leastPrivilegeACL) {
-		t.Fatal("README.md does not give the ACL this test checks")
+	for _, tc := range []struct {
+		name    string
+		acl     string
+		cluster bool
+	}{
+		{"one server", leastPrivilegeACL, false},
+		{"cluster", leastPrivilegeACL + clusterACL, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(string(readme), "ACL SETUSER clerk-forward-auth on >PASSWORD "+tc.acl+"\n") {
+				t.Fatal("README.md does not give the ACL this test checks")
+			}
+			args := append([]string{"--user", "clerk-forward-auth", "on", ">s3cret"}, strings.Fields(tc.acl)...)
+			var addr, url string
+			if tc.cluster {
+				nodes := redistest.StartCluster(t, 3, 0, args...)
+				addr, url = nodes.Masters[0].Addr, strings.Replace(nodes.URL(), "redis://", "redis://clerk-forward-auth:s3cret@", 1)
+			} else {
+				addr = redistest.Start(t, args...).Addr
+				url = "redis://clerk-forward-auth:s3cret@" + addr
+			}
+			// The user is really held to it.
+			probe := redis.NewClient(&redis.Options{Addr: addr, Username: "clerk-forward-auth", Password: "s3cret", Protocol: 2})
+			t.Cleanup(func() { _ = probe.Close() })
+			ctx := t.Context()
+			if err := probe.FlushDB(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+				t.Fatalf("FLUSHDB as the service's user: %v, want NOPERM", err)
+			}
+			if err := probe.Set(ctx, "other:k", "v", time.Minute).Err(); err == nil {
+				t.Fatal("the service's user wrote a key outside cfa:")
+			}
+			everyCallWorks(t, url, redisshare.Options{Cluster: tc.cluster}, "as the least-privilege user")
+		})
 	}
-	srv := redistest.Start(t, append([]string{"--user", "clerk-forward-auth", "on", ">s3cret"}, strings.Fields(leastPrivilegeACL)...)...)
-	url := "redis://clerk-forward-auth:s3cret@" + srv.Addr
+}
+
+// everyCallWorks runs each of the Store's calls once, in an order where
+// each reads what the one before wrote, and checks that a second Store
+// hears every announcement.
+func everyCallWorks(t *testing.T, url string, opts redisshare.Options, as string) {
+	t.Helper()
 	ctx := t.Context()
-	// The user is really held to it.
-	probe := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: "clerk-forward-auth", Password: "s3cret", Protocol: 2})
-	t.Cleanup(func() { _ = probe.Close() })
-	if err := probe.FlushDB(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
-		t.Fatalf("FLUSHDB as the service's user: %v, want NOPERM", err)
-	}
-	if err := probe.Set(ctx, "other:k", "v", time.Minute).Err(); err == nil {
-		t.Fatal("the service's user wrote a key outside cfa:")
-	}
-	a, b := open(t, url, redisshare.Options{}), open(t, url, redisshare.Options{})
+	a, b := open(t, url, opts), open(t, url, opts)
 	heard := &announcements{}
 	go func() { _ = b.Subscribe(ctx, heard.add) }()
 	heard.waitFor(t, "*")
@@ -162,7 +194,7 @@ func TestTheDocumentedLeastPrivilegeACLIsEnough(t *testing.T) {
 		}},
 	} {
 		if err := step.call(); err != nil {
-			t.Errorf("%s as the least-privilege user: %v", step.name, err)
+			t.Errorf("%s %s: %v", step.name, as, err)
 		}
 	}
 	heard.waitFor(t, "m:1")
@@ -360,19 +392,21 @@ func (a *announcements) waitFor(t *testing.T, want string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		a.mu.Lock()
-		for _, g := range a.got {
-			if g == want {
-				a.mu.Unlock()
-				return
-			}
+		if a.has(want) {
+			return
 		}
-		a.mu.Unlock()
 		time.Sleep(5 * time.Millisecond)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t.Fatalf("no announcement %q in %q", want, a.got)
+}
+
+// has reports whether want was announced.
+func (a *announcements) has(want string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Contains(a.got, want)
 }
 
 func (a *announcements) reset() {
@@ -564,4 +598,103 @@ func TestSubscribeReturnsWhenTheStoreIsClosed(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("Subscribe still running after Close")
 	}
+}
+
+// TestAcrossARedisClusterKeysSpreadAndPurgeReachesEveryNode: on a cluster
+// the Store's keys land on the node of their slot (so on several nodes),
+// Invalidate deletes keys of many slots at once, and Purge deletes what
+// every master holds, not only the node a SCAN happens to reach.
+func TestAcrossARedisClusterKeysSpreadAndPurgeReachesEveryNode(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3, 0)
+	nodes, url := cluster.Masters, cluster.URL()
+	everyCallWorks(t, url, redisshare.Options{Cluster: true}, "on a cluster")
+	st := open(t, url, redisshare.Options{Cluster: true})
+	ctx := t.Context()
+	held := func() (total, nodesWithKeys int) {
+		for _, node := range nodes {
+			n := len(raw(t, node, "", 0).Keys(ctx, "cfa:v:*").Val())
+			total += n
+			if n > 0 {
+				nodesWithKeys++
+			}
+		}
+		return total, nodesWithKeys
+	}
+	var keys []string
+	for i := range 60 {
+		keys = append(keys, fmt.Sprintf("m:user_%d", i))
+		if err := st.Set(ctx, keys[i], []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total, spread := held(); total != 60 || spread != len(nodes) {
+		t.Fatalf("60 keys: %d held, on %d of %d nodes", total, spread, len(nodes))
+	}
+	if err := st.Invalidate(ctx, keys[:30]...); err != nil {
+		t.Fatalf("Invalidate of keys in many slots: %v", err)
+	}
+	if total, _ := held(); total != 30 {
+		t.Fatalf("after invalidating 30 of 60 keys, %d held", total)
+	}
+	if err := st.Purge(ctx, "m:"); err != nil {
+		t.Fatal(err)
+	}
+	if total, _ := held(); total != 0 {
+		t.Fatalf("after Purge, %d keys left on the nodes", total)
+	}
+}
+
+func TestClusterURLsAreCheckedAtStart(t *testing.T) {
+	for _, tc := range []struct{ name, url, want string }{
+		{"a Sentinel master name", "redis://127.0.0.1:7000?master_name=mymaster", "master_name"},
+		{"a database other than 0", "redis://127.0.0.1:7000/3", "database"},
+		{"an addr that is not host:port", "redis://127.0.0.1:7000?addr=nowhere", "addr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := redisshare.New(tc.url, redisshare.Options{Cluster: true}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New(%s) = %v, want an error naming %s", tc.url, err, tc.want)
+			}
+		})
+	}
+	if st, err := redisshare.New("redis://127.0.0.1:7000/0?addr=127.0.0.1:7001", redisshare.Options{Cluster: true}); err != nil {
+		t.Fatalf("database 0 is a cluster's: %v", err)
+	} else {
+		_ = st.Close()
+	}
+}
+
+// TestOnAClusterTheStoreOutlivesAMasterFailingOver: the master serving
+// the announcements' channel (and the keys of that slot) stops; its
+// replica takes over. Writes to that slot work again, and the
+// subscription comes back on the new master and says announcements may
+// have been missed, then carries them again.
+func TestOnAClusterTheStoreOutlivesAMasterFailingOver(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3, 1)
+	url := cluster.URL()
+	a, b := open(t, url, redisshare.Options{Cluster: true}), open(t, url, redisshare.Options{Cluster: true})
+	ctx := t.Context()
+	heard := &announcements{}
+	go func() { _ = b.Subscribe(ctx, heard.add) }()
+	heard.waitFor(t, "*")
+	// The key "{cfa:invalidate}" hashes like the channel: the same slot.
+	slot, err := raw(t, cluster.Masters[0], "", 0).ClusterKeySlot(ctx, "cfa:invalidate").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := int(slot) * len(cluster.Masters) / 16384
+	cluster.Masters[victim].Kill()
+	heard.reset()
+	eventually(t, 15*time.Second, "writes to the failed master's slot", func() bool {
+		return a.Set(ctx, "{cfa:invalidate}", []byte("after"), time.Minute) == nil
+	})
+	if v, _, ok, err := a.Get(ctx, "{cfa:invalidate}"); !ok || string(v) != "after" {
+		t.Fatalf("read back after the failover: %q %v %v", v, ok, err)
+	}
+	heard.waitFor(t, "*")
+	eventually(t, 5*time.Second, "an announcement after the failover", func() bool {
+		if err := a.Invalidate(ctx, "m:after"); err != nil {
+			return false
+		}
+		return heard.has("m:after")
+	})
 }

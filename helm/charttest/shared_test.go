@@ -70,6 +70,14 @@ func TestRedisURLComesOnlyFromASecret(t *testing.T) {
 
 // redis.caSecret mounts the CA from the user's Secret and names it in REDIS_CA_FILE; unset,
 // neither the variable nor the volume exists.
+func TestRedisClusterBecomesTheEnvironment(t *testing.T) {
+	checkPlainEnv(t, []string{"REDIS_CLUSTER"}, []plainEnvCase{
+		{name: "unset: one server or Sentinel"},
+		{name: "false", values: "redis: {cluster: false}"},
+		{name: "a cluster", values: "redis: {cluster: true}", want: map[string]string{"REDIS_CLUSTER": "true"}},
+	})
+}
+
 func TestRedisCASecretIsMountedAndNamed(t *testing.T) {
 	const file = "/etc/clerk-forward-auth-redis-ca/ca.pem"
 	checkPlainEnv(t, []string{"REDIS_CA_FILE"}, []plainEnvCase{

@@ -1,0 +1,133 @@
+package redistest
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// clusterSlots is the number of hash slots of a Redis Cluster.
+const clusterSlots = 16384
+
+// Cluster is a Redis Cluster of redis-server processes.
+type Cluster struct {
+	Masters  []*Server
+	Replicas []*Server // Replicas[i] follows Masters[i % len(Masters)]
+}
+
+// Nodes are the masters, then the replicas.
+func (c *Cluster) Nodes() []*Server {
+	return append(append([]*Server(nil), c.Masters...), c.Replicas...)
+}
+
+// URL is the cluster's URL in go-redis's form: the first node's address,
+// and each other node as an addr parameter.
+func (c *Cluster) URL() string {
+	nodes := c.Nodes()
+	u := "redis://" + nodes[0].Addr
+	for i, node := range nodes[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + node.Addr
+	}
+	return u
+}
+
+// StartCluster runs a Redis Cluster of masters masters with replicas
+// replicas each, every node a redis-server with cluster mode on and extra
+// arguments, the hash slots split evenly between the masters, and waits
+// until every node reports the cluster ok and every replica follows its
+// master; each is killed at t's cleanup. It is what `redis-cli --cluster
+// create` builds, done with the cluster commands themselves. A master a
+// replica follows is failed over to it within about two seconds of
+// stopping (cluster-node-timeout 1 s).
+func StartCluster(t testing.TB, masters, replicas int, args ...string) *Cluster {
+	t.Helper()
+	// A replica's first sync starts at once, not after Redis's 5 s wait for others.
+	args = append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+		"--repl-diskless-sync-delay", "0"}, args...)
+	c := &Cluster{}
+	for range masters {
+		c.Masters = append(c.Masters, Start(t, args...))
+	}
+	for range masters * replicas {
+		c.Replicas = append(c.Replicas, Start(t, args...))
+	}
+	ctx := context.Background()
+	client := func(s *Server) *redis.Client {
+		rc := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true})
+		t.Cleanup(func() { _ = rc.Close() })
+		return rc
+	}
+	firstHost, firstPort, err := net.SplitHostPort(c.Masters[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, node := range c.Nodes() {
+		rc := client(node)
+		if i < masters {
+			first, last := i*clusterSlots/masters, (i+1)*clusterSlots/masters-1
+			if err := rc.ClusterAddSlotsRange(ctx, first, last).Err(); err != nil {
+				t.Fatalf("redistest: slots %d-%d to %s: %v", first, last, node.Addr, err)
+			}
+		}
+		if i > 0 {
+			if err := rc.Do(ctx, "CLUSTER", "MEET", firstHost, firstPort).Err(); err != nil {
+				t.Fatalf("redistest: %s meets %s: %v", node.Addr, c.Masters[0].Addr, err)
+			}
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	waitFor := func(what string, node *Server, ok func(*redis.Client) bool) {
+		rc := client(node)
+		for !ok(rc) {
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster node %s: %s", node.Addr, what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for i, replica := range c.Replicas {
+		master := c.Masters[i%masters]
+		id := client(master).Do(ctx, "CLUSTER", "MYID").String()
+		waitFor("knows its master", replica, func(rc *redis.Client) bool {
+			id, err := client(master).Do(ctx, "CLUSTER", "MYID").Text()
+			return err == nil && rc.Do(ctx, "CLUSTER", "REPLICATE", id).Err() == nil
+		})
+		waitFor("replicating "+id, replica, func(rc *redis.Client) bool {
+			info, err := rc.Info(ctx, "replication").Result()
+			return err == nil && strings.Contains(info, "master_link_status:up")
+		})
+	}
+	for _, node := range c.Nodes() {
+		waitFor("cluster ok with every master", node, func(rc *redis.Client) bool {
+			info, err := rc.ClusterInfo(ctx).Result()
+			return err == nil && strings.Contains(info, "cluster_state:ok") && knowsNodes(ctx, rc, masters)
+		})
+	}
+	return c
+}
+
+// knowsNodes reports whether c's view of the cluster has n shards, each
+// with slots and an online master.
+func knowsNodes(ctx context.Context, c *redis.Client, n int) bool {
+	shards, err := c.ClusterShards(ctx).Result()
+	if err != nil {
+		return false
+	}
+	served := 0
+	for _, shard := range shards {
+		for _, node := range shard.Nodes {
+			if node.Role == "master" && node.Health == "online" && len(shard.Slots) > 0 {
+				served++
+			}
+		}
+	}
+	return served == n
+}
