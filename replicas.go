@@ -27,7 +27,7 @@ func openRedis(ctx context.Context, cfg *Config, logger *slog.Logger) (*redissha
 		return nil, nil
 	}
 	redisshare.LogTo(logger)
-	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{CAFile: cfg.RedisCAFile})
+	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{CAFile: cfg.RedisCAFile, Logger: logger})
 	if err != nil {
 		if cfg.RedisCAFile != "" {
 			return nil, fmt.Errorf("REDIS_URL or REDIS_CA_FILE: %w", err)

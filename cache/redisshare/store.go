@@ -32,6 +32,9 @@ type Options struct {
 	CAFile string
 	// PoolSize bounds the connections kept (default go-redis's, 10 per CPU).
 	PoolSize int
+	// Logger is told what no caller can be: that Redis refuses the
+	// subscription Subscribe keeps trying (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Store is cache.Shared on one Redis server. It is safe for concurrent use.
@@ -43,6 +46,7 @@ type Store struct {
 	channel string
 	where   string // the server, or the master and sentinels, for errors
 	closed  atomic.Bool
+	logger  *slog.Logger
 
 	// With Sentinel: the master's name, and a client of each sentinel the
 	// URL names, which tell Subscribe when another server becomes the
@@ -85,6 +89,9 @@ func New(rawURL string, opts Options) (*Store, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 100 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -146,7 +153,7 @@ func New(rawURL string, opts Options) (*Store, error) {
 	_, _ = rand.Read(id[:])
 	s := &Store{
 		rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, where: where, master: master, sentinels: sentinels,
-		owner: hex.EncodeToString(id[:]), channel: opts.Prefix + "invalidate",
+		owner: hex.EncodeToString(id[:]), channel: opts.Prefix + "invalidate", logger: opts.Logger,
 	}
 	return s, nil
 }
@@ -387,18 +394,27 @@ const (
 // cache.Shared). A lost connection is redialled (every 50 ms, backing off
 // to 1 s) and each (re)subscription is reported as fn("", true), since what
 // was announced meanwhile is lost. It returns nil when ctx ends and an
-// error when the Store is closed.
+// error when the Store is closed. A subscription Redis refuses (an ACL
+// without the channel or SUBSCRIBE) is tried again the same way, and
+// logged once until one succeeds.
 func (s *Store) Subscribe(ctx context.Context, fn func(key string, prefix bool)) error {
-	wait := subscribeBackoff
+	wait, refused := subscribeBackoff, false
 	for {
-		err := s.subscribeOnce(ctx, fn, func() { wait = subscribeBackoff })
+		err := s.subscribeOnce(ctx, fn, func() { wait, refused = subscribeBackoff, false })
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case s.closed.Load():
 			return fmt.Errorf("redis subscription: %w", redis.ErrClosed)
 		}
-		_ = err // a lost or refused connection: dial again, after a pause
+		// A lost or refused connection: dial again, after a pause. A reply
+		// refusing it is no outage: the other calls may all work, so
+		// nothing else would tell that this replica hears no invalidations.
+		if re := redis.Error(nil); errors.As(err, &re) && !refused {
+			refused = true
+			s.logger.Error("redis refused the subscription: other replicas' invalidations do not reach this one until it is allowed",
+				"channel", s.channel, "redis", s.where, "error", err.Error())
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
