@@ -433,15 +433,16 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 	defer func() { _ = ps.Close() }()
 	// A read in progress does not watch ctx; closing the connection ends it.
 	defer context.AfterFunc(ctx, func() { _ = ps.Close() })()
-	if err := s.bounded(ctx, func(ctx context.Context) error { return ps.Subscribe(ctx, s.channel) }); err != nil {
-		return err
-	}
 	// After a failover the old master, now a replica, still relays what
-	// is published, but not what was published while it switched: end this
+	// is published, but not what was published while it switched (nothing
+	// at all if it is cut off and still thinks it is the master): end this
 	// subscription so the next one is on the new master and says that
-	// announcements may have been missed.
+	// announcements may have been missed. The sentinels are listened to
+	// before the master is asked for: a switch made after the master was
+	// named but before they listened would go unheard, and the
+	// subscription stay on the old master.
 	for _, sc := range s.sentinels {
-		sw := sc.Subscribe(ctx, "+switch-master")
+		sw := s.watchSentinel(ctx, sc)
 		defer func() { _ = sw.Close() }()
 		go func() {
 			for msg := range sw.Channel() {
@@ -451,6 +452,9 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 				}
 			}
 		}()
+	}
+	if err := s.bounded(ctx, func(ctx context.Context) error { return ps.Subscribe(ctx, s.channel) }); err != nil {
+		return err
 	}
 	pinged := false
 	for {
@@ -484,6 +488,18 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 			}
 		}
 	}
+}
+
+// watchSentinel subscribes to sc's +switch-master and waits (within the
+// timeout) for sc to confirm it, so that a switch from then on is heard. A
+// sentinel that does not answer is left to go-redis to reconnect: another
+// may be up.
+func (s *Store) watchSentinel(ctx context.Context, sc *redis.SentinelClient) *redis.PubSub {
+	sw := sc.Subscribe(ctx)
+	if sw.Subscribe(ctx, "+switch-master") == nil {
+		_, _ = sw.ReceiveTimeout(ctx, s.timeout) // the subscription's confirmation
+	}
+	return sw
 }
 
 // LogTo sends the Redis client's own lines (a dial that failed while Redis

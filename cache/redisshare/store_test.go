@@ -312,6 +312,39 @@ func followsAFailover(t *testing.T, url func(sentinel, dead string) string) {
 	heard.waitFor(t, "m:1")
 }
 
+func TestASwitchOfMasterAsTheStoreSubscribesIsNotMissed(t *testing.T) {
+	// The old master here stays one (cut off from the sentinels, say): a
+	// subscription left on it hears nothing the new master announces.
+	for _, tc := range []struct {
+		name        string
+		whenWatched bool // the switch is made as the Store's watcher subscribes, before it is told
+	}{
+		{"announced to the Store's watcher", false},
+		{"just before the Store's watcher subscribed", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := redistest.Start(t), redistest.Start(t)
+			f := startFakeSentinel(t, "mymaster", first.Addr)
+			if tc.whenWatched {
+				f.setOnWatch(func() { f.setMaster(second.Addr) })
+			}
+			st := open(t, "redis://"+f.Addr+"/0?master_name=mymaster", redisshare.Options{})
+			heard := &announcements{}
+			go func() { _ = st.Subscribe(t.Context(), heard.add) }()
+			if !tc.whenWatched {
+				heard.waitFor(t, "*")
+				heard.reset()
+				f.switchMaster(second.Addr)
+			}
+			heard.waitFor(t, "*")
+			if err := raw(t, second, "", 0).Publish(t.Context(), "cfa:invalidate", "k:m:1").Err(); err != nil {
+				t.Fatal(err)
+			}
+			heard.waitFor(t, "m:1")
+		})
+	}
+}
+
 func TestSentinelURLsAreCheckedAtStart(t *testing.T) {
 	for _, tc := range []struct{ name, url, want string }{
 		{"an empty master name", "redis://127.0.0.1:26379?master_name=", "master_name is empty"},
