@@ -27,7 +27,7 @@ func openRedis(ctx context.Context, cfg *Config, logger *slog.Logger) (*redissha
 		return nil, nil
 	}
 	redisshare.LogTo(logger)
-	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{CAFile: cfg.RedisCAFile, Cluster: cfg.RedisCluster})
+	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{CAFile: cfg.RedisCAFile, Cluster: cfg.RedisCluster, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", redisSettings(cfg), err)
 	}

@@ -300,13 +300,13 @@ func (c *Cache[K, V]) callLoad(ctx context.Context, key K) (v V, err error) {
 }
 
 // settle ends cl's Load: it counts an error (starting a back-off on a
-// Retry-After) or stores the value, and returns the TTL the entry got
-// (0 when nothing was stored).
+// Retry-After) or stores the value (unless key was deleted meanwhile), and
+// returns the TTL the entry got (0 when nothing was stored).
 func (c *Cache[K, V]) settle(s *shard[K, V], key K, cl *call[V]) time.Duration {
 	now := c.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.inflight, key)
+	current := s.finish(key, cl)
 	if cl.err != nil {
 		s.loadErrors.Add(1)
 		if c.opts.RetryAfter != nil {
@@ -317,9 +317,24 @@ func (c *Cache[K, V]) settle(s *shard[K, V], key K, cl *call[V]) time.Duration {
 		}
 		return 0
 	}
+	if !current {
+		return 0
+	}
 	ttl := c.ttlOf(cl.val)
 	c.store(s, key, cl.val, now.Add(ttl))
 	return ttl
+}
+
+// finish removes cl from the loads in flight; s.mu is held. False: a
+// Delete or purge of key came while it ran and already removed it, so its
+// answer may predate what the invalidation announced: its callers have it,
+// but it must not be stored (nor shared) to outlive the invalidation.
+func (s *shard[K, V]) finish(key K, cl *call[V]) bool {
+	if s.inflight[key] != cl {
+		return false
+	}
+	delete(s.inflight, key)
+	return true
 }
 
 // ttlOf is the TTL an answer gets: NegativeTTL for a negative one.
@@ -358,6 +373,7 @@ func (c *Cache[K, V]) Delete(key K) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lru.Remove(key)
+	delete(s.inflight, key) // a load in flight may have read the old answer: see finish
 }
 
 // Len is the number of entries held.

@@ -335,6 +335,51 @@ func TestDeleteForgetsAnEntry(t *testing.T) {
 	}
 }
 
+func TestACallerAfterADeleteDoesNotJoinTheLoadStartedBeforeIt(t *testing.T) {
+	// The load in flight may have read the answer the Delete (a webhook)
+	// says is out of date: a caller that comes after must load anew.
+	for _, tc := range []struct {
+		name   string
+		forget func(c *Cache[string, string]) error
+	}{
+		{"Delete", func(c *Cache[string, string]) error { c.Delete("user_1"); return nil }},
+		{"Invalidate", func(c *Cache[string, string]) error { return c.Invalidate(context.Background(), "user_1") }},
+		{"Purge", func(c *Cache[string, string]) error { return c.Purge(context.Background()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, clk := &source{gate: make(chan struct{})}, testclock.New(time.Unix(1_700_000_000, 0))
+			c := newTestCache(t, src, clk)
+			errs := make(chan error, 2)
+			get := func() { _, err := c.Get(context.Background(), "user_1"); errs <- err }
+			go get()
+			for src.calls.Load() == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			if err := tc.forget(c); err != nil {
+				t.Fatal(err)
+			}
+			go get()
+			deadline := time.Now().Add(2 * time.Second)
+			for src.calls.Load() < 2 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			close(src.gate)
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, joined := src.calls.Load(), c.Stats().CoalescedWaits; n != 2 || joined != 0 {
+				t.Fatalf("%d loads, %d callers joined the older one; want 2 loads, none joined", n, joined)
+			}
+			mustGet(t, c, "user_1", "value-of-user_1") // the later load's answer is kept
+			if n := src.calls.Load(); n != 2 {
+				t.Fatalf("%d loads, want the later answer kept", n)
+			}
+		})
+	}
+}
+
 func TestNewRefusesUnboundedOrUselessCaches(t *testing.T) {
 	load := func(context.Context, string) (string, error) { return "", nil }
 	for name, o := range map[string]Options[string, string]{

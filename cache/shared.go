@@ -138,7 +138,7 @@ func (c *Cache[K, V]) loadShared(ctx context.Context, s *shard[K, V], key K, cl 
 		// The API asked us to wait and Shared had nothing: as without
 		// Shared, no call (Get serves what is stale, if anything).
 		s.mu.Lock()
-		delete(s.inflight, key)
+		s.finish(key, cl)
 		s.mu.Unlock()
 		cl.err = fmt.Errorf("%w: %w", ErrBackoff, b.by)
 		close(cl.done)
@@ -147,7 +147,7 @@ func (c *Cache[K, V]) loadShared(ctx context.Context, s *shard[K, V], key K, cl 
 	cl.val, cl.err = c.callLoad(ctx, key)
 	ttl := c.settle(s, key, cl)
 	close(cl.done)
-	if up && cl.err == nil {
+	if up && cl.err == nil && ttl > 0 { // ttl 0: invalidated while it loaded
 		if val, err := c.encode(cl.val); err == nil {
 			c.sharedCall(ctx, func(ctx context.Context) error { return c.opts.Shared.Set(ctx, name, val, ttl) })
 		}
@@ -159,13 +159,15 @@ func (c *Cache[K, V]) loadShared(ctx context.Context, s *shard[K, V], key K, cl 
 
 // settleShared answers cl with v from Shared, stored locally for the TTL
 // Shared has left on it (never more than this cache would give it), so
-// no replica believes a value past the TTL its loader gave it.
+// no replica believes a value past the TTL its loader gave it; not stored
+// when key was invalidated while it was read (see finish).
 func (c *Cache[K, V]) settleShared(s *shard[K, V], key K, cl *call[V], v V, ttl time.Duration) {
 	c.sharedHits.Add(1)
 	now := c.opts.Now()
 	s.mu.Lock()
-	delete(s.inflight, key)
-	c.store(s, key, v, now.Add(min(ttl, c.ttlOf(v))))
+	if s.finish(key, cl) {
+		c.store(s, key, v, now.Add(min(ttl, c.ttlOf(v))))
+	}
 	s.mu.Unlock()
 	cl.val = v
 	close(cl.done)
@@ -356,6 +358,7 @@ func (c *Cache[K, V]) purgeLocal() {
 		s := &c.shards[i]
 		s.mu.Lock()
 		s.lru.Purge()
+		clear(s.inflight) // as Delete does
 		s.mu.Unlock()
 	}
 }

@@ -25,6 +25,7 @@ import (
 type origin struct {
 	calls atomic.Int64
 	delay time.Duration
+	hold  chan struct{} // when set, every load waits for it to close
 	mu    sync.Mutex
 	err   error
 }
@@ -32,6 +33,9 @@ type origin struct {
 func (o *origin) load(_ context.Context, key string) (string, error) {
 	o.calls.Add(1)
 	time.Sleep(o.delay)
+	if o.hold != nil {
+		<-o.hold
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.err != nil {
@@ -51,6 +55,7 @@ func (o *origin) fail(err error) {
 type watched struct {
 	cache.Shared
 	subscribed atomic.Int64
+	heard      atomic.Int64 // announcements applied, (re)subscriptions included
 }
 
 func (w *watched) Subscribe(ctx context.Context, fn func(string, bool)) error {
@@ -59,6 +64,7 @@ func (w *watched) Subscribe(ctx context.Context, fn func(string, bool)) error {
 		if key == "" && prefix {
 			w.subscribed.Add(1)
 		}
+		w.heard.Add(1)
 	})
 }
 
@@ -246,6 +252,53 @@ func TestInvalidateOnOneReplicaReachesEveryReplica(t *testing.T) {
 	get(t, rs[2].Cache, "user_1")
 	if o.calls.Load() != loads+1 {
 		t.Fatal("the invalidated value was still in Redis")
+	}
+}
+
+func TestALoadInFlightWhenItsKeyIsInvalidatedIsNeitherKeptNorShared(t *testing.T) {
+	// The load asked the origin before the change the invalidation
+	// announces: its answer goes to the callers already waiting, but kept
+	// (here, and in Redis for every replica) it would outlive the
+	// invalidation for a whole TTL.
+	for _, tc := range []struct {
+		name       string
+		invalidate func(rs []replica) error
+	}{
+		{"invalidated on this replica", func(rs []replica) error { return rs[0].Invalidate(context.Background(), "user_1") }},
+		{"invalidated on another replica", func(rs []replica) error { return rs[1].Invalidate(context.Background(), "user_1") }},
+		{"purged on another replica", func(rs []replica) error { return rs[1].Purge(context.Background()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			o := &origin{hold: make(chan struct{})}
+			rs := replicas(t, srv, o, 3, setup{follow: true})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				get(t, rs[0].Cache, "user_1")
+			}()
+			eventually(t, "the load started", func() bool { return o.calls.Load() == 1 })
+			heard := rs[0].w.heard.Load()
+			if err := tc.invalidate(rs); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the announcement applied", func() bool { return rs[0].w.heard.Load() > heard })
+			close(o.hold)
+			<-done
+			if _, ok := rs[0].Fresh("user_1"); ok {
+				t.Error("the replica kept the answer loaded before the invalidation")
+			}
+			time.Sleep(100 * time.Millisecond) // a load is shared after its callers have their answer
+			if _, _, ok, err := rs[0].store.Get(context.Background(), "test:user_1"); ok || err != nil {
+				t.Errorf("Redis holds the answer loaded before the invalidation (%v)", err)
+			}
+			loads := o.calls.Load()
+			get(t, rs[2].Cache, "user_1")
+			get(t, rs[0].Cache, "user_1")
+			if n := o.calls.Load() - loads; n != 1 {
+				t.Errorf("%d loads after the invalidation, want 1", n)
+			}
+		})
 	}
 }
 

@@ -36,6 +36,9 @@ type Options struct {
 	// Cluster reads the URL as a Redis Cluster's: the host and each addr
 	// parameter are nodes to learn the cluster's layout from.
 	Cluster bool
+	// Logger is told what no caller can be: that Redis refuses the
+	// subscription Subscribe keeps trying (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // clusterMapMaxAge is how old a cluster's slot map may get before a call
@@ -52,6 +55,7 @@ type Store struct {
 	channel string
 	where   string // the server, or the master and sentinels, for errors
 	closed  atomic.Bool
+	logger  *slog.Logger
 
 	// With Sentinel: the master's name, and a client of each sentinel the
 	// URL names, which tell Subscribe when another server becomes the
@@ -100,6 +104,9 @@ func New(rawURL string, opts Options) (*Store, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 100 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -191,7 +198,7 @@ func New(rawURL string, opts Options) (*Store, error) {
 	_, _ = rand.Read(id[:])
 	s := &Store{
 		rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, where: where, master: master, sentinels: sentinels,
-		owner: hex.EncodeToString(id[:]), channel: opts.Prefix + "invalidate",
+		owner: hex.EncodeToString(id[:]), channel: opts.Prefix + "invalidate", logger: opts.Logger,
 	}
 	return s, nil
 }
@@ -454,18 +461,27 @@ const (
 // cache.Shared). A lost connection is redialled (every 50 ms, backing off
 // to 1 s) and each (re)subscription is reported as fn("", true), since what
 // was announced meanwhile is lost. It returns nil when ctx ends and an
-// error when the Store is closed.
+// error when the Store is closed. A subscription Redis refuses (an ACL
+// without the channel or SUBSCRIBE) is tried again the same way, and
+// logged once until one succeeds.
 func (s *Store) Subscribe(ctx context.Context, fn func(key string, prefix bool)) error {
-	wait := subscribeBackoff
+	wait, refused := subscribeBackoff, false
 	for {
-		err := s.subscribeOnce(ctx, fn, func() { wait = subscribeBackoff })
+		err := s.subscribeOnce(ctx, fn, func() { wait, refused = subscribeBackoff, false })
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case s.closed.Load():
 			return fmt.Errorf("redis subscription: %w", redis.ErrClosed)
 		}
-		_ = err // a lost or refused connection: dial again, after a pause
+		// A lost or refused connection: dial again, after a pause. A reply
+		// refusing it is no outage: the other calls may all work, so
+		// nothing else would tell that this replica hears no invalidations.
+		if re := redis.Error(nil); errors.As(err, &re) && !refused {
+			refused = true
+			s.logger.Error("redis refused the subscription: other replicas' invalidations do not reach this one until it is allowed",
+				"channel", s.channel, "redis", s.where, "error", err.Error())
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -484,15 +500,16 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 	defer func() { _ = ps.Close() }()
 	// A read in progress does not watch ctx; closing the connection ends it.
 	defer context.AfterFunc(ctx, func() { _ = ps.Close() })()
-	if err := s.bounded(ctx, func(ctx context.Context) error { return ps.Subscribe(ctx, s.channel) }); err != nil {
-		return err
-	}
 	// After a failover the old master, now a replica, still relays what
-	// is published, but not what was published while it switched: end this
+	// is published, but not what was published while it switched (nothing
+	// at all if it is cut off and still thinks it is the master): end this
 	// subscription so the next one is on the new master and says that
-	// announcements may have been missed.
+	// announcements may have been missed. The sentinels are listened to
+	// before the master is asked for: a switch made after the master was
+	// named but before they listened would go unheard, and the
+	// subscription stay on the old master.
 	for _, sc := range s.sentinels {
-		sw := sc.Subscribe(ctx, "+switch-master")
+		sw := s.watchSentinel(ctx, sc)
 		defer func() { _ = sw.Close() }()
 		go func() {
 			for msg := range sw.Channel() {
@@ -502,6 +519,9 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 				}
 			}
 		}()
+	}
+	if err := s.bounded(ctx, func(ctx context.Context) error { return ps.Subscribe(ctx, s.channel) }); err != nil {
+		return err
 	}
 	pinged := false
 	for {
@@ -535,6 +555,18 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 			}
 		}
 	}
+}
+
+// watchSentinel subscribes to sc's +switch-master and waits (within the
+// timeout) for sc to confirm it, so that a switch from then on is heard. A
+// sentinel that does not answer is left to go-redis to reconnect: another
+// may be up.
+func (s *Store) watchSentinel(ctx context.Context, sc *redis.SentinelClient) *redis.PubSub {
+	sw := sc.Subscribe(ctx)
+	if sw.Subscribe(ctx, "+switch-master") == nil {
+		_, _ = sw.ReceiveTimeout(ctx, s.timeout) // the subscription's confirmation
+	}
+	return sw
 }
 
 // LogTo sends the Redis client's own lines (a dial that failed while Redis

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -202,6 +203,70 @@ func everyCallWorks(t *testing.T, url string, opts redisshare.Options, as string
 	heard.waitFor(t, "ended:sess_1")
 }
 
+func TestARefusedSubscriptionIsLoggedOnceAndRetriedUntilAllowed(t *testing.T) {
+	// Every other call may work (and /readyz say so) while Redis refuses
+	// the subscription: nothing but this line tells the operator that the
+	// replica hears none of the other replicas' invalidations.
+	for _, tc := range []struct {
+		name    string
+		acl     string
+		refused bool
+	}{
+		{"the documented ACL", leastPrivilegeACL, false},
+		{"an ACL without the channel", strings.Replace(leastPrivilegeACL, "&cfa:* ", "", 1), true},
+		{"an ACL without SUBSCRIBE", strings.Replace(leastPrivilegeACL, "+subscribe ", "", 1), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t, append([]string{"--user", "clerk-forward-auth", "on", ">s3cret"}, strings.Fields(tc.acl)...)...)
+			logs := &lockedBuffer{}
+			st := open(t, "redis://clerk-forward-auth:s3cret@"+srv.Addr, redisshare.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			heard := &announcements{}
+			go func() { _ = st.Subscribe(t.Context(), heard.add) }()
+			if !tc.refused {
+				heard.waitFor(t, "*")
+				if logs.String() != "" {
+					t.Fatalf("logged %q", logs.String())
+				}
+				return
+			}
+			time.Sleep(1500 * time.Millisecond) // several attempts
+			if n := strings.Count(logs.String(), "refused the subscription"); n != 1 || strings.Contains(logs.String(), "s3cret") {
+				t.Fatalf("%d lines about the refusal, want 1 without the password: %q", n, logs.String())
+			}
+			if err := st.Ping(t.Context()); err != nil {
+				t.Fatalf("the other calls fail too (%v): not the case this test is about", err)
+			}
+			// Allowed, it subscribes: the attempts went on.
+			grant := []any{"ACL", "SETUSER", "clerk-forward-auth"}
+			for _, f := range strings.Fields(leastPrivilegeACL) {
+				grant = append(grant, f)
+			}
+			if err := raw(t, srv, "", 0).Do(t.Context(), grant...).Err(); err != nil {
+				t.Fatal(err)
+			}
+			heard.waitFor(t, "*")
+		})
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func TestThroughSentinelTheStoreFollowsAFailover(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -277,6 +342,39 @@ func followsAFailover(t *testing.T, url func(sentinel, dead string) string) {
 		t.Fatal(err)
 	}
 	heard.waitFor(t, "m:1")
+}
+
+func TestASwitchOfMasterAsTheStoreSubscribesIsNotMissed(t *testing.T) {
+	// The old master here stays one (cut off from the sentinels, say): a
+	// subscription left on it hears nothing the new master announces.
+	for _, tc := range []struct {
+		name        string
+		whenWatched bool // the switch is made as the Store's watcher subscribes, before it is told
+	}{
+		{"announced to the Store's watcher", false},
+		{"just before the Store's watcher subscribed", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := redistest.Start(t), redistest.Start(t)
+			f := startFakeSentinel(t, "mymaster", first.Addr)
+			if tc.whenWatched {
+				f.setOnWatch(func() { f.setMaster(second.Addr) })
+			}
+			st := open(t, "redis://"+f.Addr+"/0?master_name=mymaster", redisshare.Options{})
+			heard := &announcements{}
+			go func() { _ = st.Subscribe(t.Context(), heard.add) }()
+			if !tc.whenWatched {
+				heard.waitFor(t, "*")
+				heard.reset()
+				f.switchMaster(second.Addr)
+			}
+			heard.waitFor(t, "*")
+			if err := raw(t, second, "", 0).Publish(t.Context(), "cfa:invalidate", "k:m:1").Err(); err != nil {
+				t.Fatal(err)
+			}
+			heard.waitFor(t, "m:1")
+		})
+	}
 }
 
 func TestSentinelURLsAreCheckedAtStart(t *testing.T) {
