@@ -577,6 +577,43 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 	}
 }
 
+// TestEnvoyTransportsAgreeOnTheOriginalMethod: in both of Envoy's modes
+// the method is the original request's, judged by originalMethod: a
+// method outside net/http's common set (WebDAV's, CalDAV's) is decided
+// like any other, and a malformed one is the reader's 400, in HTTP mode
+// as over gRPC.
+func TestEnvoyTransportsAgreeOnTheOriginalMethod(t *testing.T) {
+	e := newGRPCEnv(t, nil)
+	bearer := []string{"Accept", "application/json", "Authorization", "Bearer " + e.fake.Sign(e.fake.SessionClaims("user_1"))}
+	tests := []struct {
+		name, method string
+		headers      []string
+		status       int
+	}{
+		{"WebDAV PROPFIND with a session", "PROPFIND", bearer, 200},
+		{"WebDAV MKCOL without credentials", "MKCOL", []string{"Accept", "application/json"}, 401},
+		{"CalDAV REPORT with a session", "REPORT", bearer, 200},
+		{"lower-case method", "get", bearer, 400},
+		{"TRACE", "TRACE", bearer, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			viaHTTP := applyHTTP(tt.headers, e.envoyHTTPCheck(tt.method, "/dav/files", tt.headers))
+			resp, err := e.client.Check(context.Background(), envoyCheck(tt.method, "/dav/files", tt.headers, nil))
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			viaGRPC := applyGRPC(t, tt.headers, resp)
+			if viaGRPC.Status != tt.status || viaHTTP.Status != tt.status {
+				t.Fatalf("gRPC %d, HTTP %d, want %d (HTTP body %q)", viaGRPC.Status, viaHTTP.Status, tt.status, viaHTTP.Body)
+			}
+			if !reflect.DeepEqual(viaGRPC, viaHTTP) {
+				t.Errorf("gRPC and HTTP disagree:\n grpc %+v\n http %+v", viaGRPC, viaHTTP)
+			}
+		})
+	}
+}
+
 // TestGRPCContextExtensionsPolicy: the route's rule in context_extensions
 // wins over the policy file, lists are comma-separated, and a malformed
 // rule is a gRPC INTERNAL error (Envoy's status_on_error), never an allow.
