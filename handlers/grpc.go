@@ -368,6 +368,7 @@ func checkResponse(d authz.Decision) (*authv3.CheckResponse, error) {
 func okResponse(d authz.Decision) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
 	set := func(name, v string) {
+		v = asHTTPWritesIt(v)
 		if v == "" {
 			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
 			return
@@ -389,6 +390,21 @@ func okResponse(d authz.Decision) *authv3.CheckResponse {
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 	}
 }
+
+// asHTTPWritesIt is a header value as net/http writes it in /ext-authz's
+// reply: CR and LF as spaces, surrounding blanks trimmed. Identity values
+// then reach the app the same in Envoy's two modes, and one a user chose
+// (X-Auth-User-Name) never carries a line break into a CheckResponse,
+// which Envoy either refuses, failing the request, or, in older versions,
+// passes on to the upstream as a header line of its own.
+func asHTTPWritesIt(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		v = lineBreaksToSpaces.Replace(v)
+	}
+	return textproto.TrimString(v)
+}
+
+var lineBreaksToSpaces = strings.NewReplacer("\r", " ", "\n", " ")
 
 // deniedResponse turns a rendered reply into a denied_response. Each
 // Set-Cookie is its own header with APPEND_IF_EXISTS_OR_ADD (one line per

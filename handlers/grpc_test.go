@@ -614,6 +614,57 @@ func TestEnvoyTransportsAgreeOnTheOriginalMethod(t *testing.T) {
 	}
 }
 
+// TestEnvoyTransportsAgreeOnIdentityValues: an identity value the user
+// chose (the profile name) reaches the app the same in both of Envoy's
+// modes. Over HTTP net/http writes a line break in a header value as a
+// space and trims the value; over gRPC the CheckResponse must carry the
+// same, never a CR or LF, which Envoy would either refuse (failing the
+// request) or pass on to the upstream as a header line of its own.
+func TestEnvoyTransportsAgreeOnIdentityValues(t *testing.T) {
+	tests := []struct{ name, userName, want string }{
+		{"a header line smuggled in the name", "Eve\r\nX-Auth-User-Id: user_admin", "Eve  X-Auth-User-Id: user_admin"},
+		{"a bare LF", "Eve\nMallory", "Eve Mallory"},
+		{"a bare CR", "Eve\rMallory", "Eve Mallory"},
+		{"surrounding blanks", " Ada Lovelace\t", "Ada Lovelace"},
+		{"a trailing line break", "Ada\r\n", "Ada"},
+		{"UTF-8", "José Müller", "José Müller"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := authz.Decision{Outcome: authz.Allow, Identity: authz.Identity{
+				UserID: "user_1", SessionID: "sess_1", TokenType: "session_token", ProfileHeaders: true, Email: "eve@example.com", Name: tt.userName,
+			}}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				render(w, d, dialect{redirects: true, envoy: true})
+			}))
+			defer srv.Close()
+			res, err := srv.Client().Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			viaHTTP := res.Header.Get(HeaderUserName)
+
+			resp, err := checkResponse(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var viaGRPC []string
+			for _, o := range resp.GetOkResponse().GetHeaders() {
+				if v := o.GetHeader().GetValue(); strings.ContainsAny(v, "\r\n") {
+					t.Errorf("gRPC header %s carries a line break: %q", o.GetHeader().GetKey(), v)
+				}
+				if o.GetHeader().GetKey() == lowerHeaderUserName {
+					viaGRPC = append(viaGRPC, o.GetHeader().GetValue())
+				}
+			}
+			if viaHTTP != tt.want || len(viaGRPC) != 1 || viaGRPC[0] != tt.want {
+				t.Errorf("X-Auth-User-Name over HTTP %q, over gRPC %q, want %q in both", viaHTTP, viaGRPC, tt.want)
+			}
+		})
+	}
+}
+
 // TestGRPCContextExtensionsPolicy: the route's rule in context_extensions
 // wins over the policy file, lists are comma-separated, and a malformed
 // rule is a gRPC INTERNAL error (Envoy's status_on_error), never an allow.
