@@ -286,8 +286,9 @@ func readCheckRequest(in *authv3.CheckRequest) (*authz.Request, error) {
 // checkHeaders converts Envoy's header map (lower-case keys, duplicates
 // merged with ",") or, with encode_raw_headers, its header_map list, into
 // an http.Header with canonical keys, so the engine reads Cookie,
-// Authorization, Accept and Sec-Fetch-Dest as it does over HTTP. Pseudo
-// headers are left out: method, host, path and scheme are read above.
+// Authorization, Accept and Sec-Fetch-Dest as it does over HTTP, a merged
+// Cookie as its lines (splitCookieLines). Pseudo headers are left out:
+// method, host, path and scheme are read above.
 func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
 	out := http.Header{}
 	add := func(k, v string) {
@@ -312,9 +313,28 @@ func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
 	}
 	sort.Strings(keys) // deterministic when two keys differ only in case
 	for _, k := range keys {
-		add(k, h.GetHeaders()[k])
+		v := h.GetHeaders()[k]
+		if strings.EqualFold(k, "cookie") && strings.Contains(v, ",") {
+			splitCookieLines(v, add)
+			continue
+		}
+		add(k, v)
 	}
 	return out
+}
+
+// splitCookieLines undoes Envoy's merge of repeated Cookie lines into one
+// value joined with ",": cookie pairs are joined with "; " and hold no
+// ",", so each "," ends a line. The engine then reads the lines HTTP mode
+// receives: lines that disagree on the session are refused instead of the
+// first one winning, and a line's first cookie is not read as part of the
+// previous line's last value.
+func splitCookieLines(v string, add func(k, v string)) {
+	for line := range strings.SplitSeq(v, ",") {
+		if line = strings.TrimSpace(line); line != "" {
+			add("cookie", line)
+		}
+	}
 }
 
 // ruleFromExtensions reads the route's rule from context_extensions, set

@@ -665,6 +665,52 @@ func TestEnvoyTransportsAgreeOnIdentityValues(t *testing.T) {
 	}
 }
 
+// TestEnvoyTransportsAgreeOnCookieLines: Envoy's HTTP mode passes each
+// Cookie line on, its gRPC mode merges them into one value with ",".
+// Lines that disagree on the session are refused in both modes (which one
+// the app's SDK reads is not ours to guess); lines that agree, or a comma
+// inside one cookie's value, are read alike.
+func TestEnvoyTransportsAgreeOnCookieLines(t *testing.T) {
+	e := newGRPCEnv(t, nil)
+	uat := "__client_uat=" + strconv.FormatInt(time.Now().Unix()-60, 10)
+	userTok, adminTok := e.fake.Sign(e.fake.SessionClaims("user_1")), e.fake.Sign(e.fake.SessionClaims("user_admin"))
+	tests := []struct {
+		name    string
+		cookies []string // one Cookie line each
+		status  int
+		user    string
+	}{
+		{"two lines, two sessions", []string{"__session=" + userTok + "; " + uat, uat + "; __session=" + adminTok}, 401, ""},
+		{"two lines, two sessions, first line session only", []string{"__session=" + userTok, uat + "; __session=" + adminTok}, 401, ""},
+		{"two lines, one session", []string{"__session=" + userTok, uat + "; theme=dark"}, 200, "user_1"},
+		{"two lines, the same session", []string{"__session=" + userTok + "; " + uat, "__session=" + userTok}, 200, "user_1"},
+		{"one line, a comma in another cookie", []string{"prefs=a,b; __session=" + userTok + "; " + uat}, 200, "user_1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := []string{"Accept", "application/json"}
+			for _, c := range tt.cookies {
+				headers = append(headers, "Cookie", c)
+			}
+			viaHTTP := applyHTTP(headers, e.envoyHTTPCheck("GET", "/dashboard", headers))
+			resp, err := e.client.Check(context.Background(), envoyCheck("GET", "/dashboard", headers, nil))
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			viaGRPC := applyGRPC(t, headers, resp)
+			if viaHTTP.Status != tt.status || viaGRPC.Status != tt.status {
+				t.Fatalf("HTTP %d, gRPC %d, want %d (gRPC user %q)", viaHTTP.Status, viaGRPC.Status, tt.status, viaGRPC.Upstream.Get(HeaderUserID))
+			}
+			if got := viaGRPC.Upstream.Get(HeaderUserID); got != tt.user {
+				t.Errorf("gRPC user %q, want %q", got, tt.user)
+			}
+			if !reflect.DeepEqual(viaGRPC, viaHTTP) {
+				t.Errorf("gRPC and HTTP disagree:\n grpc %+v\n http %+v", viaGRPC, viaHTTP)
+			}
+		})
+	}
+}
+
 // TestGRPCContextExtensionsPolicy: the route's rule in context_extensions
 // wins over the policy file, lists are comma-separated, and a malformed
 // rule is a gRPC INTERNAL error (Envoy's status_on_error), never an allow.
