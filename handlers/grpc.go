@@ -286,8 +286,9 @@ func readCheckRequest(in *authv3.CheckRequest) (*authz.Request, error) {
 // checkHeaders converts Envoy's header map (lower-case keys, duplicates
 // merged with ",") or, with encode_raw_headers, its header_map list, into
 // an http.Header with canonical keys, so the engine reads Cookie,
-// Authorization, Accept and Sec-Fetch-Dest as it does over HTTP. Pseudo
-// headers are left out: method, host, path and scheme are read above.
+// Authorization, Accept and Sec-Fetch-Dest as it does over HTTP, a merged
+// Cookie as its lines (splitCookieLines). Pseudo headers are left out:
+// method, host, path and scheme are read above.
 func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
 	out := http.Header{}
 	add := func(k, v string) {
@@ -312,9 +313,28 @@ func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
 	}
 	sort.Strings(keys) // deterministic when two keys differ only in case
 	for _, k := range keys {
-		add(k, h.GetHeaders()[k])
+		v := h.GetHeaders()[k]
+		if strings.EqualFold(k, "cookie") && strings.Contains(v, ",") {
+			splitCookieLines(v, add)
+			continue
+		}
+		add(k, v)
 	}
 	return out
+}
+
+// splitCookieLines undoes Envoy's merge of repeated Cookie lines into one
+// value joined with ",": cookie pairs are joined with "; " and hold no
+// ",", so each "," ends a line. The engine then reads the lines HTTP mode
+// receives: lines that disagree on the session are refused instead of the
+// first one winning, and a line's first cookie is not read as part of the
+// previous line's last value.
+func splitCookieLines(v string, add func(k, v string)) {
+	for line := range strings.SplitSeq(v, ",") {
+		if line = strings.TrimSpace(line); line != "" {
+			add("cookie", line)
+		}
+	}
 }
 
 // ruleFromExtensions reads the route's rule from context_extensions, set
@@ -368,6 +388,7 @@ func checkResponse(d authz.Decision) (*authv3.CheckResponse, error) {
 func okResponse(d authz.Decision) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{}
 	set := func(name, v string) {
+		v = asHTTPWritesIt(v)
 		if v == "" {
 			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
 			return
@@ -389,6 +410,21 @@ func okResponse(d authz.Decision) *authv3.CheckResponse {
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 	}
 }
+
+// asHTTPWritesIt is a header value as net/http writes it in /ext-authz's
+// reply: CR and LF as spaces, surrounding blanks trimmed. Identity values
+// then reach the app the same in Envoy's two modes, and one a user chose
+// (X-Auth-User-Name) never carries a line break into a CheckResponse,
+// which Envoy either refuses, failing the request, or, in older versions,
+// passes on to the upstream as a header line of its own.
+func asHTTPWritesIt(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		v = lineBreaksToSpaces.Replace(v)
+	}
+	return textproto.TrimString(v)
+}
+
+var lineBreaksToSpaces = strings.NewReplacer("\r", " ", "\n", " ")
 
 // deniedResponse turns a rendered reply into a denied_response. Each
 // Set-Cookie is its own header with APPEND_IF_EXISTS_OR_ADD (one line per

@@ -577,6 +577,140 @@ func TestEnvoyTransportsAgree(t *testing.T) {
 	}
 }
 
+// TestEnvoyTransportsAgreeOnTheOriginalMethod: in both of Envoy's modes
+// the method is the original request's, judged by originalMethod: a
+// method outside net/http's common set (WebDAV's, CalDAV's) is decided
+// like any other, and a malformed one is the reader's 400, in HTTP mode
+// as over gRPC.
+func TestEnvoyTransportsAgreeOnTheOriginalMethod(t *testing.T) {
+	e := newGRPCEnv(t, nil)
+	bearer := []string{"Accept", "application/json", "Authorization", "Bearer " + e.fake.Sign(e.fake.SessionClaims("user_1"))}
+	tests := []struct {
+		name, method string
+		headers      []string
+		status       int
+	}{
+		{"WebDAV PROPFIND with a session", "PROPFIND", bearer, 200},
+		{"WebDAV MKCOL without credentials", "MKCOL", []string{"Accept", "application/json"}, 401},
+		{"CalDAV REPORT with a session", "REPORT", bearer, 200},
+		{"lower-case method", "get", bearer, 400},
+		{"TRACE", "TRACE", bearer, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			viaHTTP := applyHTTP(tt.headers, e.envoyHTTPCheck(tt.method, "/dav/files", tt.headers))
+			resp, err := e.client.Check(context.Background(), envoyCheck(tt.method, "/dav/files", tt.headers, nil))
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			viaGRPC := applyGRPC(t, tt.headers, resp)
+			if viaGRPC.Status != tt.status || viaHTTP.Status != tt.status {
+				t.Fatalf("gRPC %d, HTTP %d, want %d (HTTP body %q)", viaGRPC.Status, viaHTTP.Status, tt.status, viaHTTP.Body)
+			}
+			if !reflect.DeepEqual(viaGRPC, viaHTTP) {
+				t.Errorf("gRPC and HTTP disagree:\n grpc %+v\n http %+v", viaGRPC, viaHTTP)
+			}
+		})
+	}
+}
+
+// TestEnvoyTransportsAgreeOnIdentityValues: an identity value the user
+// chose (the profile name) reaches the app the same in both of Envoy's
+// modes. Over HTTP net/http writes a line break in a header value as a
+// space and trims the value; over gRPC the CheckResponse must carry the
+// same, never a CR or LF, which Envoy would either refuse (failing the
+// request) or pass on to the upstream as a header line of its own.
+func TestEnvoyTransportsAgreeOnIdentityValues(t *testing.T) {
+	tests := []struct{ name, userName, want string }{
+		{"a header line smuggled in the name", "Eve\r\nX-Auth-User-Id: user_admin", "Eve  X-Auth-User-Id: user_admin"},
+		{"a bare LF", "Eve\nMallory", "Eve Mallory"},
+		{"a bare CR", "Eve\rMallory", "Eve Mallory"},
+		{"surrounding blanks", " Ada Lovelace\t", "Ada Lovelace"},
+		{"a trailing line break", "Ada\r\n", "Ada"},
+		{"UTF-8", "José Müller", "José Müller"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := authz.Decision{Outcome: authz.Allow, Identity: authz.Identity{
+				UserID: "user_1", SessionID: "sess_1", TokenType: "session_token", ProfileHeaders: true, Email: "eve@example.com", Name: tt.userName,
+			}}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				render(w, d, dialect{redirects: true, envoy: true})
+			}))
+			defer srv.Close()
+			res, err := srv.Client().Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			viaHTTP := res.Header.Get(HeaderUserName)
+
+			resp, err := checkResponse(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var viaGRPC []string
+			for _, o := range resp.GetOkResponse().GetHeaders() {
+				if v := o.GetHeader().GetValue(); strings.ContainsAny(v, "\r\n") {
+					t.Errorf("gRPC header %s carries a line break: %q", o.GetHeader().GetKey(), v)
+				}
+				if o.GetHeader().GetKey() == lowerHeaderUserName {
+					viaGRPC = append(viaGRPC, o.GetHeader().GetValue())
+				}
+			}
+			if viaHTTP != tt.want || len(viaGRPC) != 1 || viaGRPC[0] != tt.want {
+				t.Errorf("X-Auth-User-Name over HTTP %q, over gRPC %q, want %q in both", viaHTTP, viaGRPC, tt.want)
+			}
+		})
+	}
+}
+
+// TestEnvoyTransportsAgreeOnCookieLines: Envoy's HTTP mode passes each
+// Cookie line on, its gRPC mode merges them into one value with ",".
+// Lines that disagree on the session are refused in both modes (which one
+// the app's SDK reads is not ours to guess); lines that agree, or a comma
+// inside one cookie's value, are read alike.
+func TestEnvoyTransportsAgreeOnCookieLines(t *testing.T) {
+	e := newGRPCEnv(t, nil)
+	uat := "__client_uat=" + strconv.FormatInt(time.Now().Unix()-60, 10)
+	userTok, adminTok := e.fake.Sign(e.fake.SessionClaims("user_1")), e.fake.Sign(e.fake.SessionClaims("user_admin"))
+	tests := []struct {
+		name    string
+		cookies []string // one Cookie line each
+		status  int
+		user    string
+	}{
+		{"two lines, two sessions", []string{"__session=" + userTok + "; " + uat, uat + "; __session=" + adminTok}, 401, ""},
+		{"two lines, two sessions, first line session only", []string{"__session=" + userTok, uat + "; __session=" + adminTok}, 401, ""},
+		{"two lines, one session", []string{"__session=" + userTok, uat + "; theme=dark"}, 200, "user_1"},
+		{"two lines, the same session", []string{"__session=" + userTok + "; " + uat, "__session=" + userTok}, 200, "user_1"},
+		{"one line, a comma in another cookie", []string{"prefs=a,b; __session=" + userTok + "; " + uat}, 200, "user_1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := []string{"Accept", "application/json"}
+			for _, c := range tt.cookies {
+				headers = append(headers, "Cookie", c)
+			}
+			viaHTTP := applyHTTP(headers, e.envoyHTTPCheck("GET", "/dashboard", headers))
+			resp, err := e.client.Check(context.Background(), envoyCheck("GET", "/dashboard", headers, nil))
+			if err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			viaGRPC := applyGRPC(t, headers, resp)
+			if viaHTTP.Status != tt.status || viaGRPC.Status != tt.status {
+				t.Fatalf("HTTP %d, gRPC %d, want %d (gRPC user %q)", viaHTTP.Status, viaGRPC.Status, tt.status, viaGRPC.Upstream.Get(HeaderUserID))
+			}
+			if got := viaGRPC.Upstream.Get(HeaderUserID); got != tt.user {
+				t.Errorf("gRPC user %q, want %q", got, tt.user)
+			}
+			if !reflect.DeepEqual(viaGRPC, viaHTTP) {
+				t.Errorf("gRPC and HTTP disagree:\n grpc %+v\n http %+v", viaGRPC, viaHTTP)
+			}
+		})
+	}
+}
+
 // TestGRPCContextExtensionsPolicy: the route's rule in context_extensions
 // wins over the policy file, lists are comma-separated, and a malformed
 // rule is a gRPC INTERNAL error (Envoy's status_on_error), never an allow.

@@ -76,8 +76,9 @@ func webhookOrNil(o Options) http.Handler {
 // The path is matched as sent: its escaped form when it has escapes
 // (URL.RawPath), never cleaned, so /forward%2Dauth and //forward-auth are
 // unknown paths, not /forward-auth. The auth paths take every method
-// (the subrequest's method is the proxy's business, and /ext-authz's is
-// the original request's); health and the callback are GET only.
+// (the subrequest's method is the proxy's business); /ext-authz takes any
+// method, since its method is the original request's, which the reader
+// validates; health and the callback are GET only.
 type router struct {
 	forwardAuth, authRequest, extAuthz http.Handler
 	callbackPath                       string // CALLBACK_PATH
@@ -88,10 +89,6 @@ type router struct {
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !routedMethod(r.Method) {
-		methodNotAllowed(w, "")
-		return
-	}
 	p := r.URL.RawPath
 	if p == "" {
 		p = r.URL.Path
@@ -103,13 +100,22 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.callback.ServeHTTP(w, r)
 		return
 	}
+	// /ext-authz's method is the original request's, which its reader
+	// judges (originalMethod) as gRPC Check does: a WebDAV method is
+	// decided there, a malformed one is its 400, not this router's 405.
+	if p == extAuthzPrefix || strings.HasPrefix(p, extAuthzPrefix+"/") {
+		rt.extAuthz.ServeHTTP(w, r)
+		return
+	}
+	if !routedMethod(r.Method) {
+		methodNotAllowed(w, "")
+		return
+	}
 	switch {
 	case p == "/forward-auth":
 		rt.forwardAuth.ServeHTTP(w, r)
 	case p == "/auth-request":
 		rt.authRequest.ServeHTTP(w, r)
-	case p == extAuthzPrefix || strings.HasPrefix(p, extAuthzPrefix+"/"):
-		rt.extAuthz.ServeHTTP(w, r)
 	case p == rt.callbackPath:
 		methodNotAllowed(w, http.MethodGet)
 	case p == "/healthz":
@@ -125,9 +131,9 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// routedMethod: the methods any route answers, the standard ones and
-// QUERY. Any other (a WebDAV method, a lower-case "get") is 405 on every
-// path, before the path is looked at.
+// routedMethod: the methods any route but /ext-authz answers, the
+// standard ones and QUERY. Any other (a WebDAV method, a lower-case "get")
+// is 405 on those paths.
 func routedMethod(m string) bool {
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,

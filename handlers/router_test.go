@@ -47,10 +47,11 @@ func routed(t *testing.T, w *httptest.ResponseRecorder) string {
 }
 
 // TestRoutes pins what answers each method and path: the exact auth
-// paths (and everything under /ext-authz/) take every common method; the
-// path is matched as sent, escapes included, and never cleaned; health
-// and the callback are GET only; anything else is a JSON 404, and a method
-// outside the common set a 405 on any path.
+// paths take every common method, /ext-authz (and everything under
+// /ext-authz/) every method, left to its reader; the path is matched as
+// sent, escapes included, and never cleaned; health and the callback are
+// GET only; anything else is a JSON 404, and a method outside the common
+// set a 405 on any other path.
 func TestRoutes(t *testing.T) {
 	tests := []struct {
 		name, method, target, want string
@@ -91,7 +92,9 @@ func TestRoutes(t *testing.T) {
 		{"unknown path", "GET", "/nope", "404", "", false},
 		{"unknown method on an auth route", "PROPFIND", "/forward-auth", "405 Allow:", "", false},
 		{"unknown method on an unknown path", "PROPFIND", "/nope", "405 Allow:", "", false},
-		{"methods are case-sensitive", "get", "/ext-authz/x", "405 Allow:", "", false},
+		{"methods are case-sensitive", "get", "/forward-auth", "405 Allow:", "", false},
+		{"ext-authz takes a WebDAV method (the original's)", "PROPFIND", "/ext-authz/x", "ext-authz", "", false},
+		{"ext-authz leaves a lower-case method to its reader", "get", "/ext-authz/x", "ext-authz-400", "", false},
 		{"webhook", "POST", "/_auth/webhooks/clerk", "webhook", "", false},
 		{"webhook takes its own methods", "GET", "/_auth/webhooks/clerk", "webhook", "", false},
 		{"webhook path below it", "POST", "/_auth/webhooks/clerk/x", "404", "", false},
@@ -123,7 +126,7 @@ func TestRoutes(t *testing.T) {
 			handlers.NewRouter(o).ServeHTTP(w, r)
 			if tc.want == "ext-authz-400" {
 				// The router hands the path over as sent; the reader refuses it.
-				if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "path") {
+				if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `"error":"bad_request"`) {
 					t.Fatalf("%s %s: %d %q, want the ext-authz reader's 400", tc.method, tc.target, w.Code, w.Body)
 				}
 				return
