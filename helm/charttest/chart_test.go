@@ -733,7 +733,8 @@ func TestTraefikMiddlewareForwardsToTheService(t *testing.T) {
 		if !ok || err != nil {
 			t.Fatalf("%s: no spec.forwardAuth (%v)", mw.name, err)
 		}
-		onlyKeys(t, "forwardAuth", fa, "address", "trustForwardHeader", "authResponseHeaders")
+		onlyKeys(t, "forwardAuth", fa, "address", "trustForwardHeader", "authResponseHeaders",
+			"authResponseHeadersRegex", "preserveLocationHeader", "maxResponseBodySize", "addAuthCookiesToResponse")
 		if spec, _, _ := unstructured.NestedMap(mw.custom.Object, "spec"); len(spec) != 1 {
 			t.Errorf("%s: spec has %v, want only forwardAuth", mw.name, spec)
 		}
@@ -798,7 +799,7 @@ func TestNotesGiveWorkingIngressSettings(t *testing.T) {
 	notes := r.files["clerk-forward-auth/templates/NOTES.txt"]
 	for _, want := range []string{
 		`nginx.ingress.kubernetes.io/auth-url: "http://` + fullname + `.auth.svc.cluster.local:8080/auth-request"`,
-		`nginx.ingress.kubernetes.io/auth-response-headers: "X-Auth-User-Id,X-Auth-Session-Id,X-Auth-Org-Id,X-Auth-Org-Slug,X-Auth-Org-Role,X-Auth-Org-Permissions,X-Auth-Actor-Id,X-Auth-Token-Type,X-Auth-Machine-Id,X-Auth-Token-Id,X-Auth-Scopes,X-Auth-Client-Id"`,
+		`nginx.ingress.kubernetes.io/auth-response-headers: "X-Auth-User-Id,X-Auth-Session-Id,X-Auth-Org-Id,X-Auth-Org-Slug,X-Auth-Org-Role,X-Auth-Org-Permissions,X-Auth-Actor-Id,X-Auth-Token-Type,X-Auth-Machine-Id,X-Auth-Token-Id,X-Auth-Scopes,X-Auth-Client-Id,X-Auth-User-Email,X-Auth-User-Name"`,
 		"401 with the sign-in/handshake target in the Location header",
 		"traefik.ingress.kubernetes.io/router.middlewares: auth-" + fullname + "@kubernetescrd",
 		"path_prefix /ext-authz",

@@ -170,3 +170,29 @@ The schema checks shapes; this checks combinations.
 {{- fail "callbackIngress.hosts is required when callbackIngress.enabled" }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Clerk instance's cookie suffix (traefik.middleware.cookieSuffix, else
+derived from clerk.publishableKey as Clerk does: the first 8 characters of
+the URL-safe base64 of the key's SHA-1; empty when the key is only in a
+Secret). Sprig's sha1sum gives hex, so its first 12 digits (6 bytes) are
+regrouped into 8 base64 characters, 24 bits at a time.
+*/}}
+{{- define "cfa.cookieSuffix" -}}
+{{- if .Values.traefik.middleware.cookieSuffix -}}
+{{- .Values.traefik.middleware.cookieSuffix -}}
+{{- else if .Values.clerk.publishableKey -}}
+{{- $hex := sha1sum .Values.clerk.publishableKey -}}
+{{- $alphabet := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" -}}
+{{- range $group := list 0 6 -}}
+{{- $n := 0 -}}
+{{- range $i := until 6 -}}
+{{- $n = add (mul $n 16) (index (dict "0" 0 "1" 1 "2" 2 "3" 3 "4" 4 "5" 5 "6" 6 "7" 7 "8" 8 "9" 9 "a" 10 "b" 11 "c" 12 "d" 13 "e" 14 "f" 15) (substr (add $group $i | int) (add $group $i 1 | int) $hex)) -}}
+{{- end -}}
+{{- range $shift := list 262144 4096 64 1 -}}
+{{- $c := mod (div $n $shift) 64 | int -}}
+{{- substr $c (add $c 1 | int) $alphabet -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
