@@ -19,32 +19,10 @@ MINT=${MINT:-4000}
 APIKEYS=${APIKEYS:-20000}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/cfa-bench.XXXXXX)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Server on CPU 0, load generator on CPU 1, when there are two CPUs and
-# taskset: each side then has one core (GOMAXPROCS follows the affinity).
-server_cpu=() load_cpu=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-	server_cpu=(taskset -c 0) load_cpu=(taskset -c 1)
-fi
-
-echo "building…" >&2
-(cd "$root" && go build -o "$work/clerk-forward-auth" . &&
-	go build -o "$work/" ./bench/cmd/fakeclerk ./bench/cmd/bare ./bench/cmd/load)
-
+# shellcheck source=bench/setup.sh
+. "$root/bench/setup.sh"
 echo "starting fake Clerk and minting $MINT tokens…" >&2
-"$work/fakeclerk" -out "$work" -tokens "$MINT" -apikeys "$APIKEYS" &
-pids+=($!)
-for _ in $(seq 300); do [ -e "$work/ready" ] && break; sleep 0.2; done
-[ -e "$work/ready" ] || { echo "fakeclerk did not start" >&2; exit 1; }
-set -a; . "$work/env"; set +a
+start_fake_clerk "$MINT" "$APIKEYS"
 
 # The service with its defaults (LOG_LEVEL info: one JSON line per
 # decision, to /dev/null here), the ceiling beside it.

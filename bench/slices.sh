@@ -19,29 +19,9 @@ CONNS=${CONNS:-32}
 SERVICE_ENV=${SERVICE_ENV:-}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/cfa-slices.XXXXXX)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-server_cpu=() load_cpu=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-	server_cpu=(taskset -c 0) load_cpu=(taskset -c 1)
-fi
-
-echo "building…" >&2
-(cd "$root" && go build -o "$work/clerk-forward-auth" . &&
-	go build -o "$work/" ./bench/cmd/fakeclerk ./bench/cmd/bare ./bench/cmd/load)
-
-"$work/fakeclerk" -out "$work" -tokens 20 -apikeys 2 &
-pids+=($!)
-for _ in $(seq 300); do [ -e "$work/ready" ] && break; sleep 0.2; done
-[ -e "$work/ready" ] || { echo "fakeclerk did not start" >&2; exit 1; }
-set -a; . "$work/env"; set +a
+# shellcheck source=bench/setup.sh
+. "$root/bench/setup.sh"
+start_fake_clerk 20 2
 
 # SERVICE_ENV is a list of NAME=value words for the service only.
 # shellcheck disable=SC2086

@@ -377,14 +377,23 @@ func TestASwitchOfMasterAsTheStoreSubscribesIsNotMissed(t *testing.T) {
 	}
 }
 
-func TestSentinelURLsAreCheckedAtStart(t *testing.T) {
-	for _, tc := range []struct{ name, url, want string }{
-		{"an empty master name", "redis://127.0.0.1:26379?master_name=", "master_name is empty"},
-		{"an unknown parameter", "redis://127.0.0.1:26379?master_name=m&colour=red", "unexpected option"},
-		{"a bad sentinel address", "redis://127.0.0.1:26379?master_name=m&addr=nohost", "addr"},
+// TestSentinelAndClusterURLsAreCheckedAtStart: a URL the topology
+// cannot use is an error from New, before anything is dialled.
+func TestSentinelAndClusterURLsAreCheckedAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		name, url string
+		cluster   bool
+		want      string
+	}{
+		{"sentinel: an empty master name", "redis://127.0.0.1:26379?master_name=", false, "master_name is empty"},
+		{"sentinel: an unknown parameter", "redis://127.0.0.1:26379?master_name=m&colour=red", false, "unexpected option"},
+		{"sentinel: a bad sentinel address", "redis://127.0.0.1:26379?master_name=m&addr=nohost", false, "addr"},
+		{"cluster: a Sentinel master name", "redis://127.0.0.1:7000?master_name=mymaster", true, "master_name"},
+		{"cluster: a database other than 0", "redis://127.0.0.1:7000/3", true, "database"},
+		{"cluster: an addr that is not host:port", "redis://127.0.0.1:7000?addr=nowhere", true, "addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := redisshare.New(tc.url, redisshare.Options{})
+			st, err := redisshare.New(tc.url, redisshare.Options{Cluster: tc.cluster})
 			if err == nil {
 				_ = st.Close()
 				t.Fatal("accepted")
@@ -394,6 +403,11 @@ func TestSentinelURLsAreCheckedAtStart(t *testing.T) {
 			}
 		})
 	}
+	st, err := redisshare.New("redis://127.0.0.1:7000/0?addr=127.0.0.1:7001", redisshare.Options{Cluster: true})
+	if err != nil {
+		t.Fatalf("database 0 is a cluster's: %v", err)
+	}
+	_ = st.Close()
 }
 
 // eventually polls cond every 50 ms until it holds, failing t after d.
@@ -739,25 +753,6 @@ func TestAcrossARedisClusterKeysSpreadAndPurgeReachesEveryNode(t *testing.T) {
 	}
 	if total, _ := held(); total != 0 {
 		t.Fatalf("after Purge, %d keys left on the nodes", total)
-	}
-}
-
-func TestClusterURLsAreCheckedAtStart(t *testing.T) {
-	for _, tc := range []struct{ name, url, want string }{
-		{"a Sentinel master name", "redis://127.0.0.1:7000?master_name=mymaster", "master_name"},
-		{"a database other than 0", "redis://127.0.0.1:7000/3", "database"},
-		{"an addr that is not host:port", "redis://127.0.0.1:7000?addr=nowhere", "addr"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if _, err := redisshare.New(tc.url, redisshare.Options{Cluster: true}); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("New(%s) = %v, want an error naming %s", tc.url, err, tc.want)
-			}
-		})
-	}
-	if st, err := redisshare.New("redis://127.0.0.1:7000/0?addr=127.0.0.1:7001", redisshare.Options{Cluster: true}); err != nil {
-		t.Fatalf("database 0 is a cluster's: %v", err)
-	} else {
-		_ = st.Close()
 	}
 }
 
