@@ -29,3 +29,18 @@ func TestRedissVerifiesTheServerAgainstTheSystemRootsAndTheCAFile(t *testing.T) 
 		t.Fatalf("Get = %q, %v, %v", v, ok, err)
 	}
 }
+
+// TestARedisClusterOverTLSIsVerifiedAgainstTheCAFile: a cluster whose
+// nodes speak TLS only (clients, cluster bus, replication) is reached
+// with rediss:// and Options.Cluster, every node's certificate checked
+// against the CA file, and every call works.
+func TestARedisClusterOverTLSIsVerifiedAgainstTheCAFile(t *testing.T) {
+	caFile, certFile, keyFile := redistest.TLSFiles(t)
+	cluster := redistest.StartTLSCluster(t, caFile, certFile, keyFile, 3, 0)
+	url := cluster.URL()
+	if st, err := redisshare.Open(t.Context(), url, redisshare.Options{Cluster: true}); err == nil {
+		_ = st.Close()
+		t.Fatal("a cluster's certificate from an unknown CA was trusted")
+	}
+	everyCallWorks(t, url, redisshare.Options{Cluster: true, CAFile: caFile}, "on a TLS cluster")
+}

@@ -2,7 +2,10 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +28,10 @@ func (c *Cluster) Nodes() []*Server {
 }
 
 // URL is the cluster's URL in go-redis's form: the first node's address,
-// and each other node as an addr parameter.
+// and each other node as an addr parameter; rediss:// for a TLS cluster.
 func (c *Cluster) URL() string {
 	nodes := c.Nodes()
-	u := "redis://" + nodes[0].Addr
+	u := nodes[0].URL()
 	for i, node := range nodes[1:] {
 		sep := "&"
 		if i == 0 {
@@ -49,19 +52,43 @@ func (c *Cluster) URL() string {
 // stopping (cluster-node-timeout 1 s).
 func StartCluster(t testing.TB, masters, replicas int, args ...string) *Cluster {
 	t.Helper()
+	return startCluster(t, Start, nil, masters, replicas, args)
+}
+
+// StartTLSCluster is StartCluster over TLS only: clients, the cluster bus
+// and replication, with TLSFiles' CA, certificate and key.
+func StartTLSCluster(t testing.TB, caFile, certFile, keyFile string, masters, replicas int, args ...string) *Cluster {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("redistest: no certificate in %s", caFile)
+	}
+	start := func(t testing.TB, args ...string) *Server { return StartTLS(t, certFile, keyFile, args...) }
+	args = append([]string{"--tls-ca-cert-file", caFile, "--tls-cluster", "yes", "--tls-replication", "yes"}, args...)
+	return startCluster(t, start, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, masters, replicas, args)
+}
+
+// startCluster is StartCluster with the nodes started by start, and the
+// setup's clients speaking TLS with tlsConfig when it is not nil.
+func startCluster(t testing.TB, start func(testing.TB, ...string) *Server, tlsConfig *tls.Config, masters, replicas int, args []string) *Cluster {
+	t.Helper()
 	// A replica's first sync starts at once, not after Redis's 5 s wait for others.
 	args = append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
 		"--repl-diskless-sync-delay", "0"}, args...)
 	c := &Cluster{}
 	for range masters {
-		c.Masters = append(c.Masters, Start(t, args...))
+		c.Masters = append(c.Masters, start(t, args...))
 	}
 	for range masters * replicas {
-		c.Replicas = append(c.Replicas, Start(t, args...))
+		c.Replicas = append(c.Replicas, start(t, args...))
 	}
 	ctx := context.Background()
 	client := func(s *Server) *redis.Client {
-		rc := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true})
+		rc := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true, TLSConfig: tlsConfig})
 		t.Cleanup(func() { _ = rc.Close() })
 		return rc
 	}

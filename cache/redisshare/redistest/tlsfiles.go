@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// TLSFiles writes a CA and a server certificate for 127.0.0.1 it signed,
-// for StartTLS; it returns the CA's, the certificate's and its key's
+// TLSFiles writes a CA and a certificate for 127.0.0.1 it signed, for
+// StartTLS and StartTLSCluster; it returns the CA's, the certificate's and its key's
 // files.
 func TLSFiles(t testing.TB) (caFile, certFile, keyFile string) {
 	t.Helper()
@@ -49,7 +49,10 @@ func TLSFiles(t testing.TB) (caFile, certFile, keyFile string) {
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "redis"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		// Client too: the nodes of a TLS cluster (StartTLSCluster) present
+		// it to each other on the cluster bus, which requires one.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
 	if err != nil {
