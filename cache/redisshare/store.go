@@ -57,11 +57,11 @@ type Store struct {
 	closed  atomic.Bool
 	logger  *slog.Logger
 
-	// With Sentinel: the master's name, and a client of each sentinel the
-	// URL names, which tell Subscribe when another server becomes the
-	// master (any one of them: the others may be down).
+	// With Sentinel: the master's name, and the sentinels, which tell
+	// Subscribe when another server becomes the master (any one of them:
+	// the others may be down). nil otherwise.
 	master    string
-	sentinels []*redis.SentinelClient
+	sentinels *sentinelSet
 }
 
 // Open is New, then a PING within the timeout: an error means a URL or
@@ -122,7 +122,7 @@ func New(rawURL string, opts Options) (*Store, error) {
 	var (
 		rdb           redis.UniversalClient
 		where, master string
-		sentinels     []*redis.SentinelClient
+		sentinels     *sentinelSet
 	)
 	switch {
 	case opts.Cluster:
@@ -172,12 +172,10 @@ func New(rawURL string, opts Options) (*Store, error) {
 		}
 		rdb, where = redis.NewFailoverClient(o), fmt.Sprintf("master %s via sentinels %s", o.MasterName, strings.Join(o.SentinelAddrs, ","))
 		master = o.MasterName
-		for _, addr := range o.SentinelAddrs {
-			sentinels = append(sentinels, redis.NewSentinelClient(&redis.Options{
-				Addr: addr, Username: o.SentinelUsername, Password: o.SentinelPassword, TLSConfig: o.TLSConfig,
-				DialTimeout: t, Protocol: 2, DisableIdentity: true,
-			}))
-		}
+		sentinels = newSentinelSet(master, redis.Options{
+			Username: o.SentinelUsername, Password: o.SentinelPassword, TLSConfig: o.TLSConfig,
+			DialTimeout: t, Protocol: 2, DisableIdentity: true,
+		}, o.SentinelAddrs)
 	default:
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
@@ -239,8 +237,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connections; Subscribe calls then return.
 func (s *Store) Close() error {
 	s.closed.Store(true)
-	for _, sc := range s.sentinels {
-		_ = sc.Close()
+	if s.sentinels != nil {
+		s.sentinels.close()
 	}
 	return s.rdb.Close()
 }
@@ -508,7 +506,12 @@ func (s *Store) subscribeOnce(ctx context.Context, fn func(string, bool), connec
 	// before the master is asked for: a switch made after the master was
 	// named but before they listened would go unheard, and the
 	// subscription stay on the old master.
-	for _, sc := range s.sentinels {
+	var sentinels []*redis.SentinelClient
+	if s.sentinels != nil {
+		s.sentinels.discover(ctx, s.bounded)
+		sentinels = s.sentinels.list()
+	}
+	for _, sc := range sentinels {
 		sw := s.watchSentinel(ctx, sc)
 		defer func() { _ = sw.Close() }()
 		go func() {

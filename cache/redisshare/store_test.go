@@ -268,30 +268,46 @@ func (l *lockedBuffer) String() string {
 }
 
 func TestThroughSentinelTheStoreFollowsAFailover(t *testing.T) {
+	oneSentinel := func(sentinel, _ string) string { // the master's password as a parameter; the sentinel has none
+		return "redis://" + sentinel + "/0?master_name=mymaster&password=s3cret"
+	}
 	for _, tc := range []struct {
 		name string
 		url  func(sentinel, dead string) string
+		// another sentinel, which the URL does not name, makes the
+		// failover after the one it names has stopped
+		unnamed bool
 	}{
-		// The master's password travels as a parameter; the sentinel has none.
-		{"one sentinel", func(sentinel, _ string) string {
-			return "redis://" + sentinel + "/0?master_name=mymaster&password=s3cret"
-		}},
+		{"one sentinel", oneSentinel, false},
 		{"the first sentinel down", func(sentinel, dead string) string {
 			return "redis://" + dead + "/0?master_name=mymaster&addr=" + sentinel + "&password=s3cret"
-		}},
+		}, false},
+		{"the named sentinel gone, another failing over", oneSentinel, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { followsAFailover(t, tc.url) })
+		t.Run(tc.name, func(t *testing.T) { followsAFailover(t, tc.url, tc.unnamed) })
 	}
 }
 
 // followsAFailover runs a master, its replica and a sentinel, and fails
 // the master over to the replica under a Store whose URL is url(the
-// sentinel's address, an address where nothing listens).
-func followsAFailover(t *testing.T, url func(sentinel, dead string) string) {
+// sentinel's address, an address where nothing listens). With unnamed, a
+// second sentinel watches too; the first stops before the second fails
+// the master over.
+func followsAFailover(t *testing.T, url func(sentinel, dead string) string, unnamed bool) {
 	master := redistest.Start(t, "--requirepass", "s3cret", "--masterauth", "s3cret")
 	replica := redistest.Start(t, "--requirepass", "s3cret", "--masterauth", "s3cret", "--replicaof", strings.Replace(master.Addr, ":", " ", 1))
 	sentinel := redistest.StartSentinel(t, "mymaster", master.Addr, "s3cret")
+	failingOver := sentinel
 	ctx := t.Context()
+	if unnamed {
+		failingOver = redistest.StartSentinel(t, "mymaster", master.Addr, "s3cret")
+		named := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr, Protocol: 2})
+		t.Cleanup(func() { _ = named.Close() })
+		eventually(t, 10*time.Second, "the sentinels knowing each other", func() bool {
+			others, _ := named.Sentinels(ctx, "mymaster").Result()
+			return len(others) == 1
+		})
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -302,13 +318,16 @@ func followsAFailover(t *testing.T, url func(sentinel, dead string) string) {
 	heard := &announcements{}
 	go func() { _ = st.Subscribe(ctx, heard.add) }()
 	heard.waitFor(t, "*")
+	if unnamed {
+		sentinel.Kill()
+	}
 	if err := st.Set(ctx, "m:1", []byte("before"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := raw(t, master, "s3cret", 0).Get(ctx, "cfa:v:m:1").Result(); got != "before" {
 		t.Fatalf("the master holds %q", got)
 	}
-	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel.Addr, Protocol: 2})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: failingOver.Addr, Protocol: 2})
 	t.Cleanup(func() { _ = sc.Close() })
 	// The replica must have caught up before it can be promoted.
 	eventually(t, 10*time.Second, "the replica syncing", func() bool {
