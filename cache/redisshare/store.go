@@ -457,15 +457,24 @@ const (
 
 // Subscribe calls fn with every announcement until ctx ends (see
 // cache.Shared). A lost connection is redialled (every 50 ms, backing off
-// to 1 s) and each (re)subscription is reported as fn("", true), since what
-// was announced meanwhile is lost. It returns nil when ctx ends and an
+// to 1 s, and back to 50 ms once a subscription held for a second) and
+// each (re)subscription is reported as fn("", true), since what was
+// announced meanwhile is lost. It returns nil when ctx ends and an
 // error when the Store is closed. A subscription Redis refuses (an ACL
 // without the channel or SUBSCRIBE) is tried again the same way, and
 // logged once until one succeeds.
 func (s *Store) Subscribe(ctx context.Context, fn func(key string, prefix bool)) error {
 	wait, refused := subscribeBackoff, false
 	for {
-		err := s.subscribeOnce(ctx, fn, func() { wait, refused = subscribeBackoff, false })
+		var since time.Time
+		err := s.subscribeOnce(ctx, fn, func() { since, refused = time.Now(), false })
+		// The pause starts over only after a subscription that held: one
+		// dropped as soon as it is made (a proxy that accepts SUBSCRIBE,
+		// then closes) would otherwise be made again, and the caches purged
+		// (fn("", true)), every 50 ms.
+		if !since.IsZero() && time.Since(since) >= subscribeMaxWait {
+			wait = subscribeBackoff
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil

@@ -810,3 +810,29 @@ func TestOnAClusterTheStoreOutlivesAMasterFailingOver(t *testing.T) {
 		return heard.has("m:after")
 	})
 }
+
+// TestASubscriptionDroppedAsSoonAsMadeBacksOff: a server (or a proxy in
+// front of it) that confirms each subscription and then drops it would
+// have each replica subscribe again every 50 ms, and purge its caches
+// each time. The pause only starts over after a subscription that held.
+func TestASubscriptionDroppedAsSoonAsMadeBacksOff(t *testing.T) {
+	srv, _, _, heard := subscribed(t)
+	ctx := t.Context()
+	killer := raw(t, srv, "", 0)
+	heard.reset()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		_ = killer.ClientKillByFilter(ctx, "TYPE", "pubsub").Err()
+		time.Sleep(5 * time.Millisecond)
+	}
+	heard.mu.Lock()
+	purges := len(heard.got)
+	heard.mu.Unlock()
+	// 50 ms, 100, 200, 400, 800, then 1 s: about 6 in 2 s, where a pause
+	// starting over at each subscription would make about 35.
+	if purges > 8 {
+		t.Fatalf("%d resubscriptions (and cache purges) in 2 s of subscriptions dropped at once", purges)
+	}
+	heard.reset()
+	heard.waitFor(t, "*") // and once the server lets it be, it is back within the pause
+}
