@@ -263,3 +263,45 @@ func TestStaticKeys(t *testing.T) {
 func jwksWithRSAKey(n []byte, e string) string {
 	return fmt.Sprintf(`{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"ins_test","n":%q,"e":%q}]}`, base64.RawURLEncoding.EncodeToString(n), e)
 }
+
+// TestRemoteKeysThrottleBackgroundRefreshWhileClerkFails: once the key set
+// is stale, every token naming a known kid (forged ones included: the key
+// is looked up before the signature) starts a background refresh. While
+// the JWKS endpoint fails, the set stays stale, so without a throttle each
+// request after the previous refresh finished would call Clerk again.
+func TestRemoteKeysThrottleBackgroundRefreshWhileClerkFails(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"JWKS answers 500", 500, `{"errors":[{"code":"internal_clerk_error","message":"x"}]}`},
+		{"JWKS answers 429", 429, `{"errors":[{"code":"too_many_requests","message":"x"}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFake(t)
+			var mu sync.Mutex
+			now := time.Now()
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			keys := remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{TTL: time.Minute, MinRefetchInterval: 10 * time.Second, Now: clock})
+			if err := keys.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			fake.SetJWKSResponse(tt.status, tt.body)
+			mu.Lock()
+			now = now.Add(2 * time.Minute) // stale
+			mu.Unlock()
+			fake.ResetCalls()
+			for i := 0; i < 20; i++ {
+				if _, err := keys.Key(context.Background(), fake.Key().Kid); err != nil {
+					t.Fatalf("the stale set must keep serving: %v", err)
+				}
+				time.Sleep(10 * time.Millisecond) // let a background refresh finish
+			}
+			if n := fake.Calls("GET /v1/jwks"); n != 1 {
+				t.Fatalf("JWKS fetched %d times within one refetch interval while failing, want 1", n)
+			}
+		})
+	}
+}
