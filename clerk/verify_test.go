@@ -8,9 +8,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -303,5 +306,118 @@ func TestRemoteKeysThrottleBackgroundRefreshWhileClerkFails(t *testing.T) {
 				t.Fatalf("JWKS fetched %d times within one refetch interval while failing, want 1", n)
 			}
 		})
+	}
+}
+
+// sdkTimesNow is the clock of the time tests: half a second past a whole
+// second, so that a fractional claim and its whole second fall on either
+// side of the 5 s skew boundaries.
+var sdkTimesNow = time.UnixMilli(1_700_000_000_500)
+
+// sdkTimesCases are exp, nbf and iat values around the skew boundaries,
+// with the reason @clerk/backend gives (TestTokenTimesMatchClerkSDK checks
+// these against it). Its Date.setUTCSeconds drops the fraction of a
+// second: exp 1699999995.9 is 1699999995000 ms, expired at
+// 1700000000500 - 5000.
+var sdkTimesCases = []struct {
+	name          string
+	exp, nbf, iat float64
+	reason        clerk.Reason
+}{
+	{"whole-second exp just inside the skew", 1699999996, 1699999990, 1699999990, ""},
+	{"whole-second exp at the skew boundary", 1699999995, 1699999990, 1699999990, clerk.ReasonTokenExpired},
+	{"fractional exp counts whole seconds", 1699999995.9, 1699999990, 1699999990, clerk.ReasonTokenExpired},
+	{"fractional nbf counts whole seconds", 1700000060, 1700000005.9, 1699999990, ""},
+	{"whole-second nbf beyond the skew", 1700000060, 1700000006, 1699999990, clerk.ReasonTokenNotActiveYet},
+	{"fractional iat counts whole seconds", 1700000060, 1699999990, 1700000005.9, ""},
+	{"whole-second iat beyond the skew", 1700000060, 1699999990, 1700000006, clerk.ReasonTokenIatInTheFuture},
+	{"negative fractional exp truncates towards zero", -0.9, 1699999990, 1699999990, clerk.ReasonTokenExpired},
+}
+
+func sdkTimesToken(fake *clerktest.Server, exp, nbf, iat float64) string {
+	c := fake.SessionClaims("user_1")
+	c["exp"], c["nbf"], c["iat"] = exp, nbf, iat
+	return fake.Sign(c)
+}
+
+// TestTokenTimesCountWholeSeconds: exp, nbf and iat are compared as the
+// SDK compares them, in whole seconds, on a first verification and on a
+// token cache hit alike.
+func TestTokenTimesCountWholeSeconds(t *testing.T) {
+	fake := newFake(t)
+	keys := remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{})
+	var mu sync.Mutex
+	now := sdkTimesNow
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	setClock := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	for _, tt := range sdkTimesCases {
+		t.Run(tt.name, func(t *testing.T) {
+			token := sdkTimesToken(fake, tt.exp, tt.nbf, tt.iat)
+			setClock(sdkTimesNow)
+			v := clerk.NewVerifier(keys, clerk.VerifyOptions{Now: clock})
+			if _, err := v.VerifyToken(context.Background(), token); reasonOrEmpty(err) != tt.reason {
+				t.Fatalf("verify: reason = %q (%v), want %q", reasonOrEmpty(err), err, tt.reason)
+			}
+			// Cached while valid (ten seconds earlier, or later), then
+			// looked up at sdkTimesNow.
+			cached := clerk.NewVerifier(keys, clerk.VerifyOptions{Now: clock, TokenCacheSize: 10})
+			verified := false
+			for _, at := range []time.Duration{-10 * time.Second, 10 * time.Second} {
+				setClock(sdkTimesNow.Add(at))
+				if _, err := cached.VerifyToken(context.Background(), token); err == nil {
+					verified = true
+					break
+				}
+			}
+			if !verified {
+				return // never valid: nothing to look up
+			}
+			setClock(sdkTimesNow)
+			if s, err := cached.Lookup(token); s == nil || reasonOrEmpty(err) != tt.reason {
+				t.Fatalf("lookup: session %v, reason = %q, want %q", s != nil, reasonOrEmpty(err), tt.reason)
+			}
+		})
+	}
+}
+
+// TestTokenTimesMatchClerkSDK runs sdkTimesCases through @clerk/backend's
+// verifyToken (node, with CLERK_JWT_KEY and Date.now pinned to
+// sdkTimesNow) and requires the reasons the table states.
+func TestTokenTimesMatchClerkSDK(t *testing.T) {
+	nodePath := clerktest.SDKNodePath(t)
+	fake := newFake(t)
+	tokens := make([]string, len(sdkTimesCases))
+	for i, tt := range sdkTimesCases {
+		tokens[i] = sdkTimesToken(fake, tt.exp, tt.nbf, tt.iat)
+	}
+	input, _ := json.Marshal(map[string]any{"pem": fake.Key().PublicKeyPEM(), "now": sdkTimesNow.UnixMilli(), "tokens": tokens})
+	cmd := exec.Command("node", "-e", `
+const { verifyToken } = require("@clerk/backend");
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+Date.now = () => input.now;
+(async () => {
+  const out = [];
+  for (const token of input.tokens) {
+    try { await verifyToken(token, { jwtKey: input.pem }); out.push(""); }
+    catch (e) { out.push(e.reason || String(e)); }
+  }
+  process.stdout.write(JSON.stringify(out));
+})();`)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
+	cmd.Stdin = bytes.NewReader(input)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	var reasons []string
+	if err := json.Unmarshal(out, &reasons); err != nil || len(reasons) != len(tokens) {
+		t.Fatalf("node output %q: %v", out, err)
+	}
+	for i, tt := range sdkTimesCases {
+		if clerk.Reason(reasons[i]) != tt.reason {
+			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
+		}
 	}
 }
