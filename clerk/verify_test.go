@@ -390,7 +390,20 @@ func TestTokenTimesMatchClerkSDK(t *testing.T) {
 	for i, tt := range sdkTimesCases {
 		tokens[i] = sdkTimesToken(fake, tt.exp, tt.nbf, tt.iat)
 	}
-	input, _ := json.Marshal(map[string]any{"pem": fake.Key().PublicKeyPEM(), "now": sdkTimesNow.UnixMilli(), "tokens": tokens})
+	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), sdkTimesNow, tokens)
+	for i, tt := range sdkTimesCases {
+		if clerk.Reason(reasons[i]) != tt.reason {
+			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
+		}
+	}
+}
+
+// sdkVerifyReasons runs tokens through @clerk/backend's verifyToken with
+// pem as CLERK_JWT_KEY and Date.now pinned to now, and returns each
+// failure's reason ("" when the token verified).
+func sdkVerifyReasons(t *testing.T, nodePath, pem string, now time.Time, tokens []string) []string {
+	t.Helper()
+	input, _ := json.Marshal(map[string]any{"pem": pem, "now": now.UnixMilli(), "tokens": tokens})
 	cmd := exec.Command("node", "-e", `
 const { verifyToken } = require("@clerk/backend");
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
@@ -415,7 +428,73 @@ Date.now = () => input.now;
 	if err := json.Unmarshal(out, &reasons); err != nil || len(reasons) != len(tokens) {
 		t.Fatalf("node output %q: %v", out, err)
 	}
-	for i, tt := range sdkTimesCases {
+	return reasons
+}
+
+// base64Variants are forms of a valid token that the SDK's base64url
+// decoder (loose, rfc4648-style) refuses: a character outside the
+// alphabet, CR and LF included, and a last character whose unused low
+// bits are not zero. Go's decoder skips CR and LF and, unless Strict,
+// ignores the unused bits, which would let these through with the
+// original's signature. Trailing "=" is accepted by both.
+func base64Variants(token string) []struct {
+	name, token string
+	reason      clerk.Reason
+} {
+	h, rest, _ := strings.Cut(token, ".")
+	p, sig, _ := strings.Cut(rest, ".")
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := sig[len(sig)-1]
+	// A 256-byte signature is 342 characters: the last one carries 4
+	// unused bits, of which this sets the lowest.
+	flipped := alphabet[strings.IndexByte(alphabet, last)^1]
+	return []struct {
+		name, token string
+		reason      clerk.Reason
+	}{
+		{"as minted", token, ""},
+		{"padding added to the signature", token + "==", ""},
+		{"unused bits set in the signature", h + "." + p + "." + sig[:len(sig)-1] + string(flipped), clerk.ReasonTokenInvalid},
+		{"LF in the signature", h + "." + p + "." + sig[:10] + "\n" + sig[10:], clerk.ReasonTokenInvalid},
+		{"CR in the signature", h + "." + p + "." + sig[:10] + "\r" + sig[10:], clerk.ReasonTokenInvalid},
+		{"CRLF in the signature", h + "." + p + "." + sig[:10] + "\r\n" + sig[10:], clerk.ReasonTokenInvalid},
+		{"LF in the payload", h + "." + p[:10] + "\n" + p[10:] + "." + sig, clerk.ReasonTokenInvalid},
+		{"LF in the header", h[:5] + "\n" + h[5:] + "." + p + "." + sig, clerk.ReasonTokenInvalid},
+	}
+}
+
+// TestVerifyRefusesBase64TheSDKRefuses: a valid token rewritten into a
+// base64 form the SDK cannot decode is token-invalid, not accepted (nor
+// token-invalid-signature), whether verified or merely decoded.
+func TestVerifyRefusesBase64TheSDKRefuses(t *testing.T) {
+	fake := newFake(t)
+	now := time.Now()
+	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{Now: func() time.Time { return now }, TokenCacheSize: 10})
+	for _, tt := range base64Variants(fake.Sign(fake.SessionClaims("user_1"))) {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.VerifyToken(context.Background(), tt.token)
+			if got := reasonOrEmpty(err); got != tt.reason {
+				t.Fatalf("verify: reason = %q (%v), want %q", got, err, tt.reason)
+			}
+			if _, err := v.Decode(tt.token); (err != nil) != (tt.reason != "") {
+				t.Fatalf("decode: %v, want an error: %v", err, tt.reason != "")
+			}
+		})
+	}
+}
+
+// TestBase64VariantsMatchClerkSDK holds base64Variants to the SDK.
+func TestBase64VariantsMatchClerkSDK(t *testing.T) {
+	nodePath := clerktest.SDKNodePath(t)
+	fake := newFake(t)
+	now := time.Now()
+	variants := base64Variants(fake.Sign(fake.SessionClaims("user_1")))
+	tokens := make([]string, len(variants))
+	for i, tt := range variants {
+		tokens[i] = tt.token
+	}
+	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), now, tokens)
+	for i, tt := range variants {
 		if clerk.Reason(reasons[i]) != tt.reason {
 			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
 		}
