@@ -17,7 +17,8 @@ const (
 // JWTHeader holds the header parameters the verifier reads. Any others
 // (jwk, jku, x5u, x5c…) are ignored on purpose: keys only ever come from our
 // own configuration, never from the token. Decoded by hand (jsondecode.go);
-// the json tags document the names.
+// the json tags document the names. Typ and Cat are nil when absent; a
+// JSON null reads as "" (headerStringValue).
 type JWTHeader struct {
 	Alg string  `json:"alg"`
 	Kid string  `json:"kid"`
@@ -184,9 +185,9 @@ func (h *JWTHeader) decode(header string, st *tokenStore) error {
 		case "kid":
 			h.Kid, err = r.stringValue(m.key)
 		case "typ":
-			h.Typ, err = r.optStringValue(m.key, &st.typ)
+			h.Typ, err = r.headerStringValue(m.key, &st.typ)
 		case "cat":
-			h.Cat, err = r.optStringValue(m.key, &st.cat)
+			h.Cat, err = r.headerStringValue(m.key, &st.cat)
 		default:
 			err = r.skip(m.depth)
 		}

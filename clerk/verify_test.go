@@ -500,3 +500,72 @@ func TestBase64VariantsMatchClerkSDK(t *testing.T) {
 		}
 	}
 }
+
+// nullHeaderCases are header parameters given as JSON null, which the
+// SDK compares like any other value (null is not undefined): typ null is
+// not "JWT" (token-invalid), cat null is a non-session category (a
+// session token presented with it is token-type-mismatch; verifyToken
+// itself only refuses the M2M category).
+func nullHeaderCases(fake *clerktest.Server) []struct {
+	name, token         string
+	reason, sessionOnly clerk.Reason
+} {
+	kid := fake.Key().Kid
+	sign := func(h clerktest.Header) string {
+		return clerktest.SignWith(fake.Key(), h, fake.SessionClaims("user_1"))
+	}
+	return []struct {
+		name, token         string
+		reason, sessionOnly clerk.Reason
+	}{
+		{"typ JWT", sign(clerktest.Header{"alg": "RS256", "kid": kid, "typ": "JWT"}), "", ""},
+		{"typ null", sign(clerktest.Header{"alg": "RS256", "kid": kid, "typ": nil}), clerk.ReasonTokenInvalid, clerk.ReasonTokenInvalid},
+		{"cat null", sign(clerktest.Header{"alg": "RS256", "kid": kid, "cat": nil}), "", clerk.ReasonTokenTypeMismatch},
+		{"cat session", sign(clerktest.Header{"alg": "RS256", "kid": kid, "cat": clerk.CategorySession}), "", ""},
+	}
+}
+
+// TestHeaderNullIsNotAbsent: typ and cat given as null are refused where
+// the SDK refuses them, when verifying a token, when checking that it is
+// a session token, and in a handshake token.
+func TestHeaderNullIsNotAbsent(t *testing.T) {
+	fake := newFake(t)
+	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{})
+	for _, tt := range nullHeaderCases(fake) {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := v.VerifyToken(context.Background(), tt.token); reasonOrEmpty(err) != tt.reason {
+				t.Fatalf("VerifyToken: reason = %q (%v), want %q", reasonOrEmpty(err), err, tt.reason)
+			}
+			if _, err := v.VerifySessionToken(context.Background(), tt.token); reasonOrEmpty(err) != tt.sessionOnly {
+				t.Fatalf("VerifySessionToken: reason = %q (%v), want %q", reasonOrEmpty(err), err, tt.sessionOnly)
+			}
+		})
+	}
+	// A handshake token: the SDK refuses typ null (not "JWT") and cat null
+	// (a non-session category), both token-invalid.
+	for _, h := range []clerktest.Header{{"typ": nil}, {"cat": nil}} {
+		h["alg"], h["kid"] = "RS256", fake.Key().Kid
+		tok := clerktest.SignWith(fake.Key(), h, clerktest.Claims{"handshake": []string{"__session=x; Path=/"}})
+		if _, err := v.VerifyHandshake(context.Background(), tok); clerk.ReasonOf(err) != clerk.ReasonTokenInvalid {
+			t.Errorf("handshake with header %v: %v, want token-invalid", h, err)
+		}
+	}
+}
+
+// TestNullHeaderCasesMatchClerkSDK holds nullHeaderCases' verifyToken
+// reasons to the SDK.
+func TestNullHeaderCasesMatchClerkSDK(t *testing.T) {
+	nodePath := clerktest.SDKNodePath(t)
+	fake := newFake(t)
+	cases := nullHeaderCases(fake)
+	tokens := make([]string, len(cases))
+	for i, tt := range cases {
+		tokens[i] = tt.token
+	}
+	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), time.Now(), tokens)
+	for i, tt := range cases {
+		if clerk.Reason(reasons[i]) != tt.reason {
+			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
+		}
+	}
+}
