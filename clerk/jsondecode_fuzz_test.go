@@ -14,7 +14,7 @@ import (
 // encoding/json with the two rules of JSON.parse that encoding/json lacks:
 // keys match case-sensitively and a repeated key takes its last value,
 // objects included; and a null typ or cat (the only *string fields) is
-// present and "", not absent. Each object is read into map[string]json.RawMessage
+// present and "", and a null nbf or iat is marked as such. Each object is read into map[string]json.RawMessage
 // (case-sensitive, last wins), then each known key's raw value, found by
 // the struct's json tags, into its typed field with encoding/json. The top
 // level must be an object; "v" keeps its JSON text.
@@ -28,6 +28,10 @@ func refDecodeObject(data []byte, v any) error {
 	}
 	rv := reflect.ValueOf(v).Elem()
 	rv.SetZero()
+	if c, ok := v.(*Claims); ok {
+		// JSON.parse's null nbf or iat is not an absent one.
+		c.nullNotBefore, c.nullIssuedAt = string(m["nbf"]) == "null", string(m["iat"]) == "null"
+	}
 	for i := 0; i < rv.NumField(); i++ {
 		f := rv.Type().Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")

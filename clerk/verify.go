@@ -45,6 +45,8 @@ var (
 	errExpired         = fixedTokenError(ReasonTokenExpired, "JWT is expired.")
 	errNotBefore       = fixedTokenError(ReasonTokenNotActiveYet, "JWT cannot be used prior to not before date claim (nbf).")
 	errIssuedInFuture  = fixedTokenError(ReasonTokenIatInTheFuture, "JWT issued at date claim (iat) is in the future.")
+	errNotBeforeType   = fixedTokenError(ReasonTokenVerificationFailed, "Invalid JWT not before date claim (nbf). Expected number.")
+	errIssuedAtType    = fixedTokenError(ReasonTokenVerificationFailed, "Invalid JWT issued at date claim (iat). Expected number.")
 	errNoSessionID     = fixedTokenError(ReasonTokenInvalid, "session token has no sid claim")
 )
 
@@ -285,7 +287,16 @@ func (v *Verifier) checkClaimTimes(c *Claims) error {
 	if c.IssuedAt != nil {
 		iat = *c.IssuedAt
 	}
-	return v.checkTimes(*c.Expiry, nbf, c.NotBefore != nil, iat, c.IssuedAt != nil)
+	err := v.checkTimes(*c.Expiry, nbf, c.NotBefore != nil, iat, c.IssuedAt != nil)
+	// A null nbf or iat fails as not a number, at its place in the SDK's
+	// order (exp, nbf, iat); a null claim was skipped by checkTimes.
+	if c.nullNotBefore && err != errExpired {
+		return errNotBeforeType
+	}
+	if c.nullIssuedAt && err != errExpired && err != errNotBefore {
+		return errIssuedAtType
+	}
+	return err
 }
 
 func (v *Verifier) checkTimes(exp, nbf float64, hasNbf bool, iat float64, hasIat bool) error {

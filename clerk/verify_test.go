@@ -569,3 +569,64 @@ func TestNullHeaderCasesMatchClerkSDK(t *testing.T) {
 		}
 	}
 }
+
+// nullTimeCases are nbf and iat given as JSON null, which the SDK's
+// assertions refuse as not numbers (token-verification-failed), in its
+// order: exp first, then nbf, then iat.
+func nullTimeCases(fake *clerktest.Server, now time.Time) []struct {
+	name   string
+	token  string
+	reason clerk.Reason
+} {
+	sign := func(mod func(clerktest.Claims)) string {
+		c := fake.SessionClaims("user_1")
+		c["exp"], c["nbf"], c["iat"] = now.Add(time.Minute).Unix(), now.Add(-time.Second).Unix(), now.Add(-time.Second).Unix()
+		mod(c)
+		return fake.Sign(c)
+	}
+	return []struct {
+		name   string
+		token  string
+		reason clerk.Reason
+	}{
+		{"nbf and iat absent", sign(func(c clerktest.Claims) { delete(c, "nbf"); delete(c, "iat") }), ""},
+		{"nbf null", sign(func(c clerktest.Claims) { c["nbf"] = nil }), clerk.ReasonTokenVerificationFailed},
+		{"iat null", sign(func(c clerktest.Claims) { c["iat"] = nil }), clerk.ReasonTokenVerificationFailed},
+		{"expired with nbf null", sign(func(c clerktest.Claims) { c["exp"], c["nbf"] = now.Add(-time.Minute).Unix(), nil }), clerk.ReasonTokenExpired},
+		{"nbf in the future with iat null", sign(func(c clerktest.Claims) { c["nbf"], c["iat"] = now.Add(time.Minute).Unix(), nil }), clerk.ReasonTokenNotActiveYet},
+		{"nbf null with iat in the future", sign(func(c clerktest.Claims) { c["nbf"], c["iat"] = nil, now.Add(time.Minute).Unix() }), clerk.ReasonTokenVerificationFailed},
+	}
+}
+
+// TestNullTimeClaimsAreNotAbsent: a null nbf or iat fails verification
+// where the SDK fails it, instead of counting as absent.
+func TestNullTimeClaimsAreNotAbsent(t *testing.T) {
+	fake := newFake(t)
+	now := time.Now()
+	v := clerk.NewVerifier(remoteKeys(t, fake, fake.SecretKey, clerk.RemoteKeysOptions{}), clerk.VerifyOptions{Now: func() time.Time { return now }})
+	for _, tt := range nullTimeCases(fake, now) {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := v.VerifyToken(context.Background(), tt.token); reasonOrEmpty(err) != tt.reason {
+				t.Fatalf("reason = %q (%v), want %q", reasonOrEmpty(err), err, tt.reason)
+			}
+		})
+	}
+}
+
+// TestNullTimeCasesMatchClerkSDK holds nullTimeCases to the SDK.
+func TestNullTimeCasesMatchClerkSDK(t *testing.T) {
+	nodePath := clerktest.SDKNodePath(t)
+	fake := newFake(t)
+	now := time.Now()
+	cases := nullTimeCases(fake, now)
+	tokens := make([]string, len(cases))
+	for i, tt := range cases {
+		tokens[i] = tt.token
+	}
+	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), now, tokens)
+	for i, tt := range cases {
+		if clerk.Reason(reasons[i]) != tt.reason {
+			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
+		}
+	}
+}
