@@ -44,6 +44,11 @@ type Claims struct {
 	Plans string `json:"pla"`
 	// FactorAge is "fva", read by reverification rules.
 	FactorAge FactorAge `json:"fva"`
+
+	// nullNotBefore and nullIssuedAt report an nbf or iat given as null:
+	// NotBefore or IssuedAt is nil as when absent, but the SDK refuses
+	// null (typeof null is not "number") where it skips an absent claim.
+	nullNotBefore, nullIssuedAt bool
 }
 
 // Actor is the impersonator of an impersonated session.
@@ -107,8 +112,10 @@ func (c *Claims) decode(payload string, st *tokenStore) error {
 			c.Expiry, err = r.numberValue(m.key, &st.exp)
 		case "nbf":
 			c.NotBefore, err = r.numberValue(m.key, &st.nbf)
+			c.nullNotBefore = c.NotBefore == nil && err == nil
 		case "iat":
 			c.IssuedAt, err = r.numberValue(m.key, &st.iat)
+			c.nullIssuedAt = c.IssuedAt == nil && err == nil
 		case "sts":
 			c.Status, err = r.stringValue(m.key)
 		case "act":

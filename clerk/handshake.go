@@ -111,7 +111,10 @@ func decodeHandshakeJWT(token string) (*JWT, []byte, error) {
 		return nil, nil, errTokenEncoding
 	}
 	t := &JWT{Signature: sig, signingInput: token[:len(h)+1+len(p)]}
-	if err := json.Unmarshal(headerJSON, &t.Header); err != nil {
+	// The session tokens' header decoder, for JSON.parse's rules (keys
+	// case-sensitive, null typ or cat not absent), which encoding/json
+	// does not follow.
+	if err := t.Header.decode(string(headerJSON), new(tokenStore)); err != nil {
 		return nil, nil, errTokenHeader
 	}
 	if !json.Valid(payloadJSON) {

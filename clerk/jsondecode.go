@@ -600,6 +600,18 @@ func (r *jsonReader) optStringValue(key string, store *string) (*string, error) 
 	return nil, &jsonTypeError{key, "a string"}
 }
 
+// headerStringValue is optStringValue for the header's typ and cat, where
+// null is present and empty rather than absent: the SDK compares a null
+// typ or cat like any value other than undefined (null is not "JWT", and
+// is a category other than the session's), and "" compares the same here.
+func (r *jsonReader) headerStringValue(key string, store *string) (*string, error) {
+	if r.null() {
+		*store = ""
+		return store, nil
+	}
+	return r.optStringValue(key, store)
+}
+
 // numberValue reads a number into *store and returns store, as
 // strconv.ParseFloat reads it (out of range is an error, as in
 // encoding/json); null is nil.

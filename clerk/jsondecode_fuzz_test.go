@@ -13,7 +13,8 @@ import (
 // refDecodeObject is the reference for the hand-rolled decoder, built from
 // encoding/json with the two rules of JSON.parse that encoding/json lacks:
 // keys match case-sensitively and a repeated key takes its last value,
-// objects included. Each object is read into map[string]json.RawMessage
+// objects included; and a null typ or cat (the only *string fields) is
+// present and "", and a null nbf or iat is marked as such. Each object is read into map[string]json.RawMessage
 // (case-sensitive, last wins), then each known key's raw value, found by
 // the struct's json tags, into its typed field with encoding/json. The top
 // level must be an object; "v" keeps its JSON text.
@@ -27,6 +28,10 @@ func refDecodeObject(data []byte, v any) error {
 	}
 	rv := reflect.ValueOf(v).Elem()
 	rv.SetZero()
+	if c, ok := v.(*Claims); ok {
+		// JSON.parse's null nbf or iat is not an absent one.
+		c.nullNotBefore, c.nullIssuedAt = string(m["nbf"]) == "null", string(m["iat"]) == "null"
+	}
 	for i := 0; i < rv.NumField(); i++ {
 		f := rv.Type().Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -38,6 +43,8 @@ func refDecodeObject(data []byte, v any) error {
 		switch {
 		case name == "v" && f.Type.Kind() == reflect.String:
 			fv.SetString(string(raw))
+		case f.Type == reflect.TypeFor[*string]() && string(raw) == "null":
+			fv.Set(reflect.ValueOf(new(string))) // the header's typ and cat: null is present, ""
 		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
 			if string(raw) == "null" {
 				continue

@@ -2,6 +2,7 @@ package clerk
 
 import (
 	"encoding/base64"
+	"errors"
 	"strings"
 	"unsafe"
 )
@@ -16,7 +17,8 @@ const (
 // JWTHeader holds the header parameters the verifier reads. Any others
 // (jwk, jku, x5u, x5c…) are ignored on purpose: keys only ever come from our
 // own configuration, never from the token. Decoded by hand (jsondecode.go);
-// the json tags document the names.
+// the json tags document the names. Typ and Cat are nil when absent; a
+// JSON null reads as "" (headerStringValue).
 type JWTHeader struct {
 	Alg string  `json:"alg"`
 	Kid string  `json:"kid"`
@@ -67,16 +69,25 @@ func payloadError(err error) error {
 	return tokenError(ReasonTokenInvalid, payloadErrorPrefix+err.Error())
 }
 
-// badBase64URLLength reports a text that base64.RawURLEncoding cannot
-// decode because of its length: one character left over in its last
-// group of four. The decoder skips CR and LF, so a text holding them is
-// counted without them.
+// base64URL decodes a token's parts as the SDK's base64url.parse does
+// with loose set (once a caller has dropped trailing "=" and refused CR and
+// LF, hasLineBreak): Strict, because the SDK refuses a last character
+// whose unused low bits are not zero, where the default decoder ignores
+// them. Otherwise a valid token with its last character altered so would
+// still verify here, and one with a line break in its signature too.
+var base64URL = base64.RawURLEncoding.Strict()
+
+// hasLineBreak reports CR or LF, which Go's base64 decoders skip even
+// when Strict and the SDK's decoder refuses like any character outside
+// the alphabet. (A cookie can carry them percent-encoded.)
+func hasLineBreak(s string) bool {
+	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0
+}
+
+// badBase64URLLength reports a text that base64URL cannot decode because
+// of its length: one character left over in its last group of four.
 func badBase64URLLength(s string) bool {
-	if len(s)%4 != 1 {
-		return false
-	}
-	n := len(s) - strings.Count(s, "\r") - strings.Count(s, "\n")
-	return n%4 == 1
+	return len(s)%4 == 1
 }
 
 // decodedJWT is one allocation for what DecodeJWT returns besides the
@@ -109,10 +120,10 @@ func DecodeJWT(token string) (*JWT, error) {
 	signingInput := token[:len(h)+1+len(p)]
 	// base64url is decoded loosely, as the SDK does: trailing "=" dropped.
 	h, p, s = strings.TrimRight(h, "="), strings.TrimRight(p, "="), strings.TrimRight(s, "=")
-	if badBase64URLLength(h) || badBase64URLLength(p) || badBase64URLLength(s) {
+	if badBase64URLLength(h) || badBase64URLLength(p) || badBase64URLLength(s) || hasLineBreak(token) {
 		return nil, errTokenEncoding
 	}
-	enc := base64.RawURLEncoding
+	enc := base64URL
 	buf := make([]byte, enc.DecodedLen(len(h))+enc.DecodedLen(len(p)))
 	nh, err := enc.Decode(buf, readOnlyBytes(h))
 	if err != nil {
@@ -151,9 +162,16 @@ func readOnlyBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s)) //nolint:gosec // callers only read it
 }
 
-// decodeSegment decodes one base64url part loosely (trailing "=" dropped).
+// errLineBreak is decodeSegment's refusal of CR and LF.
+var errLineBreak = errors.New("line break in base64url")
+
+// decodeSegment decodes one base64url part loosely (trailing "=" dropped),
+// as DecodeJWT does.
 func decodeSegment(s string) ([]byte, error) {
-	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if hasLineBreak(s) {
+		return nil, errLineBreak
+	}
+	return base64URL.DecodeString(strings.TrimRight(s, "="))
 }
 
 func (h *JWTHeader) decode(header string, st *tokenStore) error {
@@ -167,9 +185,9 @@ func (h *JWTHeader) decode(header string, st *tokenStore) error {
 		case "kid":
 			h.Kid, err = r.stringValue(m.key)
 		case "typ":
-			h.Typ, err = r.optStringValue(m.key, &st.typ)
+			h.Typ, err = r.headerStringValue(m.key, &st.typ)
 		case "cat":
-			h.Cat, err = r.optStringValue(m.key, &st.cat)
+			h.Cat, err = r.headerStringValue(m.key, &st.cat)
 		default:
 			err = r.skip(m.depth)
 		}

@@ -56,7 +56,7 @@ func decodeTestTokens(t *testing.T) []string {
 		header + "." + enc(`{"a":`+strings.Repeat("[", maxJSONDepth+1)) + "." + sig,                                 // too deep
 		enc(`{"alg":1}`) + "." + enc(`{}`) + "." + sig,
 		enc(`[]`) + "." + enc(`{}`) + "." + sig,
-		valid[:len(valid)-1] + "\r\n" + valid[len(valid)-1:], // CR and LF are skipped
+		valid[:len(valid)-1] + "\r\n" + valid[len(valid)-1:], // CR and LF are refused, as by the SDK
 		valid + "===",
 		"not-a-token", "a!b.c!d.e!f", "..", "...", "a.b.c", "ab.cd.e", "",
 		strings.Repeat("A", maxTokenLength+1),

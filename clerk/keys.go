@@ -160,7 +160,16 @@ func (r *RemoteKeys) refreshInBackground() {
 		defer r.refreshing.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = r.Refresh(ctx)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		// Throttled like unknown-kid fetches: while the JWKS endpoint
+		// fails the set stays stale, and every token naming a known kid
+		// (a forged one too: the key is looked up before the signature)
+		// would otherwise call Clerk again as soon as the last call ended.
+		if !r.lastTry.IsZero() && r.opts.Now().Sub(r.lastTry) < r.opts.MinRefetchInterval {
+			return
+		}
+		_, _ = r.fetchLocked(ctx)
 	}()
 }
 

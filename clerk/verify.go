@@ -45,6 +45,8 @@ var (
 	errExpired         = fixedTokenError(ReasonTokenExpired, "JWT is expired.")
 	errNotBefore       = fixedTokenError(ReasonTokenNotActiveYet, "JWT cannot be used prior to not before date claim (nbf).")
 	errIssuedInFuture  = fixedTokenError(ReasonTokenIatInTheFuture, "JWT issued at date claim (iat) is in the future.")
+	errNotBeforeType   = fixedTokenError(ReasonTokenVerificationFailed, "Invalid JWT not before date claim (nbf). Expected number.")
+	errIssuedAtType    = fixedTokenError(ReasonTokenVerificationFailed, "Invalid JWT issued at date claim (iat). Expected number.")
 	errNoSessionID     = fixedTokenError(ReasonTokenInvalid, "session token has no sid claim")
 )
 
@@ -285,22 +287,38 @@ func (v *Verifier) checkClaimTimes(c *Claims) error {
 	if c.IssuedAt != nil {
 		iat = *c.IssuedAt
 	}
-	return v.checkTimes(*c.Expiry, nbf, c.NotBefore != nil, iat, c.IssuedAt != nil)
+	err := v.checkTimes(*c.Expiry, nbf, c.NotBefore != nil, iat, c.IssuedAt != nil)
+	// A null nbf or iat fails as not a number, at its place in the SDK's
+	// order (exp, nbf, iat); a null claim was skipped by checkTimes.
+	if c.nullNotBefore && err != errExpired {
+		return errNotBeforeType
+	}
+	if c.nullIssuedAt && err != errExpired && err != errNotBefore {
+		return errIssuedAtType
+	}
+	return err
 }
 
 func (v *Verifier) checkTimes(exp, nbf float64, hasNbf bool, iat float64, hasIat bool) error {
 	nowMs := float64(v.opts.Now().UnixMilli())
 	skewMs := float64(v.opts.ClockSkew.Milliseconds())
-	if exp*1000 <= nowMs-skewMs {
+	if claimMillis(exp) <= nowMs-skewMs {
 		return errExpired
 	}
-	if hasNbf && nbf*1000 > nowMs+skewMs {
+	if hasNbf && claimMillis(nbf) > nowMs+skewMs {
 		return errNotBefore
 	}
-	if hasIat && iat*1000 > nowMs+skewMs {
+	if hasIat && claimMillis(iat) > nowMs+skewMs {
 		return errIssuedInFuture
 	}
 	return nil
 }
+
+// claimMillis is a time claim in milliseconds as the SDK reads it: its
+// Date.setUTCSeconds drops the fraction of a second (towards zero), so exp
+// 1000.9 expires at 1000000 ms, not 1000900, and nbf and iat are as
+// lenient. (Date also turns times beyond 8.64e15 ms into NaN, which every
+// check then passes; we do not: such a claim keeps its value here.)
+func claimMillis(sec float64) float64 { return math.Trunc(sec) * 1000 }
 
 func isFinite(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
