@@ -318,3 +318,45 @@ func TestPublicRule(t *testing.T) {
 		t.Fatalf("bad token on public route: %+v", d)
 	}
 }
+
+// TestClerkQueryParametersAreReadLikeURLSearchParams: the SDK reads
+// __clerk_handshake_nonce, __clerk_handshake and __clerk_db_jwt with
+// URLSearchParams, which keeps a bad percent escape or a ';' in the value;
+// Go's url.Query drops such a pair, and the request would then pass on
+// its cookies where the SDK signs it out or hand-shakes.
+func TestClerkQueryParametersAreReadLikeURLSearchParams(t *testing.T) {
+	uat := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
+	tests := []struct {
+		name       string
+		production bool
+		query      string
+		navigation bool
+		outcome    Outcome
+		reason     clerk.Reason
+	}{
+		{"nonce with a bad escape", true, "__clerk_handshake_nonce=abc%zz", false, Unauthenticated, clerk.ReasonSessionTokenMissing},
+		{"nonce with a semicolon", true, "__clerk_handshake_nonce=a;b", false, Unauthenticated, clerk.ReasonSessionTokenMissing},
+		{"nonce with a bad escape, development", false, "__clerk_handshake_nonce=abc%zz", false, Handshake, clerk.ReasonSessionTokenMissing}, // back to the URL without it
+		{"dev-browser token with a bad escape, API", false, "__clerk_db_jwt=abc%zz", false, Unauthenticated, clerk.ReasonDevBrowserSync},
+		{"dev-browser token with a semicolon, navigation", false, "__clerk_db_jwt=a;b", true, Handshake, clerk.ReasonDevBrowserSync},
+		{"a valid escape still reads as before", true, "x=%41", false, Allow, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, tt.production, nil)
+			cookie := "__session=" + env.token(nil) + "; __client_uat=" + uat
+			if !tt.production {
+				cookie += "; __clerk_db_jwt=dvb_1"
+			}
+			r := req("GET", "Cookie", cookie)
+			r.URL = mustURL("https://app.example.test/dashboard?" + tt.query)
+			if tt.navigation {
+				r = browser(r)
+			}
+			d := env.decide(r)
+			if d.Outcome != tt.outcome || d.Reason != tt.reason {
+				t.Fatalf("got %v/%q (%s), want %v/%q", d.Outcome, d.Reason, d.Message, tt.outcome, tt.reason)
+			}
+		})
+	}
+}

@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -124,19 +123,22 @@ func (e *Engine) newAuthContext(r *Request) authContext {
 		c.sessionCookie, c.clientUAT = f.session, parseIntLikeJS(f.uat)
 	}
 	c.refreshName = e.names.refresh
-	var q url.Values // most requests name none of Clerk's parameters: no map to build
+	// Read as the SDK's URLSearchParams reads them: Go's url.Query drops a
+	// pair with a bad escape or a ';', and a handshake nonce the SDK
+	// would redeem (and sign out on) would go unseen.
+	var q queryPairs // most requests name none of Clerk's parameters: nothing to parse
 	if mayNameClerkParams(r.URL.RawQuery) {
-		q = r.URL.Query()
+		q = parseQueryLikeJS(r.URL.RawQuery)
 	}
 	if !e.cfg.PublishableKey.Production {
 		devBrowser := f.devBrowser
 		if c.suffixed {
 			devBrowser = f.suffixedDevBrowser
 		}
-		c.devBrowser = firstNonEmpty(q.Get(clerk.CookieDevBrowser), devBrowser)
+		c.devBrowser = firstNonEmpty(q.get(clerk.CookieDevBrowser), devBrowser)
 	}
-	c.handshakeToken = firstNonEmpty(q.Get(clerk.CookieHandshake), f.handshake)
-	c.handshakeNonce = firstNonEmpty(q.Get(clerk.CookieHandshakeNonce), f.handshakeNonce)
+	c.handshakeToken = firstNonEmpty(q.get(clerk.CookieHandshake), f.handshake)
+	c.handshakeNonce = firstNonEmpty(q.get(clerk.CookieHandshakeNonce), f.handshakeNonce)
 	return c
 }
 
