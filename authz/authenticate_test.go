@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,6 +38,51 @@ func TestParseIntLikeJS(t *testing.T) {
 		if got := parseIntLikeJS(in); got != want {
 			t.Errorf("parseIntLikeJS(%q) = %d, want %d", in, got, want)
 		}
+	}
+}
+
+// TestClientUATIsReadAsParseIntReadsIt: the SDK reads __client_uat with
+// Number.parseInt, which skips JavaScript's white space (a no-break space
+// too) and reads a number too big for int64 as a huge one, never as 0: a
+// session cookie with such a __client_uat is verified there, and a
+// __client_uat alone is an active client.
+func TestClientUATIsReadAsParseIntReadsIt(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"\u00a05", 5},
+		{"\ufeff\u30007", 7},
+		{"\u2028\u20298", 8},
+		{"\u00859", 0}, // NEL is not JavaScript white space
+		{"99999999999999999999", math.MaxInt64},
+		{"-99999999999999999999", math.MinInt64},
+		{"12345678901234567890123abc", math.MaxInt64},
+	}
+	for _, tt := range tests {
+		if got := parseIntLikeJS(tt.in); got != tt.want {
+			t.Errorf("parseIntLikeJS(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	env := newTestEnv(t, true, nil)
+	valid := env.token(nil)
+	decisions := []struct {
+		name    string
+		cookie  string
+		outcome Outcome
+		reason  clerk.Reason
+	}{
+		{"session and a client uat after a no-break space", "__session=" + valid + "; __client_uat=%C2%A01", Allow, ""},
+		{"session and a huge client uat", "__session=" + valid + "; __client_uat=99999999999999999999", Handshake, clerk.ReasonSessionTokenIATBeforeClientUAT},
+		{"a huge client uat alone", "__client_uat=99999999999999999999", Handshake, clerk.ReasonClientUATWithoutSessionToken},
+	}
+	for _, tt := range decisions {
+		t.Run(tt.name, func(t *testing.T) {
+			d := env.decide(browser(req("GET", "Cookie", tt.cookie)))
+			if d.Outcome != tt.outcome || d.Reason != tt.reason {
+				t.Fatalf("got %v/%q (%s), want %v/%q", d.Outcome, d.Reason, d.Message, tt.outcome, tt.reason)
+			}
+		})
 	}
 }
 

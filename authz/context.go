@@ -1,9 +1,11 @@
 package authz
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 )
@@ -326,8 +328,11 @@ func expired(t *seenToken, now time.Time) bool {
 
 // parseIntLikeJS is Number.parseInt(s) || 0: optional sign and leading
 // digits after leading white space; "123abc" → 123, "abc" → 0, "-5" → -5.
+// White space is JavaScript's (a no-break space too), and a number beyond
+// int64 is clamped, not 0: parseInt reads it as a huge number, so the SDK
+// sees an active client there.
 func parseIntLikeJS(s string) int64 {
-	s = strings.TrimLeft(s, " \t\n\r\f\v")
+	s = strings.TrimLeftFunc(s, isJSWhiteSpace)
 	end := 0
 	if end < len(s) && (s[end] == '-' || s[end] == '+') {
 		end++
@@ -340,10 +345,22 @@ func parseIntLikeJS(s string) int64 {
 		return 0
 	}
 	n, err := strconv.ParseInt(s[:end], 10, 64)
-	if err != nil {
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0
 	}
-	return n
+	return n // on ErrRange, math.MaxInt64 or math.MinInt64
+}
+
+// isJSWhiteSpace is ECMAScript's StrWhiteSpaceChar, which parseInt skips:
+// WhiteSpace (tab, vertical tab, form feed, U+FEFF and every Zs space) and
+// LineTerminator (LF, CR, U+2028, U+2029). unicode.IsSpace differs: it
+// takes U+0085 and not U+FEFF.
+func isJSWhiteSpace(r rune) bool {
+	switch r {
+	case '\t', '\n', '\v', '\f', '\r', '\ufeff', '\u2028', '\u2029':
+		return true
+	}
+	return unicode.Is(unicode.Zs, r)
 }
 
 // parseNumberLikeJS is Number(s) || 0 for the small integers the redirect
