@@ -86,6 +86,53 @@ func TestClientUATIsReadAsParseIntReadsIt(t *testing.T) {
 	}
 }
 
+// TestClientUATInHexIsReadAsParseIntReadsIt: Number.parseInt without a
+// radix reads "0x"/"0X" and hex digits (after a sign too) as a hex number,
+// so the SDK verifies a session whose __client_uat is 0x10, and counts
+// __client_uat=0x10 alone as an active client.
+func TestClientUATInHexIsReadAsParseIntReadsIt(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"0x10", 16},
+		{"0X1f", 31},
+		{"-0x10", -16},
+		{"+0x10", 16},
+		{" 0x1Fzz", 31},
+		{"0x", 0},    // no hex digit: NaN, so 0
+		{"0xg", 0},   // the same
+		{"00x10", 0}, // the prefix only at the start
+		{"0x8000000000000000", math.MaxInt64},
+		{"-0x8000000000000001", math.MinInt64},
+	}
+	for _, tt := range tests {
+		if got := parseIntLikeJS(tt.in); got != tt.want {
+			t.Errorf("parseIntLikeJS(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	env := newTestEnv(t, true, nil)
+	valid := env.token(nil)
+	decisions := []struct {
+		name    string
+		cookie  string
+		outcome Outcome
+		reason  clerk.Reason
+	}{
+		{"session and a hex client uat", "__session=" + valid + "; __client_uat=0x10", Allow, ""},
+		{"a hex client uat alone", "__client_uat=0x10", Handshake, clerk.ReasonClientUATWithoutSessionToken},
+		{"session and a bare 0x client uat", "__session=" + valid + "; __client_uat=0x", Handshake, clerk.ReasonSessionTokenWithoutClientUAT},
+	}
+	for _, tt := range decisions {
+		t.Run(tt.name, func(t *testing.T) {
+			d := env.decide(browser(req("GET", "Cookie", tt.cookie)))
+			if d.Outcome != tt.outcome || d.Reason != tt.reason {
+				t.Fatalf("got %v/%q (%s), want %v/%q", d.Outcome, d.Reason, d.Message, tt.outcome, tt.reason)
+			}
+		})
+	}
+}
+
 func TestDecideProductionInstance(t *testing.T) {
 	env := newTestEnv(t, true, nil)
 	now := time.Now()

@@ -333,23 +333,31 @@ func expired(t *seenToken, now time.Time) bool {
 // sees an active client there.
 func parseIntLikeJS(s string) int64 {
 	s = strings.TrimLeftFunc(s, isJSWhiteSpace)
+	sign := ""
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		sign, s = s[:1], s[1:]
+	}
+	// Without a radix, parseInt reads "0x"/"0X" and hex digits as hex
+	// ("0x10" is 16, "0x" alone NaN): the SDK then sees an active client.
+	base := 10
+	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		base, s = 16, s[2:]
+	}
 	end := 0
-	if end < len(s) && (s[end] == '-' || s[end] == '+') {
+	for end < len(s) && (s[end] >= '0' && s[end] <= '9' || base == 16 && isHexLetter(s[end])) {
 		end++
 	}
-	digits := end
-	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
-		end++
-	}
-	if end == digits {
+	if end == 0 {
 		return 0
 	}
-	n, err := strconv.ParseInt(s[:end], 10, 64)
+	n, err := strconv.ParseInt(sign+s[:end], base, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0
 	}
 	return n // on ErrRange, math.MaxInt64 or math.MinInt64
 }
+
+func isHexLetter(c byte) bool { return c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // isJSWhiteSpace is ECMAScript's StrWhiteSpaceChar, which parseInt skips:
 // WhiteSpace (tab, vertical tab, form feed, U+FEFF and every Zs space) and

@@ -10,7 +10,7 @@ import (
 
 // TestOddClerkValuesMatchClerkSDK: values the SDK reads with JavaScript's
 // own parsers, where Go's read differently: __client_uat through
-// Number.parseInt (JavaScript white space, numbers beyond int64) and
+// Number.parseInt (JavaScript white space, hex, numbers beyond int64) and
 // Clerk's query parameters through URLSearchParams (a bad escape or a ';'
 // in the value). The same requests through @clerk/backend's
 // authenticateRequest and our engine must agree.
@@ -41,6 +41,9 @@ func TestOddClerkValuesMatchClerkSDK(t *testing.T) {
 				"uat-nbsp":                "__session=" + tok + "; __client_uat=%C2%A05" + db,
 				"uat-ideographic-space":   "__session=" + tok + "; __client_uat=%E3%80%805" + db,
 				"uat-nel":                 "__session=" + tok + "; __client_uat=%C2%855" + db,
+				"uat-hex":                 "__session=" + tok + "; __client_uat=0x10" + db,
+				"uat-hex-alone":           "__client_uat=-0X1f" + db,
+				"uat-hex-empty":           "__session=" + tok + "; __client_uat=0x" + db,
 				"suffixed-uat-huge":       "__session" + sfx + "=" + tok + "; __client_uat" + sfx + "=99999999999999999999; __client_uat=1" + db,
 			}
 			var cases []sdkCase
