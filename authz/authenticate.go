@@ -96,7 +96,7 @@ func (e *Engine) cookieFlow(ctx context.Context, c *authContext) authState {
 	if st, done := e.primaryRespondsToSyncing(c); done { // row 4
 		return st
 	}
-	if dev && mayNameClerkParams(c.req.URL.RawQuery) && c.req.URL.Query().Has(clerk.CookieDevBrowser) {
+	if dev && mayNameClerkParams(c.req.URL.RawQuery) && parseQueryLikeJS(c.req.URL.RawQuery).has(clerk.CookieDevBrowser) {
 		return e.maybeHandshake(c, clerk.ReasonDevBrowserSync, "")
 	}
 	if dev && c.devBrowser == "" {

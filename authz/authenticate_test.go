@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,6 +38,98 @@ func TestParseIntLikeJS(t *testing.T) {
 		if got := parseIntLikeJS(in); got != want {
 			t.Errorf("parseIntLikeJS(%q) = %d, want %d", in, got, want)
 		}
+	}
+}
+
+// TestClientUATIsReadAsParseIntReadsIt: the SDK reads __client_uat with
+// Number.parseInt, which skips JavaScript's white space (a no-break space
+// too) and reads a number too big for int64 as a huge one, never as 0: a
+// session cookie with such a __client_uat is verified there, and a
+// __client_uat alone is an active client.
+func TestClientUATIsReadAsParseIntReadsIt(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"\u00a05", 5},
+		{"\ufeff\u30007", 7},
+		{"\u2028\u20298", 8},
+		{"\u00859", 0}, // NEL is not JavaScript white space
+		{"99999999999999999999", math.MaxInt64},
+		{"-99999999999999999999", math.MinInt64},
+		{"12345678901234567890123abc", math.MaxInt64},
+	}
+	for _, tt := range tests {
+		if got := parseIntLikeJS(tt.in); got != tt.want {
+			t.Errorf("parseIntLikeJS(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	env := newTestEnv(t, true, nil)
+	valid := env.token(nil)
+	decisions := []struct {
+		name    string
+		cookie  string
+		outcome Outcome
+		reason  clerk.Reason
+	}{
+		{"session and a client uat after a no-break space", "__session=" + valid + "; __client_uat=%C2%A01", Allow, ""},
+		{"session and a huge client uat", "__session=" + valid + "; __client_uat=99999999999999999999", Handshake, clerk.ReasonSessionTokenIATBeforeClientUAT},
+		{"a huge client uat alone", "__client_uat=99999999999999999999", Handshake, clerk.ReasonClientUATWithoutSessionToken},
+	}
+	for _, tt := range decisions {
+		t.Run(tt.name, func(t *testing.T) {
+			d := env.decide(browser(req("GET", "Cookie", tt.cookie)))
+			if d.Outcome != tt.outcome || d.Reason != tt.reason {
+				t.Fatalf("got %v/%q (%s), want %v/%q", d.Outcome, d.Reason, d.Message, tt.outcome, tt.reason)
+			}
+		})
+	}
+}
+
+// TestClientUATInHexIsReadAsParseIntReadsIt: Number.parseInt without a
+// radix reads "0x"/"0X" and hex digits (after a sign too) as a hex number,
+// so the SDK verifies a session whose __client_uat is 0x10, and counts
+// __client_uat=0x10 alone as an active client.
+func TestClientUATInHexIsReadAsParseIntReadsIt(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"0x10", 16},
+		{"0X1f", 31},
+		{"-0x10", -16},
+		{"+0x10", 16},
+		{" 0x1Fzz", 31},
+		{"0x", 0},    // no hex digit: NaN, so 0
+		{"0xg", 0},   // the same
+		{"00x10", 0}, // the prefix only at the start
+		{"0x8000000000000000", math.MaxInt64},
+		{"-0x8000000000000001", math.MinInt64},
+	}
+	for _, tt := range tests {
+		if got := parseIntLikeJS(tt.in); got != tt.want {
+			t.Errorf("parseIntLikeJS(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	env := newTestEnv(t, true, nil)
+	valid := env.token(nil)
+	decisions := []struct {
+		name    string
+		cookie  string
+		outcome Outcome
+		reason  clerk.Reason
+	}{
+		{"session and a hex client uat", "__session=" + valid + "; __client_uat=0x10", Allow, ""},
+		{"a hex client uat alone", "__client_uat=0x10", Handshake, clerk.ReasonClientUATWithoutSessionToken},
+		{"session and a bare 0x client uat", "__session=" + valid + "; __client_uat=0x", Handshake, clerk.ReasonSessionTokenWithoutClientUAT},
+	}
+	for _, tt := range decisions {
+		t.Run(tt.name, func(t *testing.T) {
+			d := env.decide(browser(req("GET", "Cookie", tt.cookie)))
+			if d.Outcome != tt.outcome || d.Reason != tt.reason {
+				t.Fatalf("got %v/%q (%s), want %v/%q", d.Outcome, d.Reason, d.Message, tt.outcome, tt.reason)
+			}
+		})
 	}
 }
 
@@ -316,5 +409,47 @@ func TestPublicRule(t *testing.T) {
 	}
 	if d := env.decide(pub(req("GET", "Authorization", "Bearer garbage"))); d.Outcome != Allow || d.Identity.UserID != "" || d.Reason != clerk.ReasonTokenInvalid {
 		t.Fatalf("bad token on public route: %+v", d)
+	}
+}
+
+// TestClerkQueryParametersAreReadLikeURLSearchParams: the SDK reads
+// __clerk_handshake_nonce, __clerk_handshake and __clerk_db_jwt with
+// URLSearchParams, which keeps a bad percent escape or a ';' in the value;
+// Go's url.Query drops such a pair, and the request would then pass on
+// its cookies where the SDK signs it out or hand-shakes.
+func TestClerkQueryParametersAreReadLikeURLSearchParams(t *testing.T) {
+	uat := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
+	tests := []struct {
+		name       string
+		production bool
+		query      string
+		navigation bool
+		outcome    Outcome
+		reason     clerk.Reason
+	}{
+		{"nonce with a bad escape", true, "__clerk_handshake_nonce=abc%zz", false, Unauthenticated, clerk.ReasonSessionTokenMissing},
+		{"nonce with a semicolon", true, "__clerk_handshake_nonce=a;b", false, Unauthenticated, clerk.ReasonSessionTokenMissing},
+		{"nonce with a bad escape, development", false, "__clerk_handshake_nonce=abc%zz", false, Handshake, clerk.ReasonSessionTokenMissing}, // back to the URL without it
+		{"dev-browser token with a bad escape, API", false, "__clerk_db_jwt=abc%zz", false, Unauthenticated, clerk.ReasonDevBrowserSync},
+		{"dev-browser token with a semicolon, navigation", false, "__clerk_db_jwt=a;b", true, Handshake, clerk.ReasonDevBrowserSync},
+		{"a valid escape still reads as before", true, "x=%41", false, Allow, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, tt.production, nil)
+			cookie := "__session=" + env.token(nil) + "; __client_uat=" + uat
+			if !tt.production {
+				cookie += "; __clerk_db_jwt=dvb_1"
+			}
+			r := req("GET", "Cookie", cookie)
+			r.URL = mustURL("https://app.example.test/dashboard?" + tt.query)
+			if tt.navigation {
+				r = browser(r)
+			}
+			d := env.decide(r)
+			if d.Outcome != tt.outcome || d.Reason != tt.reason {
+				t.Fatalf("got %v/%q (%s), want %v/%q", d.Outcome, d.Reason, d.Message, tt.outcome, tt.reason)
+			}
+		})
 	}
 }

@@ -1,10 +1,11 @@
 package authz
 
 import (
-	"net/url"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
 )
@@ -124,19 +125,22 @@ func (e *Engine) newAuthContext(r *Request) authContext {
 		c.sessionCookie, c.clientUAT = f.session, parseIntLikeJS(f.uat)
 	}
 	c.refreshName = e.names.refresh
-	var q url.Values // most requests name none of Clerk's parameters: no map to build
+	// Read as the SDK's URLSearchParams reads them: Go's url.Query drops a
+	// pair with a bad escape or a ';', and a handshake nonce the SDK
+	// would redeem (and sign out on) would go unseen.
+	var q queryPairs // most requests name none of Clerk's parameters: nothing to parse
 	if mayNameClerkParams(r.URL.RawQuery) {
-		q = r.URL.Query()
+		q = parseQueryLikeJS(r.URL.RawQuery)
 	}
 	if !e.cfg.PublishableKey.Production {
 		devBrowser := f.devBrowser
 		if c.suffixed {
 			devBrowser = f.suffixedDevBrowser
 		}
-		c.devBrowser = firstNonEmpty(q.Get(clerk.CookieDevBrowser), devBrowser)
+		c.devBrowser = firstNonEmpty(q.get(clerk.CookieDevBrowser), devBrowser)
 	}
-	c.handshakeToken = firstNonEmpty(q.Get(clerk.CookieHandshake), f.handshake)
-	c.handshakeNonce = firstNonEmpty(q.Get(clerk.CookieHandshakeNonce), f.handshakeNonce)
+	c.handshakeToken = firstNonEmpty(q.get(clerk.CookieHandshake), f.handshake)
+	c.handshakeNonce = firstNonEmpty(q.get(clerk.CookieHandshakeNonce), f.handshakeNonce)
 	return c
 }
 
@@ -324,24 +328,47 @@ func expired(t *seenToken, now time.Time) bool {
 
 // parseIntLikeJS is Number.parseInt(s) || 0: optional sign and leading
 // digits after leading white space; "123abc" → 123, "abc" → 0, "-5" → -5.
+// White space is JavaScript's (a no-break space too), and a number beyond
+// int64 is clamped, not 0: parseInt reads it as a huge number, so the SDK
+// sees an active client there.
 func parseIntLikeJS(s string) int64 {
-	s = strings.TrimLeft(s, " \t\n\r\f\v")
+	s = strings.TrimLeftFunc(s, isJSWhiteSpace)
+	sign := ""
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		sign, s = s[:1], s[1:]
+	}
+	// Without a radix, parseInt reads "0x"/"0X" and hex digits as hex
+	// ("0x10" is 16, "0x" alone NaN): the SDK then sees an active client.
+	base := 10
+	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		base, s = 16, s[2:]
+	}
 	end := 0
-	if end < len(s) && (s[end] == '-' || s[end] == '+') {
+	for end < len(s) && (s[end] >= '0' && s[end] <= '9' || base == 16 && isHexLetter(s[end])) {
 		end++
 	}
-	digits := end
-	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
-		end++
-	}
-	if end == digits {
+	if end == 0 {
 		return 0
 	}
-	n, err := strconv.ParseInt(s[:end], 10, 64)
-	if err != nil {
+	n, err := strconv.ParseInt(sign+s[:end], base, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return 0
 	}
-	return n
+	return n // on ErrRange, math.MaxInt64 or math.MinInt64
+}
+
+func isHexLetter(c byte) bool { return c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// isJSWhiteSpace is ECMAScript's StrWhiteSpaceChar, which parseInt skips:
+// WhiteSpace (tab, vertical tab, form feed, U+FEFF and every Zs space) and
+// LineTerminator (LF, CR, U+2028, U+2029). unicode.IsSpace differs: it
+// takes U+0085 and not U+FEFF.
+func isJSWhiteSpace(r rune) bool {
+	switch r {
+	case '\t', '\n', '\v', '\f', '\r', '\ufeff', '\u2028', '\u2029':
+		return true
+	}
+	return unicode.Is(unicode.Zs, r)
 }
 
 // parseNumberLikeJS is Number(s) || 0 for the small integers the redirect

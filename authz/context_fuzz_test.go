@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 
@@ -102,9 +101,9 @@ func FuzzMayNameClerkParams(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		q, _ := url.ParseQuery(raw)
-		for _, k := range []string{clerk.CookieDevBrowser, clerk.CookieHandshake, clerk.CookieHandshakeNonce} {
-			if q.Has(k) && !mayNameClerkParams(raw) {
+		q := parseQueryLikeJS(raw)
+		for _, k := range []string{clerk.CookieDevBrowser, clerk.CookieHandshake, clerk.CookieHandshakeNonce, clerk.QueryClerkSynced, clerk.QueryClerkRedirectURL} {
+			if q.has(k) && !mayNameClerkParams(raw) {
 				t.Fatalf("%q holds %s, but mayNameClerkParams says no", raw, k)
 			}
 		}

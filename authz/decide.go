@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
@@ -413,6 +414,13 @@ func (e *Engine) membership(ctx context.Context, userID, org string, active *cle
 
 // missing returns the reason the role or permissions do not hold, or "".
 func missing(rule *Rule, role string, perms []string) clerk.Reason {
+	if len(rule.Roles) > 0 {
+		// has({role}) compares both sides after prefixWithOrg: a v1
+		// org_role without "org:" ("admin") or a v2 rol that already had
+		// it ("org:org:admin") is org:admin there. The rule's roles are
+		// normalised when parsed.
+		role = prefixWithOrg(role)
+	}
 	for _, want := range rule.Roles {
 		if role != want {
 			return ReasonRoleMissing
@@ -424,4 +432,18 @@ func missing(rule *Rule, role string, perms []string) clerk.Reason {
 		}
 	}
 	return ""
+}
+
+// prefixWithOrg is @clerk/shared's prefixWithOrg (value.replace(/^(org:)*/,
+// "org:")): any number of leading "org:", none included, made one. The
+// usual single prefix is returned as it is, without allocating.
+func prefixWithOrg(role string) string {
+	rest := role
+	for strings.HasPrefix(rest, "org:") {
+		rest = rest[len("org:"):]
+	}
+	if len(role)-len(rest) == len("org:") {
+		return role
+	}
+	return "org:" + rest
 }

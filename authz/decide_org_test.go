@@ -489,3 +489,50 @@ func BenchmarkMembershipLookupHit(b *testing.B) {
 		}
 	}
 }
+
+// TestRoleRulesCompareRolesAsHasDoes: has({role}) compares the token's
+// role and the asked one after prefixWithOrg, so a v1 org_role without
+// "org:" and a v2 rol that already carries it both hold org:admin; a
+// different role still does not.
+func TestRoleRulesCompareRolesAsHasDoes(t *testing.T) {
+	env := newTestEnv(t, true, nil)
+	v1 := func(role string) func(clerktest.Claims) {
+		return func(c clerktest.Claims) {
+			delete(c, "v")
+			c["org_id"], c["org_slug"], c["org_role"] = "org_1", "acme", role
+		}
+	}
+	v2 := func(rol string) func(clerktest.Claims) {
+		return func(c clerktest.Claims) { c.WithOrg("org_2", "beta", rol, "", "", "") }
+	}
+	tests := []struct {
+		name    string
+		claims  func(clerktest.Claims)
+		role    string
+		outcome Outcome
+	}{
+		{"v1 org_role admin, rule org:admin", v1("admin"), "org:admin", Allow},
+		{"v1 org_role admin, rule admin", v1("admin"), "admin", Allow},
+		{"v1 org_role org:org:admin, rule org:admin", v1("org:org:admin"), "org:admin", Allow},
+		{"v2 rol org:admin, rule org:admin", v2("org:admin"), "org:admin", Allow},
+		{"v2 rol admin, rule org:admin", v2("admin"), "org:admin", Allow},
+		{"v1 org_role org:member, rule org:admin", v1("org:member"), "org:admin", Forbidden},
+		{"v1 org_role orgadmin, rule org:admin", v1("orgadmin"), "org:admin", Forbidden},
+		{"v1 org_role org:, rule org:admin", v1("org:"), "org:admin", Forbidden},
+		{"v2 rol member, rule member", v2("member"), "member", Allow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rule, err := ParseRuleQuery(url.Values{"role": {tt.role}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := req("GET", "Authorization", "Bearer "+env.token(tt.claims))
+			r.Rule = rule
+			d := env.decide(r)
+			if d.Outcome != tt.outcome || (d.Outcome == Forbidden && d.Reason != ReasonRoleMissing) {
+				t.Fatalf("got %v/%q (%s), want %v", d.Outcome, d.Reason, d.Message, tt.outcome)
+			}
+		})
+	}
+}

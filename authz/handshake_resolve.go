@@ -178,7 +178,7 @@ func (e *Engine) handshakeCookies(ctx context.Context, c *authContext) hsResult 
 			e.log.Warn("Clerk: HandshakeService: handshake nonce not redeemed: more nonces than HANDSHAKE_NONCE_REDEEM_RATE allows", "reason", string(clerk.ReasonSessionTokenMissing))
 			unredeemed = true
 		} else if d, err := e.payloads.HandshakePayload(ctx, c.handshakeNonce); err != nil {
-			e.log.Error("Clerk: HandshakeService: error getting handshake payload", "error", err.Error())
+			e.log.Error("Clerk: HandshakeService: error getting handshake payload", "error", withoutSecret(err.Error(), c.handshakeNonce))
 			unredeemed = true
 		} else {
 			directives = d
@@ -215,6 +215,17 @@ func (e *Engine) handshakeCookies(ctx context.Context, c *authContext) hsResult 
 		return hsResult{kind: hsFailed, reason: clerk.ReasonOf(err), message: err.Error()}
 	}
 	return hsResult{kind: hsDone, cookies: directives, session: s}
+}
+
+// withoutSecret is msg with secret, as it is and query-escaped, replaced:
+// a Backend API call that gets no answer fails with an error quoting the
+// URL it called, and the handshake nonce rides in that URL's query.
+func withoutSecret(msg, secret string) string {
+	if secret == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, url.QueryEscape(secret), "[redacted]")
+	return strings.ReplaceAll(msg, secret, "[redacted]")
 }
 
 func isClockError(err error) bool {

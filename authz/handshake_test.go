@@ -1,7 +1,9 @@
 package authz
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -430,5 +432,47 @@ func TestSignInURL(t *testing.T) {
 		if d.Outcome != SignIn || d.Location != tt.want {
 			t.Errorf("%q: %s %q, want %q", tt.cfg, d.Outcome, d.Location, tt.want)
 		}
+	}
+}
+
+// TestHandshakeNonceNeverReachesTheLog: when the Backend API cannot be
+// reached, the error quotes the URL it called, which carries the nonce
+// (GET /v1/clients/handshake_payload?nonce=…); the log line must not.
+func TestHandshakeNonceNeverReachesTheLog(t *testing.T) {
+	const nonce = "nonce_2xYzSECRET+/="
+	tests := []struct {
+		name       string
+		production bool
+		cookie     bool
+	}{
+		{"production, nonce in the query", true, false},
+		{"production, nonce in a cookie", true, true},
+		{"development, nonce in the query", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newHSEnv(t, tt.production, nil)
+			down, err := clerk.NewAPI("http://127.0.0.1:1", "v1", e.fake.SecretKey, "test", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			e.engine.payloads = down
+			e.engine.log = slog.New(slog.NewTextHandler(&logs, nil))
+			r := e.nav("https://app.example.test/p?__clerk_handshake_nonce=" + url.QueryEscape(nonce))
+			if tt.cookie {
+				r = e.nav("https://app.example.test/p", "__clerk_handshake_nonce="+url.QueryEscape(nonce))
+			}
+			e.decide(r)
+			out := logs.String()
+			if !strings.Contains(out, "error getting handshake payload") {
+				t.Fatalf("no log line for the failed redemption:\n%s", out)
+			}
+			for _, s := range []string{nonce, url.QueryEscape(nonce), "SECRET"} {
+				if strings.Contains(out, s) {
+					t.Fatalf("the log holds the nonce (%q):\n%s", s, out)
+				}
+			}
+		})
 	}
 }

@@ -112,6 +112,57 @@ func TestReverificationRulesMatchClerkSDK(t *testing.T) {
 	})
 }
 
+// TestRoleAndPermissionRulesMatchClerkSDK: a role= or permission= rule
+// allows exactly when has({role}) or has({permission}) is true for the
+// same token, whatever spelling of the role the token carries (v1
+// org_role with or without "org:", v2 rol) and the rule names: has()
+// compares both after prefixWithOrg, which makes one "org:" of any number.
+func TestRoleAndPermissionRulesMatchClerkSDK(t *testing.T) {
+	nodePath := clerktest.SDKNodePath(t)
+	env := newSDKMachineEnv(t, true, false)
+	fake := env.fake
+	now := time.Now()
+	type tok struct {
+		name string
+		mod  func(clerktest.Claims)
+	}
+	v1 := func(role string) tok {
+		return tok{"v1 org_role " + role, func(c clerktest.Claims) {
+			delete(c, "v")
+			c["org_id"], c["org_slug"], c["org_role"], c["org_permissions"] = "org_1", "acme", role, []string{"org:invoices:read"}
+		}}
+	}
+	v2 := func(rol string) tok {
+		return tok{"v2 rol " + rol, func(c clerktest.Claims) {
+			c.WithOrg("org_2", "beta", rol, "o:invoices", "read,list", "1")
+		}}
+	}
+	tokens := []tok{v1("org:admin"), v1("admin"), v1("org:org:admin"), v1("org:member"), v1(""), v2("admin"), v2("org:admin"), v2("member"),
+		{"no organization", nil}}
+	type ask struct{ key, value string }
+	asks := []ask{{"role", "admin"}, {"role", "org:admin"}, {"role", "member"}, {"permission", "org:invoices:read"}, {"permission", "org:invoices:list"}}
+	var cases []sdkCase
+	var rules []*Rule
+	for _, tk := range tokens {
+		c := fake.SessionClaims("user_o")
+		c["iat"] = now.Add(-10 * time.Second).Unix()
+		if tk.mod != nil {
+			tk.mod(c)
+		}
+		token := fake.Sign(c)
+		for _, a := range asks {
+			rule, err := ParseRuleQuery(url.Values{a.key: {a.value}})
+			if err != nil {
+				t.Fatalf("%s=%s: %v", a.key, a.value, err)
+			}
+			rules = append(rules, rule)
+			cases = append(cases, sdkCase{name: a.key + "=" + a.value + " on " + tk.name, URL: "https://app.example.test/dashboard", Method: "GET",
+				Headers: [][2]string{{"Accept", "application/json"}, {"Authorization", "Bearer " + token}}, Has: map[string]any{a.key: a.value}})
+		}
+	}
+	compareHas(t, nodePath, env, cases, rules, []clerk.Reason{ReasonRoleMissing, ReasonPermissionMissing, ReasonNoActiveOrg}, nil)
+}
+
 // compareHas decides each case under its rule and checks that we allow
 // exactly when the SDK's has() is true for the same token, denying with
 // one of denyReasons otherwise; onDenied, when set, checks a denial

@@ -172,11 +172,12 @@ func (e *Engine) syncedReturn(c *authContext, back *url.URL) {
 	back.RawQuery += clerk.QueryClerkSynced + "=" + clerk.SyncCompleted
 }
 
-// clerkQueryParam reads one of Clerk's query parameters without parsing
-// queries that cannot hold one.
+// clerkQueryParam reads one of Clerk's query parameters as URLSearchParams
+// does (a bad escape or a ';' does not hide it), without parsing queries
+// that cannot hold one.
 func clerkQueryParam(r *Request, name string) string {
 	if !mayNameClerkParams(r.URL.RawQuery) {
 		return ""
 	}
-	return r.URL.Query().Get(name)
+	return parseQueryLikeJS(r.URL.RawQuery).get(name)
 }

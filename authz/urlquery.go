@@ -36,6 +36,16 @@ func (q queryPairs) get(k string) string {
 	return ""
 }
 
+// has is URLSearchParams.has: a pair named k, whatever its value.
+func (q queryPairs) has(k string) bool {
+	for _, p := range q {
+		if p[0] == k {
+			return true
+		}
+	}
+	return false
+}
+
 // set is URLSearchParams.set: the first pair named k takes v and the other
 // pairs of that name go; without one, the pair is appended.
 func (q queryPairs) set(k, v string) queryPairs {
