@@ -117,7 +117,38 @@ func loadConfig() (*Config, error) {
 		}
 		return nil, err
 	}
+	if err := c.refuseZeros(); err != nil {
+		return nil, err
+	}
 	return &c, c.validate()
+}
+
+// refuseZeros refuses 0 in the settings whose zero value validate reads
+// as "the default" (a Config built in code, tests and the demo, leaves
+// them zero). Every one has a non-zero default, so from the environment a
+// 0 was written by the operator, who means no cache or no wait: taken as
+// the default instead, MACHINE_TOKEN_CACHE_TTL=0 set to make a revoked
+// API key stop at once would keep it working for 30s.
+func (c *Config) refuseZeros() error {
+	for _, z := range []struct {
+		variable string
+		zero     bool
+		want     string
+	}{
+		{"POLICY_POLL_INTERVAL", c.PolicyPollInterval == 0, "at least 100ms"},
+		{"MEMBERSHIP_CACHE_SIZE", c.MembershipCacheSize == 0, "between 1 and 10000000"},
+		{"MEMBERSHIP_CACHE_TTL", c.MembershipCacheTTL == 0, "a positive duration up to 10m"},
+		{"MEMBERSHIP_NEGATIVE_TTL", c.MembershipNegativeTTL == 0, "a positive duration no longer than MEMBERSHIP_CACHE_TTL"},
+		{"MACHINE_TOKEN_CACHE_SIZE", c.MachineTokenCacheSize == 0, "between 1 and 10000000"},
+		{"MACHINE_TOKEN_CACHE_TTL", c.MachineTokenCacheTTL == 0, "a positive duration up to 10m"},
+		{"MACHINE_TOKEN_NEGATIVE_TTL", c.MachineTokenNegativeTTL == 0, "a positive duration no longer than MACHINE_TOKEN_CACHE_TTL"},
+		{"SESSION_CHECK_TTL", c.SessionCheckTTL == 0, "a positive duration up to 1m"},
+	} {
+		if z.zero {
+			return bad(z.variable, "must be %s; 0 does not turn it off (unset it for the default)", z.want)
+		}
+	}
+	return nil
 }
 
 func (c *Config) validate() error {

@@ -275,3 +275,38 @@ func TestTheREADMEConfigTableIsTheConfig(t *testing.T) {
 		}
 	}
 }
+
+// A 0 in a setting whose zero value a Config built in code reads as "the
+// default" is, from the environment, an operator asking for no cache or
+// no wait. The service cannot do that; it must say so at start instead of
+// silently running with the default (MACHINE_TOKEN_CACHE_TTL=0, meant to
+// make a revoked API key stop at once, would keep it working 30s).
+func TestZeroThatWouldBecomeTheDefaultIsRefused(t *testing.T) {
+	tests := []struct {
+		variable, value string
+		env             map[string]string
+	}{
+		{"POLICY_POLL_INTERVAL", "0", nil},
+		{"MEMBERSHIP_CACHE_SIZE", "0", nil},
+		{"MEMBERSHIP_CACHE_TTL", "0s", nil},
+		{"MEMBERSHIP_NEGATIVE_TTL", "0", nil},
+		{"MACHINE_TOKEN_CACHE_SIZE", "0", nil},
+		{"MACHINE_TOKEN_CACHE_TTL", "0", nil},
+		{"MACHINE_TOKEN_NEGATIVE_TTL", "0ms", nil},
+		{"SESSION_CHECK_TTL", "0", map[string]string{"SESSION_CHECK": "always"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			env := map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, tt.variable: tt.value}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			setEnv(t, env)
+			_, err := loadConfig()
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable {
+				t.Fatalf("%s=%s: error %v, want one naming %s", tt.variable, tt.value, err, tt.variable)
+			}
+		})
+	}
+}
