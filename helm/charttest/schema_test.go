@@ -55,6 +55,8 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"network policy that admits no namespace", "networkPolicy: {enabled: true, ingressNamespaces: []}", "/networkPolicy/ingressNamespaces"},
 		{"negative preStop sleep", "preStopSleepSeconds: -1", "/preStopSleepSeconds"},
 		{"unknown probe field", "livenessProbe: {initialDelay: 5}", "'initialDelay' not allowed"},
+		// The API server refuses a liveness probe whose successThreshold is not 1.
+		{"liveness probe success threshold above 1", "livenessProbe: {successThreshold: 2}", "/livenessProbe/successThreshold"},
 		{"secret key in the machine secret key slot", "clerk: {machineSecretKey: " + testSecretKey + "}", "/clerk/machineSecretKey"},
 		{"machine secret key name with a space", `secretKeys: {machineSecretKey: "machine key"}`, "/secretKeys/machineSecretKey"},
 		{"machine token TTL that is not a Go duration", "machineTokens: {cacheTTL: 30 seconds}", "/machineTokens/cacheTTL"},
@@ -93,6 +95,10 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"HPA max below min", "autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 3}", "maxReplicas must be >="},
 		{"HPA without a CPU request", "autoscaling: {enabled: true}\nresources: {requests: {cpu: null}}", "resources.requests.cpu"},
 		{"callback ingress without hosts", "callbackIngress: {enabled: true}", "callbackIngress.hosts"},
+		// The API server refuses a preStop sleep longer than the grace period; one as long
+		// leaves no time after SIGTERM to drain.
+		{"preStop sleep past the grace period", "terminationGracePeriodSeconds: 5", "preStopSleepSeconds (10) must be less than terminationGracePeriodSeconds (5)"},
+		{"preStop sleep as long as the grace period", "terminationGracePeriodSeconds: 30\npreStopSleepSeconds: 30", "preStopSleepSeconds (30) must be less than terminationGracePeriodSeconds (30)"},
 		{"machine secret key with nowhere to store it", "clerk: {machineSecretKey: ak_abc}\nsecretKeys: {machineSecretKey: \"\"}", "secretKeys.machineSecretKey is empty"},
 		{"redis URL of another scheme", "redis: {url: \"http://redis:6379\"}", "redis.url must be redis://"},
 		{"redis URL without a host", "redis: {url: \"redis:///0\"}", "redis.url must be redis://"},
@@ -131,6 +137,8 @@ func TestValidValuesAreAccepted(t *testing.T) {
 		{"one replica", "replicaCount: 1"},
 		{"extra env and envFrom", "extraEnv: [{name: CACHE_TTL, value: 1m}, {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\nextraEnvFrom: [{configMapRef: {name: extra}}]"},
 		{"preStop sleep off", "preStopSleepSeconds: 0"},
+		{"short grace period without a preStop sleep", "terminationGracePeriodSeconds: 5\npreStopSleepSeconds: 0"},
+		{"liveness probe success threshold of 1", "livenessProbe: {successThreshold: 1}"},
 		{"machine secret key", "clerk: {machineSecretKey: ak_0123456789abcdef}"},
 		{"machine token settings", "machineTokens: {cacheSize: 50000, cacheTTL: 1m30s, negativeTTL: 2.5s, staleWindow: \"0\", verifyRate: 0}"},
 		{"machine token stale window of 0 as a number", "machineTokens: {staleWindow: 0}"},
