@@ -221,8 +221,10 @@ func (c *Config) validate() error {
 	if c.TokenCacheSize < 0 || c.TokenCacheSize > 10_000_000 {
 		return bad("TOKEN_CACHE_SIZE", "must be between 0 (disabled) and 10000000")
 	}
-	if c.ListenAddr == "" {
-		return bad("LISTEN_ADDR", "must not be empty")
+	// Checked here, as GRPC_LISTEN_ADDR is: net.Listen refusing it later
+	// would be a listen failure (exit 1), not a configuration error.
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		return bad("LISTEN_ADDR", "must be host:port such as :8080")
 	}
 	if !strings.HasPrefix(c.CallbackPath, "/") || strings.ContainsAny(c.CallbackPath, "?#") {
 		return bad("CALLBACK_PATH", "must be an absolute path such as /_auth/callback")
@@ -244,6 +246,9 @@ func (c *Config) validate() error {
 	}
 	if c.LogFlushInterval < 0 || c.LogFlushInterval > 10*time.Second {
 		return bad("LOG_FLUSH_INTERVAL", "must be between 0 (write each line at once) and 10s")
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		return bad("METRICS_ADDR", "must be host:port such as :9090")
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
 		return bad("METRICS_ADDR", "must differ from LISTEN_ADDR; leave it unset to serve /metrics on LISTEN_ADDR")

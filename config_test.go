@@ -310,3 +310,42 @@ func TestZeroThatWouldBecomeTheDefaultIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// LISTEN_ADDR and METRICS_ADDR are checked like GRPC_LISTEN_ADDR: a value
+// net.Listen cannot use stops start-up as a configuration error naming the
+// variable (exit 2), not later as a listen failure (exit 1) whose line
+// named neither variable for LISTEN_ADDR.
+func TestListenAddressesMustBeHostPort(t *testing.T) {
+	tests := []struct {
+		listen, metrics string
+		variable        string // "" = valid
+	}{
+		{":8080", "", ""},
+		{"127.0.0.1:8080", ":9090", ""},
+		{"[::1]:8080", "localhost:9090", ""},
+		{"8080", "", "LISTEN_ADDR"},
+		{"localhost", "", "LISTEN_ADDR"},
+		{":8080", "9090", "METRICS_ADDR"},
+		{":8080", "http://0.0.0.0:9090", "METRICS_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.listen+" "+tt.metrics, func(t *testing.T) {
+			env := map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LISTEN_ADDR": tt.listen}
+			if tt.metrics != "" {
+				env["METRICS_ADDR"] = tt.metrics
+			}
+			setEnv(t, env)
+			_, err := loadConfig()
+			if tt.variable == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable {
+				t.Fatalf("error %v, want one naming %s", err, tt.variable)
+			}
+		})
+	}
+}
