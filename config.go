@@ -155,6 +155,18 @@ func (c *Config) validate() error {
 	if c.PublishableKey == "" {
 		return bad("CLERK_PUBLISHABLE_KEY", "required (pk_test_… or pk_live_… from the Clerk dashboard)")
 	}
+	// A key pasted with a line break or a space (a Secret written with
+	// echo) would be accepted and then fail: the publishable key's base64
+	// ignores a newline but its cookie suffix does not, and a secret key in
+	// an Authorization header fails every call before it is sent. The
+	// value is not shown.
+	for _, k := range []struct{ variable, key string }{
+		{"CLERK_PUBLISHABLE_KEY", c.PublishableKey}, {"CLERK_SECRET_KEY", c.SecretKey}, {"CLERK_MACHINE_SECRET_KEY", c.MachineSecretKey},
+	} {
+		if strings.IndexFunc(k.key, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+			return bad(k.variable, "contains a space, a line break or another character no Clerk key has (a trailing newline from the Secret?)")
+		}
+	}
 	pk, err := clerk.ParsePublishableKey(c.PublishableKey)
 	if err != nil {
 		return bad("CLERK_PUBLISHABLE_KEY", "%v", err)

@@ -349,3 +349,36 @@ func TestListenAddressesMustBeHostPort(t *testing.T) {
 		})
 	}
 }
+
+// A key with a line break or a space (a Secret written with `echo`) was
+// accepted, and then could not be used: a publishable key's base64
+// ignores the newline but its cookie suffix does not (the service looked
+// for __session_<another suffix>), and a secret key in an Authorization
+// header makes every Backend API call fail before it is sent (so the JWKS
+// never loads). Refused at start, without echoing the key.
+func TestKeysWithWhitespaceAreRefused(t *testing.T) {
+	tests := []struct {
+		name, variable, value string
+	}{
+		{"publishable key with a trailing newline", "CLERK_PUBLISHABLE_KEY", testPK + "\n"},
+		{"secret key with a trailing newline", "CLERK_SECRET_KEY", testSK + "\n"},
+		{"secret key with a trailing CRLF", "CLERK_SECRET_KEY", testSK + "\r\n"},
+		{"secret key with a space", "CLERK_SECRET_KEY", testSK + " "},
+		{"machine secret key with a trailing newline", "CLERK_MACHINE_SECRET_KEY", "ak_machine_secret\n"},
+		{"machine secret key with a tab", "CLERK_MACHINE_SECRET_KEY", "ak_machine\tsecret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, tt.variable: tt.value}
+			setEnv(t, env)
+			_, err := loadConfig()
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable {
+				t.Fatalf("error %v, want one naming %s", err, tt.variable)
+			}
+			if strings.Contains(err.Error(), strings.TrimSpace(tt.value)) {
+				t.Fatalf("the error echoes the key: %v", err)
+			}
+		})
+	}
+}

@@ -23,6 +23,8 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"secret key in the publishable key slot", "clerk: {publishableKey: sk_test_abc}", "/clerk/publishableKey"},
 		{"publishable key of no known environment", "clerk: {publishableKey: pk_prod_abc}", "/clerk/publishableKey"},
 		{"publishable key in the secret key slot", "clerk: {secretKey: " + testPublishableKey + "}", "/clerk/secretKey"},
+		{"secret key with a trailing space", `clerk: {secretKey: "sk_live_abc "}`, "/clerk/secretKey"},
+		{"machine secret key with a trailing space", `clerk: {machineSecretKey: "ak_abc "}`, "/clerk/machineSecretKey"},
 		{"JWT key that is not a PEM public key", "clerk: {jwtKey: abc}", "/clerk/jwtKey"},
 		{"API URL without a scheme", "clerk: {apiUrl: api.clerk.com}", "/clerk/apiUrl"},
 		{"authorized parties as one string", "clerk: {authorizedParties: https://a.example.com}", "/clerk/authorizedParties"},
