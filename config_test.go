@@ -382,3 +382,41 @@ func TestKeysWithWhitespaceAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// Some settings can only be judged while the parts are built (the webhook
+// secret's base64, a Redis URL's options): a bad one is still a
+// configuration error, with the same line and exit status 2 as those
+// loadConfig finds, and no secret echoed.
+func TestConfigErrorFoundWhileStartingExitsWithStatus2(t *testing.T) {
+	if os.Getenv("CFA_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		variable string
+		secret   string // must not be printed
+	}{
+		{"webhook secret that is not base64", []string{"CLERK_WEBHOOK_SIGNING_SECRET=whsec_not*base64*do_not_print_me"}, "CLERK_WEBHOOK_SIGNING_SECRET", "do_not_print_me"},
+		{"redis cluster URL naming a sentinel master", []string{"REDIS_URL=redis://:do_not_print_me@node-1:6379?master_name=main", "REDIS_CLUSTER=true"}, "REDIS_URL", "do_not_print_me"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestConfigErrorFoundWhileStartingExitsWithStatus2$") //nolint:gosec // re-runs this test binary
+			cmd.Env = append(os.Environ(), "CFA_RUN_MAIN=1", "CLERK_PUBLISHABLE_KEY="+testPK, "CLERK_SECRET_KEY="+testSK, "LISTEN_ADDR=127.0.0.1:0")
+			cmd.Env = append(cmd.Env, tt.env...)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2; output %s", err, out)
+			}
+			if !strings.Contains(string(out), "clerk-forward-auth: configuration error: "+tt.variable) {
+				t.Fatalf("no configuration error line naming %s in %q", tt.variable, out)
+			}
+			if strings.Contains(string(out), tt.secret) {
+				t.Fatalf("the secret was printed: %q", out)
+			}
+		})
+	}
+}
