@@ -219,7 +219,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	for _, p := range c.AuthorizedParties {
-		if err := checkURL(p, false); err != nil {
+		if err := checkOrigin(p); err != nil {
 			return bad("CLERK_AUTHORIZED_PARTIES", "%q: %v (use origins such as https://app.example.com)", p, err)
 		}
 	}
@@ -383,6 +383,22 @@ func checkURL(s string, relativeOK bool) error {
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return errors.New("must be an absolute http(s) URL")
+	}
+	return nil
+}
+
+// checkOrigin accepts an origin as a browser writes it in Origin, which
+// is what a token's azp holds and is compared to exactly: any other
+// spelling of it (a trailing slash or a path, capitals, the scheme's
+// default port) would never match, refusing every token.
+func checkOrigin(s string) error {
+	if err := checkURL(s, false); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s) // checkURL parsed it: http or https, with a host
+	defaultPort := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	if s != u.Scheme+"://"+strings.ToLower(u.Host) || u.Port() == defaultPort {
+		return errors.New("must be an origin: scheme and host in lower case, a port only when not the default, nothing after")
 	}
 	return nil
 }

@@ -420,3 +420,42 @@ func TestConfigErrorFoundWhileStartingExitsWithStatus2(t *testing.T) {
 		})
 	}
 }
+
+// A token's azp is the browser's Origin, compared exactly: an entry with a
+// trailing slash, a path, capitals or the scheme's default port can never
+// match, so a list of such entries refused every session token while the
+// service had accepted it at start.
+func TestAuthorizedPartiesMustBeOrigins(t *testing.T) {
+	tests := []struct {
+		parties string
+		ok      bool
+	}{
+		{"https://app.example.com", true},
+		{"http://localhost:3000,https://app.example.com", true},
+		{"https://[::1]:8443", true},
+		{"https://app.example.com/", false},
+		{"https://app.example.com/dashboard", false},
+		{"https://app.example.com?x=1", false},
+		{"https://app.example.com#top", false},
+		{"https://App.Example.com", false},
+		{"HTTPS://app.example.com", false},
+		{"https://app.example.com:443", false},
+		{"http://app.example.com:80", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.parties, func(t *testing.T) {
+			setEnv(t, map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_AUTHORIZED_PARTIES": tt.parties})
+			_, err := loadConfig()
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != "CLERK_AUTHORIZED_PARTIES" {
+				t.Fatalf("error %v, want one naming CLERK_AUTHORIZED_PARTIES", err)
+			}
+		})
+	}
+}

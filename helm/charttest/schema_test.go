@@ -28,6 +28,8 @@ func TestInvalidValuesAreRefusedAtInstall(t *testing.T) {
 		{"JWT key that is not a PEM public key", "clerk: {jwtKey: abc}", "/clerk/jwtKey"},
 		{"API URL without a scheme", "clerk: {apiUrl: api.clerk.com}", "/clerk/apiUrl"},
 		{"authorized parties as one string", "clerk: {authorizedParties: https://a.example.com}", "/clerk/authorizedParties"},
+		{"authorized party with a trailing slash", "clerk: {authorizedParties: [https://a.example.com/]}", "/clerk/authorizedParties/0"},
+		{"authorized party with capitals", "clerk: {authorizedParties: [https://App.example.com]}", "/clerk/authorizedParties/0"},
 		{"JWT audience as one string", "clerk: {jwtAudience: https://api.example.com}", "/clerk/jwtAudience"},
 		{"JWT audiences as one comma list", `clerk: {jwtAudience: ["https://a.example.com,https://b.example.com"]}`, "/clerk/jwtAudience/0"},
 		{"JWT issuer with a space", `clerk: {jwtIssuer: ["https://clerk.example.com "]}`, "/clerk/jwtIssuer/0"},
