@@ -117,12 +117,55 @@ func loadConfig() (*Config, error) {
 		}
 		return nil, err
 	}
+	if err := c.refuseZeros(); err != nil {
+		return nil, err
+	}
 	return &c, c.validate()
+}
+
+// refuseZeros refuses 0 in the settings whose zero value validate reads
+// as "the default" (a Config built in code, tests and the demo, leaves
+// them zero). Every one has a non-zero default, so from the environment a
+// 0 was written by the operator, who means no cache or no wait: taken as
+// the default instead, MACHINE_TOKEN_CACHE_TTL=0 set to make a revoked
+// API key stop at once would keep it working for 30s.
+func (c *Config) refuseZeros() error {
+	for _, z := range []struct {
+		variable string
+		zero     bool
+		want     string
+	}{
+		{"POLICY_POLL_INTERVAL", c.PolicyPollInterval == 0, "at least 100ms"},
+		{"MEMBERSHIP_CACHE_SIZE", c.MembershipCacheSize == 0, "between 1 and 10000000"},
+		{"MEMBERSHIP_CACHE_TTL", c.MembershipCacheTTL == 0, "a positive duration up to 10m"},
+		{"MEMBERSHIP_NEGATIVE_TTL", c.MembershipNegativeTTL == 0, "a positive duration no longer than MEMBERSHIP_CACHE_TTL"},
+		{"MACHINE_TOKEN_CACHE_SIZE", c.MachineTokenCacheSize == 0, "between 1 and 10000000"},
+		{"MACHINE_TOKEN_CACHE_TTL", c.MachineTokenCacheTTL == 0, "a positive duration up to 10m"},
+		{"MACHINE_TOKEN_NEGATIVE_TTL", c.MachineTokenNegativeTTL == 0, "a positive duration no longer than MACHINE_TOKEN_CACHE_TTL"},
+		{"SESSION_CHECK_TTL", c.SessionCheckTTL == 0, "a positive duration up to 1m"},
+	} {
+		if z.zero {
+			return bad(z.variable, "must be %s; 0 does not turn it off (unset it for the default)", z.want)
+		}
+	}
+	return nil
 }
 
 func (c *Config) validate() error {
 	if c.PublishableKey == "" {
 		return bad("CLERK_PUBLISHABLE_KEY", "required (pk_test_… or pk_live_… from the Clerk dashboard)")
+	}
+	// A key pasted with a line break or a space (a Secret written with
+	// echo) would be accepted and then fail: the publishable key's base64
+	// ignores a newline but its cookie suffix does not, and a secret key in
+	// an Authorization header fails every call before it is sent. The
+	// value is not shown.
+	for _, k := range []struct{ variable, key string }{
+		{"CLERK_PUBLISHABLE_KEY", c.PublishableKey}, {"CLERK_SECRET_KEY", c.SecretKey}, {"CLERK_MACHINE_SECRET_KEY", c.MachineSecretKey},
+	} {
+		if strings.IndexFunc(k.key, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+			return bad(k.variable, "contains a space, a line break or another character no Clerk key has (a trailing newline from the Secret?)")
+		}
 	}
 	pk, err := clerk.ParsePublishableKey(c.PublishableKey)
 	if err != nil {
@@ -176,7 +219,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	for _, p := range c.AuthorizedParties {
-		if err := checkURL(p, false); err != nil {
+		if err := checkOrigin(p); err != nil {
 			return bad("CLERK_AUTHORIZED_PARTIES", "%q: %v (use origins such as https://app.example.com)", p, err)
 		}
 	}
@@ -190,8 +233,10 @@ func (c *Config) validate() error {
 	if c.TokenCacheSize < 0 || c.TokenCacheSize > 10_000_000 {
 		return bad("TOKEN_CACHE_SIZE", "must be between 0 (disabled) and 10000000")
 	}
-	if c.ListenAddr == "" {
-		return bad("LISTEN_ADDR", "must not be empty")
+	// Checked here, as GRPC_LISTEN_ADDR is: net.Listen refusing it later
+	// would be a listen failure (exit 1), not a configuration error.
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		return bad("LISTEN_ADDR", "must be host:port such as :8080")
 	}
 	if !strings.HasPrefix(c.CallbackPath, "/") || strings.ContainsAny(c.CallbackPath, "?#") {
 		return bad("CALLBACK_PATH", "must be an absolute path such as /_auth/callback")
@@ -213,6 +258,9 @@ func (c *Config) validate() error {
 	}
 	if c.LogFlushInterval < 0 || c.LogFlushInterval > 10*time.Second {
 		return bad("LOG_FLUSH_INTERVAL", "must be between 0 (write each line at once) and 10s")
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		return bad("METRICS_ADDR", "must be host:port such as :9090")
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.ListenAddr {
 		return bad("METRICS_ADDR", "must differ from LISTEN_ADDR; leave it unset to serve /metrics on LISTEN_ADDR")
@@ -335,6 +383,22 @@ func checkURL(s string, relativeOK bool) error {
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return errors.New("must be an absolute http(s) URL")
+	}
+	return nil
+}
+
+// checkOrigin accepts an origin as a browser writes it in Origin, which
+// is what a token's azp holds and is compared to exactly: any other
+// spelling of it (a trailing slash or a path, capitals, the scheme's
+// default port) would never match, refusing every token.
+func checkOrigin(s string) error {
+	if err := checkURL(s, false); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s) // checkURL parsed it: http or https, with a host
+	defaultPort := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	if s != u.Scheme+"://"+strings.ToLower(u.Host) || u.Port() == defaultPort {
+		return errors.New("must be an origin: scheme and host in lower case, a port only when not the default, nothing after")
 	}
 	return nil
 }

@@ -275,3 +275,187 @@ func TestTheREADMEConfigTableIsTheConfig(t *testing.T) {
 		}
 	}
 }
+
+// A 0 in a setting whose zero value a Config built in code reads as "the
+// default" is, from the environment, an operator asking for no cache or
+// no wait. The service cannot do that; it must say so at start instead of
+// silently running with the default (MACHINE_TOKEN_CACHE_TTL=0, meant to
+// make a revoked API key stop at once, would keep it working 30s).
+func TestZeroThatWouldBecomeTheDefaultIsRefused(t *testing.T) {
+	tests := []struct {
+		variable, value string
+		env             map[string]string
+	}{
+		{"POLICY_POLL_INTERVAL", "0", nil},
+		{"MEMBERSHIP_CACHE_SIZE", "0", nil},
+		{"MEMBERSHIP_CACHE_TTL", "0s", nil},
+		{"MEMBERSHIP_NEGATIVE_TTL", "0", nil},
+		{"MACHINE_TOKEN_CACHE_SIZE", "0", nil},
+		{"MACHINE_TOKEN_CACHE_TTL", "0", nil},
+		{"MACHINE_TOKEN_NEGATIVE_TTL", "0ms", nil},
+		{"SESSION_CHECK_TTL", "0", map[string]string{"SESSION_CHECK": "always"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			env := map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, tt.variable: tt.value}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			setEnv(t, env)
+			_, err := loadConfig()
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable {
+				t.Fatalf("%s=%s: error %v, want one naming %s", tt.variable, tt.value, err, tt.variable)
+			}
+		})
+	}
+}
+
+// LISTEN_ADDR and METRICS_ADDR are checked like GRPC_LISTEN_ADDR: a value
+// net.Listen cannot use stops start-up as a configuration error naming the
+// variable (exit 2), not later as a listen failure (exit 1) whose line
+// named neither variable for LISTEN_ADDR.
+func TestListenAddressesMustBeHostPort(t *testing.T) {
+	tests := []struct {
+		listen, metrics string
+		variable        string // "" = valid
+	}{
+		{":8080", "", ""},
+		{"127.0.0.1:8080", ":9090", ""},
+		{"[::1]:8080", "localhost:9090", ""},
+		{"8080", "", "LISTEN_ADDR"},
+		{"localhost", "", "LISTEN_ADDR"},
+		{":8080", "9090", "METRICS_ADDR"},
+		{":8080", "http://0.0.0.0:9090", "METRICS_ADDR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.listen+" "+tt.metrics, func(t *testing.T) {
+			env := map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "LISTEN_ADDR": tt.listen}
+			if tt.metrics != "" {
+				env["METRICS_ADDR"] = tt.metrics
+			}
+			setEnv(t, env)
+			_, err := loadConfig()
+			if tt.variable == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable {
+				t.Fatalf("error %v, want one naming %s", err, tt.variable)
+			}
+		})
+	}
+}
+
+// A key with a line break or a space (a Secret written with `echo`) was
+// accepted, and then could not be used: a publishable key's base64
+// ignores the newline but its cookie suffix does not (the service looked
+// for __session_<another suffix>), and a secret key in an Authorization
+// header makes every Backend API call fail before it is sent (so the JWKS
+// never loads). Refused at start, without echoing the key.
+func TestKeysWithWhitespaceAreRefused(t *testing.T) {
+	tests := []struct {
+		name, variable, value string
+	}{
+		{"publishable key with a trailing newline", "CLERK_PUBLISHABLE_KEY", testPK + "\n"},
+		{"secret key with a trailing newline", "CLERK_SECRET_KEY", testSK + "\n"},
+		{"secret key with a trailing CRLF", "CLERK_SECRET_KEY", testSK + "\r\n"},
+		{"secret key with a space", "CLERK_SECRET_KEY", testSK + " "},
+		{"machine secret key with a trailing newline", "CLERK_MACHINE_SECRET_KEY", "ak_machine_secret\n"},
+		{"machine secret key with a tab", "CLERK_MACHINE_SECRET_KEY", "ak_machine\tsecret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, tt.variable: tt.value}
+			setEnv(t, env)
+			_, err := loadConfig()
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable {
+				t.Fatalf("error %v, want one naming %s", err, tt.variable)
+			}
+			if strings.Contains(err.Error(), strings.TrimSpace(tt.value)) {
+				t.Fatalf("the error echoes the key: %v", err)
+			}
+		})
+	}
+}
+
+// Some settings can only be judged while the parts are built (the webhook
+// secret's base64, a Redis URL's options): a bad one is still a
+// configuration error, with the same line and exit status 2 as those
+// loadConfig finds, and no secret echoed.
+func TestConfigErrorFoundWhileStartingExitsWithStatus2(t *testing.T) {
+	if os.Getenv("CFA_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	tests := []struct {
+		name     string
+		env      []string
+		variable string
+		secret   string // must not be printed
+	}{
+		{"webhook secret that is not base64", []string{"CLERK_WEBHOOK_SIGNING_SECRET=whsec_not*base64*do_not_print_me"}, "CLERK_WEBHOOK_SIGNING_SECRET", "do_not_print_me"},
+		{"redis cluster URL naming a sentinel master", []string{"REDIS_URL=redis://:do_not_print_me@node-1:6379?master_name=main", "REDIS_CLUSTER=true"}, "REDIS_URL", "do_not_print_me"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestConfigErrorFoundWhileStartingExitsWithStatus2$") //nolint:gosec // re-runs this test binary
+			cmd.Env = append(os.Environ(), "CFA_RUN_MAIN=1", "CLERK_PUBLISHABLE_KEY="+testPK, "CLERK_SECRET_KEY="+testSK, "LISTEN_ADDR=127.0.0.1:0")
+			cmd.Env = append(cmd.Env, tt.env...)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2; output %s", err, out)
+			}
+			if !strings.Contains(string(out), "clerk-forward-auth: configuration error: "+tt.variable) {
+				t.Fatalf("no configuration error line naming %s in %q", tt.variable, out)
+			}
+			if strings.Contains(string(out), tt.secret) {
+				t.Fatalf("the secret was printed: %q", out)
+			}
+		})
+	}
+}
+
+// A token's azp is the browser's Origin, compared exactly: an entry with a
+// trailing slash, a path, capitals or the scheme's default port can never
+// match, so a list of such entries refused every session token while the
+// service had accepted it at start.
+func TestAuthorizedPartiesMustBeOrigins(t *testing.T) {
+	tests := []struct {
+		parties string
+		ok      bool
+	}{
+		{"https://app.example.com", true},
+		{"http://localhost:3000,https://app.example.com", true},
+		{"https://[::1]:8443", true},
+		{"https://app.example.com/", false},
+		{"https://app.example.com/dashboard", false},
+		{"https://app.example.com?x=1", false},
+		{"https://app.example.com#top", false},
+		{"https://App.Example.com", false},
+		{"HTTPS://app.example.com", false},
+		{"https://app.example.com:443", false},
+		{"http://app.example.com:80", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.parties, func(t *testing.T) {
+			setEnv(t, map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_AUTHORIZED_PARTIES": tt.parties})
+			_, err := loadConfig()
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != "CLERK_AUTHORIZED_PARTIES" {
+				t.Fatalf("error %v, want one naming CLERK_AUTHORIZED_PARTIES", err)
+			}
+		})
+	}
+}

@@ -17,6 +17,15 @@ import (
 // so that anyone can try it without a Clerk account, and prints tokens and
 // curl lines for allowed and denied requests.
 func runDemo(w io.Writer) int {
+	// The fake Clerk lets in whoever holds the tokens printed below. Where
+	// Clerk keys are set ("demo" given to a deployment), the demo would
+	// stand in for the real service on its LISTEN_ADDR: refuse instead.
+	for _, name := range []string{"CLERK_PUBLISHABLE_KEY", "CLERK_SECRET_KEY", "CLERK_JWT_KEY", "CLERK_MACHINE_SECRET_KEY"} {
+		if os.Getenv(name) != "" {
+			fmt.Fprintf(os.Stderr, "demo: %s is set: the demo answers from a fake Clerk and must not stand in for a configured service; unset it to try the demo\n", name)
+			return 2
+		}
+	}
 	fake, err := clerktest.New(clerktest.Options{Production: true})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: start fake Clerk: %v\n", err)

@@ -42,6 +42,15 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	err = serve(ctx, cfg, logger, nil)
 	stop()
+	// A setting judged only while the parts are built (the webhook secret's
+	// base64, a Redis URL's options) is as much a configuration error as
+	// those loadConfig finds: the same line and exit status.
+	var ce *configError
+	if errors.As(err, &ce) {
+		logOut.Flush()
+		fmt.Fprintf(os.Stderr, "clerk-forward-auth: configuration error: %v\n", err)
+		os.Exit(2)
+	}
 	if err != nil {
 		logger.Error("exit", "error", err.Error())
 	}

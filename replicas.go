@@ -29,7 +29,7 @@ func openRedis(ctx context.Context, cfg *Config, logger *slog.Logger) (*redissha
 	redisshare.LogTo(logger)
 	store, err := redisshare.New(cfg.RedisURL, redisshare.Options{CAFile: cfg.RedisCAFile, Cluster: cfg.RedisCluster, Logger: logger})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", redisSettings(cfg), err)
+		return nil, bad(redisSettings(cfg), "%v", err) // its errors never hold the password
 	}
 	if err := store.Ping(ctx); err != nil {
 		logger.Warn("redis does not answer yet; deciding from local caches and Clerk until it does", "error", err.Error())

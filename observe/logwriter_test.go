@@ -136,3 +136,61 @@ func TestLogWriterWritesAnOversizedLineWhole(t *testing.T) {
 		t.Fatalf("%d bytes in %d writes: want the buffered line, then the big one whole", len(got), n)
 	}
 }
+
+// slowSink is a destination that takes its time (stderr piped to a log
+// shipper that stalls): started is told when a write begins.
+type slowSink struct {
+	sink
+	delay   time.Duration
+	started chan struct{}
+}
+
+func (s *slowSink) Write(p []byte) (int, error) {
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
+	time.Sleep(s.delay)
+	return s.sink.Write(p)
+}
+
+// A request's line goes into the buffer while the previous batch is being
+// written: only a full buffer waits for the destination. Before, the
+// batch was written under the lock every Write takes, so each request
+// logging during a slow write waited for it.
+func TestLogWriterDoesNotHoldLinesBehindASlowWrite(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		startBy  func(lw *LogWriter) // gets a batch written
+	}{
+		{"batch written by the interval", 5 * time.Millisecond, func(*LogWriter) {}},
+		{"batch written by Flush", time.Hour, func(lw *LogWriter) { go lw.Flush() }},
+		{"batch written because the buffer is full", time.Hour, func(lw *LogWriter) {
+			go func() { _, _ = lw.Write([]byte(strings.Repeat("f", logWriterBufferSize-4) + "\n")) }()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &slowSink{delay: 500 * time.Millisecond, started: make(chan struct{}, 1)}
+			lw := NewLogWriter(s, tt.interval)
+			write(t, lw, []byte("first\n"))
+			tt.startBy(lw)
+			select {
+			case <-s.started:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the batch was never written")
+			}
+			start := time.Now()
+			write(t, lw, []byte("second\n"))
+			if took := time.Since(start); took > 250*time.Millisecond {
+				t.Fatalf("Write took %v: it waited for the slow write of the previous batch", took)
+			}
+			lw.Flush()
+			got, _ := s.snapshot()
+			if !strings.HasPrefix(got, "first\n") || !strings.Contains(got, "\nsecond\n") {
+				t.Fatalf("lines lost or out of order: %q", got)
+			}
+		})
+	}
+}

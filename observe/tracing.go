@@ -45,7 +45,8 @@ type Tracing struct {
 
 // NewTracing exports spans over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
 // or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and neither
-// OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none); otherwise tracing
+// OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none; another exporter
+// is refused); otherwise tracing
 // is off and costs nothing but reading an incoming traceparent, so that log
 // lines still carry the proxy's trace id.
 func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
@@ -56,7 +57,15 @@ func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
 		o.ServiceName = "clerk-forward-auth"
 	}
 	env := o.Getenv
-	if strings.EqualFold(env("OTEL_SDK_DISABLED"), "true") || env("OTEL_TRACES_EXPORTER") == "none" ||
+	if strings.EqualFold(env("OTEL_SDK_DISABLED"), "true") {
+		return NewTracingWith(nil), nil
+	}
+	// Only OTLP is built in: another exporter asked for would otherwise be
+	// OTLP (with an endpoint) or nothing at all, without a word.
+	if e := env("OTEL_TRACES_EXPORTER"); e != "" && e != "otlp" && e != "none" {
+		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: only otlp (or none) is supported", e)
+	}
+	if env("OTEL_TRACES_EXPORTER") == "none" ||
 		(env("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "") {
 		return NewTracingWith(nil), nil
 	}

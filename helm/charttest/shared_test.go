@@ -200,11 +200,6 @@ func TestSessionCheckAndWebhookPathBecomeTheEnvironment(t *testing.T) {
 			want:   map[string]string{"SESSION_CHECK": "never"},
 		},
 		{
-			name:   "TTL of 0 as a number is passed, not dropped",
-			values: "sessionCheck: {ttl: 0}",
-			want:   map[string]string{"SESSION_CHECK_TTL": "0"},
-		},
-		{
 			name:   "TTL in milliseconds",
 			values: "sessionCheck: {mode: always, ttl: 1500ms}",
 			want:   map[string]string{"SESSION_CHECK": "always", "SESSION_CHECK_TTL": "1500ms"},

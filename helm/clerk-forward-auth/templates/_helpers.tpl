@@ -166,6 +166,11 @@ The schema checks shapes; this checks combinations.
 {{- if and .Values.autoscaling.enabled (not (dig "requests" "cpu" "" .Values.resources)) }}
 {{- fail "autoscaling on CPU needs resources.requests.cpu" }}
 {{- end }}
+{{- /* The kubelet's sleep runs inside the grace period and SIGTERM comes after it: the API
+server refuses a longer sleep, and one as long leaves the service no time to drain. */}}
+{{- if and (gt (int .Values.preStopSleepSeconds) 0) (ge (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds)) }}
+{{- fail (printf "preStopSleepSeconds (%d) must be less than terminationGracePeriodSeconds (%d): the sleep is spent inside the grace period, before SIGTERM" (int .Values.preStopSleepSeconds) (int .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
 {{- if and .Values.callbackIngress.enabled (not .Values.callbackIngress.hosts) }}
 {{- fail "callbackIngress.hosts is required when callbackIngress.enabled" }}
 {{- end }}
