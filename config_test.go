@@ -121,16 +121,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			setEnv(t, tt.env)
 			_, err := loadConfig()
-			if tt.variable == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			var ce *configError
-			if !errors.As(err, &ce) || ce.variable != tt.variable {
-				t.Fatalf("error %v, want one naming %s", err, tt.variable)
-			}
+			wantConfigError(t, err, tt.variable)
 		})
 	}
 }
@@ -226,10 +217,7 @@ func TestOrganizationSyncConfig(t *testing.T) {
 				}
 				return
 			}
-			var ce *configError
-			if !errors.As(err, &ce) || ce.variable != tt.variable {
-				t.Fatalf("error %v, want one naming %s", err, tt.variable)
-			}
+			wantConfigError(t, err, tt.variable)
 		})
 	}
 }
@@ -303,10 +291,7 @@ func TestZeroThatWouldBecomeTheDefaultIsRefused(t *testing.T) {
 			}
 			setEnv(t, env)
 			_, err := loadConfig()
-			var ce *configError
-			if !errors.As(err, &ce) || ce.variable != tt.variable {
-				t.Fatalf("%s=%s: error %v, want one naming %s", tt.variable, tt.value, err, tt.variable)
-			}
+			wantConfigError(t, err, tt.variable)
 		})
 	}
 }
@@ -336,16 +321,7 @@ func TestListenAddressesMustBeHostPort(t *testing.T) {
 			}
 			setEnv(t, env)
 			_, err := loadConfig()
-			if tt.variable == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			var ce *configError
-			if !errors.As(err, &ce) || ce.variable != tt.variable {
-				t.Fatalf("error %v, want one naming %s", err, tt.variable)
-			}
+			wantConfigError(t, err, tt.variable)
 		})
 	}
 }
@@ -372,10 +348,7 @@ func TestKeysWithWhitespaceAreRefused(t *testing.T) {
 			env := map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, tt.variable: tt.value}
 			setEnv(t, env)
 			_, err := loadConfig()
-			var ce *configError
-			if !errors.As(err, &ce) || ce.variable != tt.variable {
-				t.Fatalf("error %v, want one naming %s", err, tt.variable)
-			}
+			wantConfigError(t, err, tt.variable)
 			if strings.Contains(err.Error(), strings.TrimSpace(tt.value)) {
 				t.Fatalf("the error echoes the key: %v", err)
 			}
@@ -446,16 +419,27 @@ func TestAuthorizedPartiesMustBeOrigins(t *testing.T) {
 		t.Run(tt.parties, func(t *testing.T) {
 			setEnv(t, map[string]string{"CLERK_PUBLISHABLE_KEY": testPK, "CLERK_SECRET_KEY": testSK, "CLERK_AUTHORIZED_PARTIES": tt.parties})
 			_, err := loadConfig()
+			want := "CLERK_AUTHORIZED_PARTIES"
 			if tt.ok {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
+				want = ""
 			}
-			var ce *configError
-			if !errors.As(err, &ce) || ce.variable != "CLERK_AUTHORIZED_PARTIES" {
-				t.Fatalf("error %v, want one naming CLERK_AUTHORIZED_PARTIES", err)
-			}
+			wantConfigError(t, err, want)
 		})
+	}
+}
+
+// wantConfigError checks loadConfig's error: none when variable is "",
+// else one naming variable.
+func wantConfigError(t *testing.T, err error, variable string) {
+	t.Helper()
+	if variable == "" {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	var ce *configError
+	if !errors.As(err, &ce) || ce.variable != variable {
+		t.Fatalf("error %v, want one naming %s", err, variable)
 	}
 }

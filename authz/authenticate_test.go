@@ -43,9 +43,10 @@ func TestParseIntLikeJS(t *testing.T) {
 
 // TestClientUATIsReadAsParseIntReadsIt: the SDK reads __client_uat with
 // Number.parseInt, which skips JavaScript's white space (a no-break space
-// too) and reads a number too big for int64 as a huge one, never as 0: a
-// session cookie with such a __client_uat is verified there, and a
-// __client_uat alone is an active client.
+// too), reads a number too big for int64 as a huge one, never as 0, and
+// without a radix reads "0x"/"0X" and hex digits (after a sign too) as a
+// hex number: a session cookie with such a __client_uat is verified
+// there, and a __client_uat alone is an active client.
 func TestClientUATIsReadAsParseIntReadsIt(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -58,43 +59,6 @@ func TestClientUATIsReadAsParseIntReadsIt(t *testing.T) {
 		{"99999999999999999999", math.MaxInt64},
 		{"-99999999999999999999", math.MinInt64},
 		{"12345678901234567890123abc", math.MaxInt64},
-	}
-	for _, tt := range tests {
-		if got := parseIntLikeJS(tt.in); got != tt.want {
-			t.Errorf("parseIntLikeJS(%q) = %d, want %d", tt.in, got, tt.want)
-		}
-	}
-	env := newTestEnv(t, true, nil)
-	valid := env.token(nil)
-	decisions := []struct {
-		name    string
-		cookie  string
-		outcome Outcome
-		reason  clerk.Reason
-	}{
-		{"session and a client uat after a no-break space", "__session=" + valid + "; __client_uat=%C2%A01", Allow, ""},
-		{"session and a huge client uat", "__session=" + valid + "; __client_uat=99999999999999999999", Handshake, clerk.ReasonSessionTokenIATBeforeClientUAT},
-		{"a huge client uat alone", "__client_uat=99999999999999999999", Handshake, clerk.ReasonClientUATWithoutSessionToken},
-	}
-	for _, tt := range decisions {
-		t.Run(tt.name, func(t *testing.T) {
-			d := env.decide(browser(req("GET", "Cookie", tt.cookie)))
-			if d.Outcome != tt.outcome || d.Reason != tt.reason {
-				t.Fatalf("got %v/%q (%s), want %v/%q", d.Outcome, d.Reason, d.Message, tt.outcome, tt.reason)
-			}
-		})
-	}
-}
-
-// TestClientUATInHexIsReadAsParseIntReadsIt: Number.parseInt without a
-// radix reads "0x"/"0X" and hex digits (after a sign too) as a hex number,
-// so the SDK verifies a session whose __client_uat is 0x10, and counts
-// __client_uat=0x10 alone as an active client.
-func TestClientUATInHexIsReadAsParseIntReadsIt(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-	}{
 		{"0x10", 16},
 		{"0X1f", 31},
 		{"-0x10", -16},
@@ -119,6 +83,9 @@ func TestClientUATInHexIsReadAsParseIntReadsIt(t *testing.T) {
 		outcome Outcome
 		reason  clerk.Reason
 	}{
+		{"session and a client uat after a no-break space", "__session=" + valid + "; __client_uat=%C2%A01", Allow, ""},
+		{"session and a huge client uat", "__session=" + valid + "; __client_uat=99999999999999999999", Handshake, clerk.ReasonSessionTokenIATBeforeClientUAT},
+		{"a huge client uat alone", "__client_uat=99999999999999999999", Handshake, clerk.ReasonClientUATWithoutSessionToken},
 		{"session and a hex client uat", "__session=" + valid + "; __client_uat=0x10", Allow, ""},
 		{"a hex client uat alone", "__client_uat=0x10", Handshake, clerk.ReasonClientUATWithoutSessionToken},
 		{"session and a bare 0x client uat", "__session=" + valid + "; __client_uat=0x", Handshake, clerk.ReasonSessionTokenWithoutClientUAT},
