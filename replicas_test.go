@@ -74,10 +74,37 @@ func newClusterWith(t *testing.T, srv *redistest.Server, redisConfig func(*Confi
 	for range 3 {
 		c.start(t)
 	}
-	// The followers subscribe as the replicas start; give them a moment
-	// so the first invalidation is not announced before anyone listens.
-	time.Sleep(200 * time.Millisecond)
+	c.waitSubscribed(t)
 	return c
+}
+
+// waitSubscribed waits until the replicas' followers have subscribed: a
+// first invalidation announced before would reach no one, and a
+// follower's first subscription drops the caches, lookups in flight
+// included, as after any reconnection. Each replica runs several
+// followers, so it waits for Redis's count of the channel's subscribers
+// to stop growing (for 200 ms) with at least one per replica.
+func (c *cluster) waitSubscribed(t *testing.T) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: c.redis.Addr, Protocol: 2})
+	defer func() { _ = rdb.Close() }()
+	const channel = "cfa:invalidate"
+	var last int64
+	since := time.Now()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := rdb.PubSubNumSub(t.Context(), channel).Val()[channel]
+		if n != last {
+			last, since = n, time.Now()
+		}
+		if n >= int64(len(c.replicas)) && time.Since(since) >= 200*time.Millisecond {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions to %s after 10 s, the count still changing", n, channel)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // start runs one more replica and waits until it is ready.
@@ -295,7 +322,8 @@ func TestReplicasShareThroughRedisSentinel(t *testing.T) {
 
 func TestReplicasShareThroughARedisCluster(t *testing.T) {
 	nodes := redistest.StartCluster(t, 3, 0)
-	c := newClusterWith(t, nodes.Masters[0], func(cfg *Config) {
+	// Subscriptions go to the master of the channel's slot.
+	c := newClusterWith(t, nodes.MasterOf(t, "cfa:invalidate"), func(cfg *Config) {
 		cfg.RedisURL, cfg.RedisCluster = nodes.URL(), true
 	})
 	token, other := c.revokeThrough(t, 2)

@@ -18,8 +18,9 @@ const clusterSlots = 16384
 
 // Cluster is a Redis Cluster of redis-server processes.
 type Cluster struct {
-	Masters  []*Server
-	Replicas []*Server // Replicas[i] follows Masters[i % len(Masters)]
+	Masters   []*Server
+	Replicas  []*Server   // Replicas[i] follows Masters[i % len(Masters)]
+	tlsConfig *tls.Config // a TLS cluster's, for the setup's clients
 }
 
 // Nodes are the masters, then the replicas.
@@ -40,6 +41,20 @@ func (c *Cluster) URL() string {
 		u += sep + "addr=" + node.Addr
 	}
 	return u
+}
+
+// MasterOf is the master StartCluster gave key's hash slot (the masters
+// share the slots in order), asked of the first master (CLUSTER KEYSLOT).
+func (c *Cluster) MasterOf(t testing.TB, key string) *Server {
+	t.Helper()
+	node := c.Masters[0]
+	rc := redis.NewClient(&redis.Options{Addr: node.Addr, Protocol: 2, DisableIdentity: true, TLSConfig: c.tlsConfig})
+	defer func() { _ = rc.Close() }()
+	slot, err := rc.ClusterKeySlot(context.Background(), key).Result()
+	if err != nil {
+		t.Fatalf("redistest: CLUSTER KEYSLOT %s: %v", key, err)
+	}
+	return c.Masters[int(slot)*len(c.Masters)/clusterSlots]
 }
 
 // StartCluster runs a Redis Cluster of masters masters with replicas
@@ -79,7 +94,7 @@ func startCluster(t testing.TB, start func(testing.TB, ...string) *Server, tlsCo
 	// A replica's first sync starts at once, not after Redis's 5 s wait for others.
 	args = append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
 		"--repl-diskless-sync-delay", "0"}, args...)
-	c := &Cluster{}
+	c := &Cluster{tlsConfig: tlsConfig}
 	for range masters {
 		c.Masters = append(c.Masters, start(t, args...))
 	}
