@@ -1,13 +1,9 @@
 package authz
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk"
@@ -77,28 +73,4 @@ func (e *testEnv) token(mod func(clerktest.Claims)) string {
 		mod(c)
 	}
 	return e.fake.Sign(c)
-}
-
-// runNode runs node with args (a script file and its arguments, or -e and
-// a script) with NODE_PATH=nodePath, in as JSON on its standard input, and
-// decodes what it writes into out: how the differential tests ask Clerk's
-// SDK and the platform it runs on.
-func runNode(t *testing.T, nodePath string, in, out any, args ...string) {
-	t.Helper()
-	input, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", args...)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	cmd.Stdin = bytes.NewReader(input)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
-	if err := json.Unmarshal(stdout, out); err != nil {
-		t.Fatalf("node output: %v", err)
-	}
 }

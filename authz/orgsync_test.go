@@ -129,7 +129,7 @@ const { lists, paths } = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 process.stdout.write(JSON.stringify(lists.map((l) => { const m = match(l);
   return paths.map((p) => { const r = m(p); return r ? { ok: true, params: r.params } : { ok: false, params: null }; }); })));`
 	var want [][]result
-	runNode(t, nodePath, map[string]any{"lists": lists, "paths": paths}, &want, "-e", script)
+	clerktest.RunNode(t, nodePath, map[string]any{"lists": lists, "paths": paths}, &want, "-e", script)
 	for i, l := range lists {
 		pp, err := compilePathPatterns(l)
 		if err != nil {

@@ -260,7 +260,7 @@ func runSDKWith(t *testing.T, nodePath string, clientOptions map[string]any, cas
 	opts, _ := json.Marshal(clientOptions)
 	script, _ := filepath.Abs("testdata/sdk/authenticate.cjs")
 	var results []sdkResult
-	runNode(t, nodePath, cases, &results, script, string(opts))
+	clerktest.RunNode(t, nodePath, cases, &results, script, string(opts))
 	if len(results) != len(cases) {
 		t.Fatalf("node output: %d results for %d cases", len(results), len(cases))
 	}

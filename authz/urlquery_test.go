@@ -130,7 +130,7 @@ func TestQueryPairsMatchClerkSDK(t *testing.T) {
 	script := `const qs = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 process.stdout.write(JSON.stringify(qs.map((q) => new URLSearchParams(q.startsWith('?') ? '&' + q : q).toString())));`
 	var want []string
-	runNode(t, nodePath, escaped, &want, "-e", script)
+	clerktest.RunNode(t, nodePath, escaped, &want, "-e", script)
 	if len(want) != len(queries) {
 		t.Fatalf("node output: %d answers for %d queries", len(want), len(queries))
 	}

@@ -1,12 +1,8 @@
 package clerk
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
@@ -298,24 +294,15 @@ func sdkClaimsPayloads() []string {
 func TestActiveOrganizationMatchesClerkSDK(t *testing.T) {
 	nodePath := clerktest.SDKNodePath(t)
 	payloads := sdkClaimsPayloads()
-	input, _ := json.Marshal(payloads)
-	cmd := exec.Command("node", "-e", sdkClaimsScript)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	cmd.Stdin = bytes.NewReader(input)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
 	type sdkOrg struct {
 		ParseError, Threw       bool
 		OrgID, OrgSlug, OrgRole string
 		OrgPermissions          []string
 	}
 	var results []sdkOrg
-	if err := json.Unmarshal(out, &results); err != nil || len(results) != len(payloads) {
-		t.Fatalf("node output: %v (%d results for %d payloads)", err, len(results), len(payloads))
+	clerktest.RunNode(t, nodePath, payloads, &results, "-e", sdkClaimsScript)
+	if len(results) != len(payloads) {
+		t.Fatalf("node output: %d results for %d payloads", len(results), len(payloads))
 	}
 	compared := 0
 	for i, payload := range payloads {

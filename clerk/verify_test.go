@@ -8,12 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -386,16 +383,11 @@ func TestTokenTimesCountWholeSeconds(t *testing.T) {
 func TestTokenTimesMatchClerkSDK(t *testing.T) {
 	nodePath := clerktest.SDKNodePath(t)
 	fake := newFake(t)
-	tokens := make([]string, len(sdkTimesCases))
+	cases := make([]sdkCase, len(sdkTimesCases))
 	for i, tt := range sdkTimesCases {
-		tokens[i] = sdkTimesToken(fake, tt.exp, tt.nbf, tt.iat)
+		cases[i] = sdkCase{tt.name, sdkTimesToken(fake, tt.exp, tt.nbf, tt.iat), tt.reason}
 	}
-	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), sdkTimesNow, tokens)
-	for i, tt := range sdkTimesCases {
-		if clerk.Reason(reasons[i]) != tt.reason {
-			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
-		}
-	}
+	wantSDKReasons(t, nodePath, fake, sdkTimesNow, cases)
 }
 
 // sdkVerifyReasons runs tokens through @clerk/backend's verifyToken with
@@ -403,8 +395,8 @@ func TestTokenTimesMatchClerkSDK(t *testing.T) {
 // failure's reason ("" when the token verified).
 func sdkVerifyReasons(t *testing.T, nodePath, pem string, now time.Time, tokens []string) []string {
 	t.Helper()
-	input, _ := json.Marshal(map[string]any{"pem": pem, "now": now.UnixMilli(), "tokens": tokens})
-	cmd := exec.Command("node", "-e", `
+	var reasons []string
+	clerktest.RunNode(t, nodePath, map[string]any{"pem": pem, "now": now.UnixMilli(), "tokens": tokens}, &reasons, "-e", `
 const { verifyToken } = require("@clerk/backend");
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
 Date.now = () => input.now;
@@ -416,19 +408,33 @@ Date.now = () => input.now;
   }
   process.stdout.write(JSON.stringify(out));
 })();`)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	cmd.Stdin = bytes.NewReader(input)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
-	var reasons []string
-	if err := json.Unmarshal(out, &reasons); err != nil || len(reasons) != len(tokens) {
-		t.Fatalf("node output %q: %v", out, err)
+	if len(reasons) != len(tokens) {
+		t.Fatalf("node output: %d reasons for %d tokens", len(reasons), len(tokens))
 	}
 	return reasons
+}
+
+// sdkCase is a token and the reason the SDK, and we, refuse it with (""
+// when it verifies).
+type sdkCase struct {
+	name, token string
+	reason      clerk.Reason
+}
+
+// wantSDKReasons runs cases through the SDK (sdkVerifyReasons) and
+// requires the reasons the table states.
+func wantSDKReasons(t *testing.T, nodePath string, fake *clerktest.Server, now time.Time, cases []sdkCase) {
+	t.Helper()
+	tokens := make([]string, len(cases))
+	for i, tt := range cases {
+		tokens[i] = tt.token
+	}
+	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), now, tokens)
+	for i, tt := range cases {
+		if clerk.Reason(reasons[i]) != tt.reason {
+			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
+		}
+	}
 }
 
 // base64Variants are forms of a valid token that the SDK's base64url
@@ -437,10 +443,7 @@ Date.now = () => input.now;
 // bits are not zero. Go's decoder skips CR and LF and, unless Strict,
 // ignores the unused bits, which would let these through with the
 // original's signature. Trailing "=" is accepted by both.
-func base64Variants(token string) []struct {
-	name, token string
-	reason      clerk.Reason
-} {
+func base64Variants(token string) []sdkCase {
 	h, rest, _ := strings.Cut(token, ".")
 	p, sig, _ := strings.Cut(rest, ".")
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -448,10 +451,7 @@ func base64Variants(token string) []struct {
 	// A 256-byte signature is 342 characters: the last one carries 4
 	// unused bits, of which this sets the lowest.
 	flipped := alphabet[strings.IndexByte(alphabet, last)^1]
-	return []struct {
-		name, token string
-		reason      clerk.Reason
-	}{
+	return []sdkCase{
 		{"as minted", token, ""},
 		{"padding added to the signature", token + "==", ""},
 		{"unused bits set in the signature", h + "." + p + "." + sig[:len(sig)-1] + string(flipped), clerk.ReasonTokenInvalid},
@@ -488,17 +488,7 @@ func TestBase64VariantsMatchClerkSDK(t *testing.T) {
 	nodePath := clerktest.SDKNodePath(t)
 	fake := newFake(t)
 	now := time.Now()
-	variants := base64Variants(fake.Sign(fake.SessionClaims("user_1")))
-	tokens := make([]string, len(variants))
-	for i, tt := range variants {
-		tokens[i] = tt.token
-	}
-	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), now, tokens)
-	for i, tt := range variants {
-		if clerk.Reason(reasons[i]) != tt.reason {
-			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
-		}
-	}
+	wantSDKReasons(t, nodePath, fake, now, base64Variants(fake.Sign(fake.SessionClaims("user_1"))))
 }
 
 // nullHeaderCases are header parameters given as JSON null, which the
@@ -557,38 +547,24 @@ func TestHeaderNullIsNotAbsent(t *testing.T) {
 func TestNullHeaderCasesMatchClerkSDK(t *testing.T) {
 	nodePath := clerktest.SDKNodePath(t)
 	fake := newFake(t)
-	cases := nullHeaderCases(fake)
-	tokens := make([]string, len(cases))
-	for i, tt := range cases {
-		tokens[i] = tt.token
+	var cases []sdkCase
+	for _, tt := range nullHeaderCases(fake) {
+		cases = append(cases, sdkCase{tt.name, tt.token, tt.reason})
 	}
-	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), time.Now(), tokens)
-	for i, tt := range cases {
-		if clerk.Reason(reasons[i]) != tt.reason {
-			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
-		}
-	}
+	wantSDKReasons(t, nodePath, fake, time.Now(), cases)
 }
 
 // nullTimeCases are nbf and iat given as JSON null, which the SDK's
 // assertions refuse as not numbers (token-verification-failed), in its
 // order: exp first, then nbf, then iat.
-func nullTimeCases(fake *clerktest.Server, now time.Time) []struct {
-	name   string
-	token  string
-	reason clerk.Reason
-} {
+func nullTimeCases(fake *clerktest.Server, now time.Time) []sdkCase {
 	sign := func(mod func(clerktest.Claims)) string {
 		c := fake.SessionClaims("user_1")
 		c["exp"], c["nbf"], c["iat"] = now.Add(time.Minute).Unix(), now.Add(-time.Second).Unix(), now.Add(-time.Second).Unix()
 		mod(c)
 		return fake.Sign(c)
 	}
-	return []struct {
-		name   string
-		token  string
-		reason clerk.Reason
-	}{
+	return []sdkCase{
 		{"nbf and iat absent", sign(func(c clerktest.Claims) { delete(c, "nbf"); delete(c, "iat") }), ""},
 		{"nbf null", sign(func(c clerktest.Claims) { c["nbf"] = nil }), clerk.ReasonTokenVerificationFailed},
 		{"iat null", sign(func(c clerktest.Claims) { c["iat"] = nil }), clerk.ReasonTokenVerificationFailed},
@@ -618,15 +594,5 @@ func TestNullTimeCasesMatchClerkSDK(t *testing.T) {
 	nodePath := clerktest.SDKNodePath(t)
 	fake := newFake(t)
 	now := time.Now()
-	cases := nullTimeCases(fake, now)
-	tokens := make([]string, len(cases))
-	for i, tt := range cases {
-		tokens[i] = tt.token
-	}
-	reasons := sdkVerifyReasons(t, nodePath, fake.Key().PublicKeyPEM(), now, tokens)
-	for i, tt := range cases {
-		if clerk.Reason(reasons[i]) != tt.reason {
-			t.Errorf("%s: SDK reason %q, table says %q", tt.name, reasons[i], tt.reason)
-		}
-	}
+	wantSDKReasons(t, nodePath, fake, now, nullTimeCases(fake, now))
 }

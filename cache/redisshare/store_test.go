@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/clerk-forward-auth/clerk-forward-auth/authz/authztest"
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache"
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare"
 	"github.com/clerk-forward-auth/clerk-forward-auth/cache/redisshare/redistest"
@@ -218,7 +219,7 @@ func TestARefusedSubscriptionIsLoggedOnceAndRetriedUntilAllowed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.Start(t, append([]string{"--user", "clerk-forward-auth", "on", ">s3cret"}, strings.Fields(tc.acl)...)...)
-			logs := &lockedBuffer{}
+			logs := &authztest.LogBuffer{}
 			st := open(t, "redis://clerk-forward-auth:s3cret@"+srv.Addr, redisshare.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			heard := &announcements{}
 			go func() { _ = st.Subscribe(t.Context(), heard.add) }()
@@ -247,24 +248,6 @@ func TestARefusedSubscriptionIsLoggedOnceAndRetriedUntilAllowed(t *testing.T) {
 			heard.waitFor(t, "*")
 		})
 	}
-}
-
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestThroughSentinelTheStoreFollowsAFailover(t *testing.T) {
