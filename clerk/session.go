@@ -142,13 +142,14 @@ func decodeSession(b []byte) *decodedSession {
 }
 
 // decodedSession is one allocation for a decoded session, its organization
-// and a few permissions (longer lists get their own), and the cache key it
-// was found under (tokenShard.hot).
+// and a few permissions (longer lists get their own), the cache key it was
+// found under, and the token it was found for (in the recent table).
 type decodedSession struct {
 	Session
 	org   ActiveOrganization
 	perms [4]string
 	key   tokenKey
+	token string
 }
 
 // sessionCodec encodes (appending to out) or decodes (reading in, whose

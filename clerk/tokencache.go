@@ -2,7 +2,9 @@ package clerk
 
 import (
 	"crypto/sha256"
+	"hash/maphash"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -42,18 +44,36 @@ import (
 //     full cache of decoded sessions (a dozen pointers each) is marked again
 //     and again for as long as it stays full. A shard's encoded sessions sit
 //     back to back in one byte slice (arena) and its map holds offsets; a
-//     hit decodes its entry into a fresh Session, and each shard keeps its
-//     last hit decoded (hot), so a token presented again and again costs no
-//     decoding. An arena holds at most a quarter more than its entries did
-//     at most (compact), which main's soft memory limit (gc.go) allows for.
+//     hit decodes its entry into a fresh Session. An arena holds at most a
+//     quarter more than its entries did at most (compact), which main's
+//     soft memory limit (gc.go) allows for.
 //   - Sharded by hash, one lock per shard: requests for different tokens
 //     rarely meet on a lock, and a hit takes only a read lock.
+//   - A token presented again and again (every request of a page load, an
+//     API client) is answered from the recent table, before any hashing:
+//     64 slots, each holding a copy of a token that hit and its decoded
+//     session, found by a seeded fast hash of the token (maphash) and
+//     checked by comparing the token byte for byte. So a repeat costs a
+//     comparison instead of a SHA-256, a lock and a decode, and a slot
+//     answers only for the very bytes that verified, whatever the fast hash
+//     does. A slot may outlive its map entry (evicted meanwhile): that is
+//     harmless, since it still holds a token that verified and Lookup
+//     checks its times on every hit as for any entry.
 type tokenCache struct {
 	shards     []tokenShard
 	mask       uint64
 	perShard   int
 	arenaLimit int // maxArena; smaller in tests
+
+	// recent is the recent table (above): slot i holds the last token
+	// that hit with maphash(seed, token) mod recentSlots == i.
+	recent [recentSlots]atomic.Pointer[decodedSession]
+	seed   maphash.Seed
 }
+
+// recentSlots is the size of the recent table; the collector marks at
+// most that many decoded sessions for it.
+const recentSlots = 64
 
 type tokenKey = [sha256.Size]byte
 
@@ -73,10 +93,6 @@ type tokenShard struct {
 	// whole arena, and compact may drop the old one.
 	arena []byte
 	dead  int // bytes of arena no entry of m uses any more
-	// hot is the shard's last decoded hit, returned as is while the same
-	// token keeps coming (a page load, an API client): no decode and no
-	// allocation. One per shard, so the collector marks at most 64.
-	hot atomic.Pointer[decodedSession]
 	// Keep each shard's lock on its own cache line: cores hitting
 	// neighbouring shards must not invalidate each other's lines.
 	_ [64]byte
@@ -104,7 +120,8 @@ func newTokenCache(size int) *tokenCache {
 	for n > 1 && size/n < 16 {
 		n /= 2
 	}
-	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n, arenaLimit: maxArena} //nolint:gosec // n is 1 to 64
+	c := &tokenCache{shards: make([]tokenShard, n), mask: uint64(n - 1), perShard: (size + n - 1) / n, arenaLimit: maxArena, //nolint:gosec // n is 1 to 64
+		seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		c.shards[i].m = make(map[tokenKey]cacheSlot)
 	}
@@ -117,27 +134,54 @@ func (c *tokenCache) shard(k *tokenKey) *tokenShard {
 	return &c.shards[i&c.mask]
 }
 
-// get returns the cached session for k, or nil.
-func (c *tokenCache) get(k *tokenKey) *Session {
-	s := c.shard(k)
-	if h := s.hot.Load(); h != nil && h.key == *k {
-		return &h.Session
+// lookup returns the cached session of token, or nil: from the recent
+// table when the token is in it, else from its shard (and the recent table
+// keeps it from then on).
+func (c *tokenCache) lookup(token string) *decodedSession {
+	slot := c.recentSlot(token)
+	if d := slot.Load(); d != nil && d.token == token {
+		return d
 	}
-	s.mu.RLock()
-	slot, ok := s.m[*k]
-	var d *decodedSession
-	if ok {
-		// Decoded under the read lock: decodeSession copies the bytes
-		// first, and compact replaces the arena only under the write lock.
-		d = decodeSession(s.arena[slot.off : slot.off+slot.len])
-	}
-	s.mu.RUnlock()
+	key := hashToken(token)
+	d := c.find(&key)
 	if d == nil {
 		return nil
 	}
-	d.key = *k
-	s.hot.Store(d)
-	return &d.Session
+	// A copy: token may be part of a larger header (a Cookie line) that
+	// the slot must not keep alive.
+	d.token = strings.Clone(token)
+	slot.Store(d)
+	return d
+}
+
+func (c *tokenCache) recentSlot(token string) *atomic.Pointer[decodedSession] {
+	return &c.recent[maphash.String(c.seed, token)%recentSlots]
+}
+
+// get returns the cached session for k, or nil, without the recent table.
+func (c *tokenCache) get(k *tokenKey) *Session {
+	if d := c.find(k); d != nil {
+		return &d.Session
+	}
+	return nil
+}
+
+// find decodes k's entry, or returns nil.
+func (c *tokenCache) find(k *tokenKey) *decodedSession {
+	s := c.shard(k)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	slot, ok := s.m[*k]
+	if !ok {
+		return nil
+	}
+	// Decoded under the read lock: decodeSession copies the bytes first,
+	// and compact replaces the arena only under the write lock.
+	d := decodeSession(s.arena[slot.off : slot.off+slot.len])
+	if d != nil {
+		d.key = *k
+	}
+	return d
 }
 
 // add stores a verified token's session, evicting when the shard is full.
@@ -207,15 +251,19 @@ func (s *tokenShard) delete(k *tokenKey) {
 		s.dead += int(slot.len)
 		delete(s.m, *k)
 	}
-	if h := s.hot.Load(); h != nil && h.key == *k {
-		s.hot.Store(nil)
-	}
 }
 
-// remove drops k (an entry found expired).
+// remove drops k.
 func (c *tokenCache) remove(k *tokenKey) {
 	s := c.shard(k)
 	s.mu.Lock()
 	s.delete(k)
 	s.mu.Unlock()
+}
+
+// removeExpired drops d, a session found expired, from its shard and from
+// the recent table.
+func (c *tokenCache) removeExpired(d *decodedSession) {
+	c.remove(&d.key)
+	c.recentSlot(d.token).CompareAndSwap(d, nil)
 }

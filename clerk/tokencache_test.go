@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/clerk/clerktest"
 )
@@ -449,39 +450,54 @@ func TestTokenCacheArenaStaysWithinItsOffsets(t *testing.T) {
 	}
 }
 
-// TestTokenCacheHotEntryFollowsTheMap: a shard's last hit is returned
-// again without decoding, and never outlives its map entry.
-func TestTokenCacheHotEntryFollowsTheMap(t *testing.T) {
-	c := newTokenCache(1)
-	c = &tokenCache{shards: c.shards, mask: 0, perShard: 2, arenaLimit: maxArena} // one shard of two
-	a, b, n := sha256.Sum256([]byte("a")), sha256.Sum256([]byte("b")), sha256.Sum256([]byte("new"))
-	c.add(&a, expiringAt(10))
-	c.add(&b, expiringAt(20))
-	first := c.get(&a)
-	if first == nil || c.get(&a) != first {
+// TestTokenCacheRecentTableAnswersOnlyTheSameBytes: a token that hit is
+// answered again from the recent table without decoding, and a slot
+// answers for its own token's bytes only, whichever other token the fast
+// hash puts in the same slot.
+func TestTokenCacheRecentTableAnswersOnlyTheSameBytes(t *testing.T) {
+	c := newTokenCache(100)
+	add := func(token string, exp float64) {
+		k := hashToken(token)
+		c.add(&k, expiringAt(exp))
+	}
+	a := "token-a"
+	add(a, 10)
+	first := c.lookup(a)
+	if first == nil || c.lookup(a) != first {
 		t.Fatal("a repeated hit decoded the entry again")
 	}
-	if allocs := testing.AllocsPerRun(100, func() { c.get(&a) }); allocs != 0 {
-		t.Fatalf("a repeated hit costs %v allocations", allocs)
+	if unsafe.StringData(first.token) == unsafe.StringData(a) {
+		t.Fatal("the recent table keeps the caller's string, not a copy")
 	}
-	if c.get(&b) == first {
-		t.Fatal("another key got the hot entry")
+	// Tokens in a's slot: one not in the cache, one cached with its own
+	// session.
+	var same []string
+	for i := 0; len(same) < 2; i++ {
+		if tok := fmt.Sprint("token-", i); c.recentSlot(tok) == c.recentSlot(a) {
+			same = append(same, tok)
+		}
 	}
-	c.get(&a)
-	c.remove(&a)
-	if c.get(&a) != nil {
-		t.Fatal("a removed entry is still returned")
+	if c.lookup(same[0]) != nil {
+		t.Fatal("a token never cached was answered from another token's slot")
 	}
-	c.add(&a, expiringAt(10))
-	c.get(&a)
-	c.add(&n, expiringAt(30)) // full: evicts a, the soonest expiring
-	if c.get(&a) != nil {
-		t.Fatal("an evicted entry is still returned")
+	if c.lookup(a+"=") != nil {
+		t.Fatal("a token differing from a cached one was answered")
+	}
+	add(same[1], 20)
+	if d := c.lookup(same[1]); d == nil || d.Expiry != 20 {
+		t.Fatalf("a token sharing a slot got %+v", d)
+	}
+	if d := c.lookup(a); d == nil || d.Expiry != 10 {
+		t.Fatalf("the first token after its slot changed hands: %+v", d)
+	}
+	c.removeExpired(c.lookup(a))
+	if c.lookup(a) != nil || c.recentSlot(a).Load() != nil {
+		t.Fatal("an expired token is still answered")
 	}
 }
 
 // TestRepeatedTokenCostsNoAllocation: a token looked up again and again
-// (a page load, an API client) is answered from the shard's last hit,
+// (a page load, an API client) is answered from the recent table,
 // organization included, without decoding or allocating.
 func TestRepeatedTokenCostsNoAllocation(t *testing.T) {
 	if testing.CoverMode() != "" {

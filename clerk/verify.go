@@ -124,14 +124,14 @@ func (v *Verifier) Lookup(token string) (*Session, error) {
 	if v.cache == nil || len(token) > maxTokenLength || !mayBeCached(token) {
 		return nil, nil
 	}
-	key := hashToken(token)
-	s := v.cache.get(&key)
-	if s == nil {
+	d := v.cache.lookup(token)
+	if d == nil {
 		return nil, nil
 	}
+	s := &d.Session
 	err := v.checkTimes(s.Expiry, s.NotBefore, s.HasNotBefore, s.IssuedAt, s.HasIssuedAt)
 	if err == errExpired {
-		v.cache.remove(&key)
+		v.cache.removeExpired(d)
 	}
 	return s, err
 }

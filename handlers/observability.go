@@ -85,8 +85,10 @@ func (o *observation) run(ctx context.Context, traceHeaders http.Header, request
 	ctx, span := o.ob.tracing.StartServer(ctx, traceHeaders, o.spanName, o.attrs...)
 	defer span.End()
 	out := decide(ctx)
-	now := time.Now()
-	o.record(ctx, &out, requestID, now, now.Sub(start))
+	// One clock read for both: time.Since reads the monotonic clock only,
+	// and the line's wall time follows from the start's.
+	took := time.Since(start)
+	o.record(ctx, &out, requestID, start.Add(took), took)
 }
 
 // observedFunc serves one auth request. ctx carries the decision span; hs
