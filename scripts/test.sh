@@ -2,7 +2,8 @@
 # Runs every test of the project: formatting, vet and golangci-lint, the
 # unit tests under the race detector (with a real redis-server, installed
 # from Debian when missing), the Helm chart tests, short fuzz
-# runs, a smoke run of the load benchmark, and the end-to-end tests against
+# runs, smoke runs of the load benchmark and of the profile recorder
+# (bench/pgo.sh), and the end-to-end tests against
 # the real NGINX, Caddy and Traefik binaries (installed or built when
 # missing).
 #
@@ -19,6 +20,8 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# pprof.go is built only with -tags pprof (bench/pgo.sh's profiling build).
+go vet -tags pprof .
 
 step "golangci-lint (.golangci.yml)"
 # Installed from the Go module proxy into a cache outside the repository,
@@ -40,6 +43,7 @@ fi
 if git grep -q '^//go:build.*!e2e' -- '*.go' 2>/dev/null; then
   "$lint_bin" run ./...
 fi
+"$lint_bin" run --build-tags pprof .
 # The chart tests are a module of their own (helm/test.sh says why).
 (cd helm/charttest && "$lint_bin" run --config ../../.golangci.yml ./...)
 
@@ -93,6 +97,11 @@ if ! grep -q '^target: p99 at 32 connections <= 1.3x the ceiling p99: median [0-
   echo "bench/slices.sh: no target line for 2 slices"
   exit 1
 fi
+# The recorder of default.pgo (bench/pgo.sh), each scenario briefly, into
+# a scratch file: the profiling build and its scenarios must keep working.
+pgo_scratch=$(mktemp)
+SMOKE=1 OUT="$pgo_scratch" bash bench/pgo.sh
+rm -f "$pgo_scratch"
 
 if [ "${SKIP_E2E:-}" != "1" ] && [ -f integrations/run-e2e.sh ]; then
   step "end-to-end tests through real proxies"
