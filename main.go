@@ -212,15 +212,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, ready chan<- s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	srv := &http.Server{
-		Handler:           svc.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(svc.handler, logger)
 	stopMetrics, err := svc.obs.serveMetrics(cfg, logger)
 	if err != nil {
 		_ = ln.Close() // the metrics error is the one to report
@@ -364,4 +356,20 @@ func (s *service) orgPolicy(cfg *Config, api *clerk.API, logger *slog.Logger) (a
 		s.profiles, o.Profiles = p, p
 	}
 	return o, nil
+}
+
+// newHTTPServer is an HTTP listener's server, with the bounds every one of
+// them has (the service's and the metrics one): a client that sends its
+// headers slowly, keeps a connection idle, or sends a huge header block
+// cannot hold a goroutine and its buffers for long.
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }

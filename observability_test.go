@@ -63,6 +63,20 @@ func TestMetricsListenerAndOTLPExportEndToEnd(t *testing.T) {
 		t.Errorf("metrics listener:\n%.3000s", body)
 	}
 	get(t, "http://"+addr+"/metrics", 404)
+	// Both listeners have the same bounds (newHTTPServer): an oversized
+	// header block is refused on either.
+	for _, u := range []string{"http://" + metricsAddr + "/metrics", "http://" + addr + "/healthz"} {
+		huge, _ := http.NewRequest("GET", u, nil)
+		huge.Header.Set("X-Padding", strings.Repeat("a", 80<<10))
+		resp, err := http.DefaultClient.Do(huge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("GET %s with an 80 KiB header: %d, want 431", u, resp.StatusCode)
+		}
+	}
 	if body := get(t, "http://"+addr+"/readyz", 200); !strings.Contains(body, `"backend_api"`) {
 		t.Errorf("readyz %s", body)
 	}
