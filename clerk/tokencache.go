@@ -158,14 +158,6 @@ func (c *tokenCache) recentSlot(token string) *atomic.Pointer[decodedSession] {
 	return &c.recent[maphash.String(c.seed, token)%recentSlots]
 }
 
-// get returns the cached session for k, or nil, without the recent table.
-func (c *tokenCache) get(k *tokenKey) *Session {
-	if d := c.find(k); d != nil {
-		return &d.Session
-	}
-	return nil
-}
-
 // find decodes k's entry, or returns nil.
 func (c *tokenCache) find(k *tokenKey) *decodedSession {
 	s := c.shard(k)

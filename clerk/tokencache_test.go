@@ -522,6 +522,14 @@ func TestRepeatedTokenCostsNoAllocation(t *testing.T) {
 	}
 }
 
+// get returns the cached session for k, or nil, without the recent table.
+func (c *tokenCache) get(k *tokenKey) *Session {
+	if d := c.find(k); d != nil {
+		return &d.Session
+	}
+	return nil
+}
+
 // len counts the entries.
 func (c *tokenCache) len() int {
 	n := 0
