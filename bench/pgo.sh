@@ -38,7 +38,7 @@ OUT=${OUT:-$root/default.pgo}
 d() { if [ "${SMOKE:-}" = 1 ]; then echo 300ms; else echo "$1s"; fi; }
 seconds=40
 [ "${SMOKE:-}" = 1 ] && seconds=4
-curl -sf "http://$pprof_addr/debug/pprof/profile?seconds=$seconds" -o "$work/cpu.pprof" &
+go tool pprof -proto -seconds "$seconds" -output "$work/cpu.pprof" "http://$pprof_addr/debug/pprof/profile" 2>/dev/null &
 profile=$!
 sleep 0.5
 fa=/forward-auth
