@@ -16,10 +16,6 @@ import (
 	"sync"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -64,13 +60,16 @@ func NewGRPCServer(o Options) *GRPCServer {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	g := &GRPCServer{
-		srv:    grpc.NewServer(grpc.ChainUnaryInterceptor(recoverPanics(o.Logger), trustedPeers(o.TrustedProxies, o.Logger))),
+		srv: grpc.NewServer(
+			grpc.ForceServerCodecV2(newCheckCodec()),
+			grpc.ChainUnaryInterceptor(recoverPanics(o.Logger), trustedPeers(o.TrustedProxies, o.Logger)),
+		),
 		health: health.NewServer(),
 		engine: o.Engine,
 		stop:   make(chan struct{}),
 	}
 	s := newServer(o)
-	authv3.RegisterAuthorizationServer(g.srv, &authorization{server: s, observation: s.obs.observation(grpcEndpoint, true)})
+	g.srv.RegisterService(&authorizationDesc, &authorization{server: s, observation: s.obs.observation(grpcEndpoint, true)})
 	healthpb.RegisterHealthServer(g.srv, g.health)
 	g.updateReadiness()
 	return g
@@ -160,9 +159,38 @@ func trustedPeers(trusted []netip.Prefix, log *slog.Logger) grpc.UnaryServerInte
 
 // authorization implements envoy.service.auth.v3.Authorization.
 type authorization struct {
-	authv3.UnimplementedAuthorizationServer
 	*server
 	observation *observation
+}
+
+// authorizationServer is what authorizationDesc serves.
+type authorizationServer interface {
+	Check(ctx context.Context, in *checkRequest) (*checkReply, error)
+}
+
+// authorizationDesc is envoy.service.auth.v3.Authorization, its messages
+// read and written by checkCodec (extauthzwire.go).
+var authorizationDesc = grpc.ServiceDesc{
+	ServiceName: AuthorizationService,
+	HandlerType: (*authorizationServer)(nil),
+	Methods:     []grpc.MethodDesc{{MethodName: "Check", Handler: checkHandler}},
+	Streams:     []grpc.StreamDesc{},
+	Metadata:    "envoy/service/auth/v3/external_auth.proto",
+}
+
+// checkHandler decodes a Check and calls it through the interceptors.
+func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := new(checkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(authorizationServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/" + AuthorizationService + "/Check"}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return srv.(authorizationServer).Check(ctx, req.(*checkRequest))
+	})
 }
 
 // grpcEndpoint names gRPC checks in logs, metrics and spans.
@@ -172,7 +200,7 @@ const grpcEndpoint = "ext-authz-grpc"
 // HTTP endpoints: span, decision, access log line and metrics. The
 // checked request's X-Request-Id names it in the log, which joins the
 // line to Envoy's.
-func (a *authorization) Check(ctx context.Context, in *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+func (a *authorization) Check(ctx context.Context, in *checkRequest) (resp *checkReply, err error) {
 	a.observation.run(ctx, checkTraceHeaders(ctx, in), observe.RequestID(checkHeader(in, "x-request-id")), func(ctx context.Context) outcome {
 		var out outcome
 		out, resp, err = a.check(ctx, in)
@@ -184,24 +212,24 @@ func (a *authorization) Check(ctx context.Context, in *authv3.CheckRequest) (res
 // check decides one check. Denials are CheckResponses with a
 // denied_response; an outage or a configuration error is a gRPC error, so
 // Envoy applies the operator's status_on_error / failure_mode_allow.
-func (a *authorization) check(ctx context.Context, in *authv3.CheckRequest) (outcome, *authv3.CheckResponse, error) {
+func (a *authorization) check(ctx context.Context, in *checkRequest) (outcome, *checkReply, error) {
 	req, err := readCheckRequest(in)
 	if err != nil {
 		rec := newRecorder()
 		writeJSON(rec, http.StatusBadRequest, "bad_request", err.Error())
-		return outcome{bad: err, code: codes.InvalidArgument}, deniedResponse(codes.InvalidArgument, "bad_request", rec), nil
+		return outcome{bad: err, code: codes.InvalidArgument}, deniedReply(codes.InvalidArgument, "bad_request", rec), nil
 	}
 	var d authz.Decision
-	req.Rule, err = ruleFromExtensions(in.GetAttributes().GetContextExtensions())
+	req.Rule, err = ruleFromExtensions(in.extensions)
 	if err != nil {
 		d = authz.Decision{Outcome: authz.Misconfigured, Reason: authz.ReasonInvalidRule, Message: "context_extensions: " + err.Error()}
 	} else {
 		d = a.engine.Decide(ctx, req)
 	}
-	resp, err := checkResponse(d)
+	resp, err := replyTo(d)
 	out := outcome{req: req, d: d, code: status.Code(err)}
 	if resp != nil {
-		out.code = codes.Code(resp.GetStatus().GetCode()) //nolint:gosec // set from a codes.Code below
+		out.code = resp.code
 	}
 	return out, resp, err
 }
@@ -210,7 +238,7 @@ func (a *authorization) check(ctx context.Context, in *authv3.CheckRequest) (out
 // where a tracing Envoy puts its ext_authz span's context (the parent, as
 // the subrequest's traceparent is over HTTP), else the checked request's
 // own. nil when neither carries a traceparent.
-func checkTraceHeaders(ctx context.Context, in *authv3.CheckRequest) http.Header {
+func checkTraceHeaders(ctx context.Context, in *checkRequest) http.Header {
 	// ValueFromIncomingContext copies one key's values; FromIncomingContext
 	// would copy all the metadata on every check.
 	if tp := metadata.ValueFromIncomingContext(ctx, "traceparent"); len(tp) > 0 {
@@ -234,17 +262,16 @@ func traceHeaders(traceparent, tracestate string) http.Header {
 // lower case, as Envoy sends keys), from the header map or, with
 // encode_raw_headers, the header_map list. It reads the raw check, so it
 // serves one whose request could not otherwise be read too.
-func checkHeader(in *authv3.CheckRequest, name string) string {
-	h := in.GetAttributes().GetRequest().GetHttp()
-	if v, ok := h.GetHeaders()[name]; ok {
+func checkHeader(in *checkRequest, name string) string {
+	if v, ok := in.headers[name]; ok {
 		return v
 	}
-	for _, hv := range h.GetHeaderMap().GetHeaders() {
-		if strings.EqualFold(hv.GetKey(), name) {
-			if raw := hv.GetRawValue(); len(raw) > 0 {
-				return string(raw)
+	for _, hv := range in.headerMap {
+		if strings.EqualFold(hv.key, name) {
+			if hv.raw != "" {
+				return hv.raw
 			}
-			return hv.GetValue()
+			return hv.value
 		}
 	}
 	return ""
@@ -253,33 +280,32 @@ func checkHeader(in *authv3.CheckRequest, name string) string {
 // readCheckRequest reads attributes.request.http with the HTTP adapters'
 // validators: method, scheme, host (:authority) and the raw path with its
 // query. Envoy fills all of them; a missing one is a request we cannot read.
-func readCheckRequest(in *authv3.CheckRequest) (*authz.Request, error) {
-	h := in.GetAttributes().GetRequest().GetHttp()
-	if h == nil {
+func readCheckRequest(in *checkRequest) (*authz.Request, error) {
+	if !in.hasHTTP {
 		return nil, errBad("missing attributes.request.http")
 	}
-	method, err := originalMethod(h.GetMethod())
+	method, err := originalMethod(in.method)
 	if err != nil {
 		return nil, err
 	}
-	scheme, err := originalScheme(h.GetScheme())
+	scheme, err := originalScheme(in.scheme)
 	if err != nil {
 		return nil, err
 	}
-	host, err := originalHost(h.GetHost())
+	host, err := originalHost(in.host)
 	if err != nil {
 		return nil, err
 	}
-	u, err := buildURL(scheme, host, h.GetPath())
+	u, err := buildURL(scheme, host, in.path)
 	if err != nil {
 		return nil, err
 	}
-	header := checkHeaders(h)
+	header := checkHeaders(in)
 	return &authz.Request{
 		Method:   method,
 		URL:      u,
 		Header:   header,
-		ClientIP: clientIP(header, in.GetAttributes().GetSource().GetAddress().GetSocketAddress().GetAddress()),
+		ClientIP: clientIP(header, in.sourceAddress),
 	}, nil
 }
 
@@ -289,7 +315,7 @@ func readCheckRequest(in *authv3.CheckRequest) (*authz.Request, error) {
 // Authorization, Accept and Sec-Fetch-Dest as it does over HTTP, a merged
 // Cookie as its lines (splitCookieLines). Pseudo headers are left out:
 // method, host, path and scheme are read above.
-func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
+func checkHeaders(h *checkRequest) http.Header {
 	out := http.Header{}
 	add := func(k, v string) {
 		if k == "" || k[0] == ':' {
@@ -297,23 +323,23 @@ func checkHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
 		}
 		out.Add(textproto.CanonicalMIMEHeaderKey(k), v)
 	}
-	if hm := h.GetHeaderMap(); hm != nil && len(h.GetHeaders()) == 0 {
-		for _, hv := range hm.GetHeaders() {
-			v := hv.GetValue()
-			if raw := hv.GetRawValue(); len(raw) > 0 {
-				v = string(raw)
+	if h.hasHeaderMap && len(h.headers) == 0 {
+		for _, hv := range h.headerMap {
+			v := hv.value
+			if hv.raw != "" {
+				v = hv.raw
 			}
-			add(hv.GetKey(), v)
+			add(hv.key, v)
 		}
 		return out
 	}
-	keys := make([]string, 0, len(h.GetHeaders()))
-	for k := range h.GetHeaders() {
+	keys := make([]string, 0, len(h.headers))
+	for k := range h.headers {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys) // deterministic when two keys differ only in case
 	for _, k := range keys {
-		v := h.GetHeaders()[k]
+		v := h.headers[k]
 		if strings.EqualFold(k, "cookie") && strings.Contains(v, ",") {
 			splitCookieLines(v, add)
 			continue
@@ -359,10 +385,10 @@ func ruleFromExtensions(ext map[string]string) (*authz.Rule, error) {
 
 // checkResponse carries a decision to Envoy. Status is always set: Envoy
 // reads an unset status as OK, i.e. allow.
-func checkResponse(d authz.Decision) (*authv3.CheckResponse, error) {
+func replyTo(d authz.Decision) (*checkReply, error) {
 	switch d.Outcome {
 	case authz.Allow:
-		return okResponse(d), nil
+		return allowReply(d), nil
 	case authz.Unavailable:
 		return nil, status.Error(codes.Unavailable, string(d.Reason))
 	case authz.Misconfigured:
@@ -378,22 +404,22 @@ func checkResponse(d authz.Decision) (*authv3.CheckResponse, error) {
 	// cannot drift between Envoy's two modes.
 	rec := newRecorder()
 	render(rec, d, dialect{redirects: true})
-	return deniedResponse(code, string(d.Reason), rec), nil
+	return deniedReply(code, string(d.Reason), rec), nil
 }
 
 // okResponse overwrites the identity headers that apply and removes the
 // others, so a client's own X-Auth-User-Id never reaches the app. The
 // append action is explicit: Envoy's default, APPEND_IF_EXISTS_OR_ADD,
 // would keep the client's value next to ours.
-func okResponse(d authz.Decision) *authv3.CheckResponse {
-	ok := &authv3.OkHttpResponse{}
+func allowReply(d authz.Decision) *checkReply {
+	ok := &checkReply{code: codes.OK, ok: true}
 	set := func(name, v string) {
 		v = asHTTPWritesIt(v)
 		if v == "" {
-			ok.HeadersToRemove = append(ok.HeadersToRemove, name)
+			ok.headersToRemove = append(ok.headersToRemove, name)
 			return
 		}
-		ok.Headers = append(ok.Headers, headerOption(name, v, corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+		ok.headers = append(ok.headers, headerOption{name, v, overwriteIfExistsOrAdd})
 	}
 	for i, v := range identityValues(d.Identity) {
 		set(identityHeadersLower[i], v)
@@ -403,12 +429,9 @@ func okResponse(d authz.Decision) *authv3.CheckResponse {
 		set(lowerHeaderUserName, d.Identity.Name)
 	}
 	for _, c := range d.SetCookies {
-		ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, headerOption("set-cookie", c, corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD))
+		ok.responseHeaders = append(ok.responseHeaders, headerOption{"set-cookie", c, appendIfExistsOrAdd})
 	}
-	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
-	}
+	return ok
 }
 
 // asHTTPWritesIt is a header value as net/http writes it in /ext-authz's
@@ -426,14 +449,11 @@ func asHTTPWritesIt(v string) string {
 
 var lineBreaksToSpaces = strings.NewReplacer("\r", " ", "\n", " ")
 
-// deniedResponse turns a rendered reply into a denied_response. Each
+// deniedReply turns a rendered reply into a denied_response. Each
 // Set-Cookie is its own header with APPEND_IF_EXISTS_OR_ADD (one line per
 // cookie); every other header overwrites.
-func deniedResponse(code codes.Code, msg string, rec *recorder) *authv3.CheckResponse {
-	denied := &authv3.DeniedHttpResponse{
-		Status: &typev3.HttpStatus{Code: typev3.StatusCode(rec.status)}, //nolint:gosec // an HTTP status: 3 digits
-		Body:   rec.body.String(),
-	}
+func deniedReply(code codes.Code, msg string, rec *recorder) *checkReply {
+	denied := &checkReply{code: code, message: msg, httpStatus: rec.status, body: rec.body.String()}
 	names := make([]string, 0, len(rec.header))
 	for k := range rec.header {
 		names = append(names, k)
@@ -441,22 +461,15 @@ func deniedResponse(code codes.Code, msg string, rec *recorder) *authv3.CheckRes
 	sort.Strings(names)
 	for _, k := range names {
 		name := strings.ToLower(k)
-		action := corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		action := overwriteIfExistsOrAdd
 		if name == "set-cookie" {
-			action = corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
+			action = appendIfExistsOrAdd
 		}
 		for _, v := range rec.header[k] {
-			denied.Headers = append(denied.Headers, headerOption(name, v, action))
+			denied.headers = append(denied.headers, headerOption{name, v, action})
 		}
 	}
-	return &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(code), Message: msg}, //nolint:gosec // gRPC codes are 0..16
-		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
-	}
-}
-
-func headerOption(key, value string, action corev3.HeaderValueOption_HeaderAppendAction) *corev3.HeaderValueOption {
-	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value}, AppendAction: action}
+	return denied
 }
 
 // recorder is an http.ResponseWriter that keeps what render writes.
