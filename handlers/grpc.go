@@ -383,8 +383,8 @@ func ruleFromExtensions(ext map[string]string) (*authz.Rule, error) {
 	return authz.ParseRuleQuery(q)
 }
 
-// checkResponse carries a decision to Envoy. Status is always set: Envoy
-// reads an unset status as OK, i.e. allow.
+// replyTo carries a decision to Envoy. Status is always set: Envoy reads
+// an unset status as OK, i.e. allow.
 func replyTo(d authz.Decision) (*checkReply, error) {
 	switch d.Outcome {
 	case authz.Allow:
@@ -407,7 +407,7 @@ func replyTo(d authz.Decision) (*checkReply, error) {
 	return deniedReply(code, string(d.Reason), rec), nil
 }
 
-// okResponse overwrites the identity headers that apply and removes the
+// allowReply overwrites the identity headers that apply and removes the
 // others, so a client's own X-Auth-User-Id never reaches the app. The
 // append action is explicit: Envoy's default, APPEND_IF_EXISTS_OR_ADD,
 // would keep the client's value next to ours.
