@@ -14,15 +14,15 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_TAGS=pprof
 # shellcheck source=bench/setup.sh
 . "$root/bench/setup.sh"
-(cd "$root" && go build -tags pprof -o "$work/profiled" .)
 mint=8000
 [ "${SMOKE:-}" = 1 ] && mint=200
 start_fake_clerk "$mint" 200
 
 pprof_addr=127.0.0.1:18069
-PPROF_ADDR=$pprof_addr LISTEN_ADDR=$BENCH_SERVICE_ADDR "${server_cpu[@]}" "$work/profiled" 2>/dev/null &
+PPROF_ADDR=$pprof_addr LISTEN_ADDR=$BENCH_SERVICE_ADDR "${server_cpu[@]}" "$work/clerk-forward-auth" 2>/dev/null &
 pids+=($!)
 "$work/load" -wait "http://$BENCH_SERVICE_ADDR/readyz"
 

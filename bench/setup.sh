@@ -1,7 +1,8 @@
-# Sourced by run.sh and slices.sh, after they set root (the repository):
+# Sourced by run.sh, slices.sh and pgo.sh, after they set root (the repository):
 # a work directory removed at exit with every process listed in pids, the
 # CPU each side runs on, the service and the helpers built into it, and
-# start_fake_clerk.
+# start_fake_clerk. BUILD_TAGS, when set before, are the service build's
+# tags (bench/pgo.sh's profiling build).
 work=$(mktemp -d "/tmp/cfa-$(basename "$0" .sh).XXXXXX")
 pids=()
 cleanup() {
@@ -19,7 +20,7 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
 fi
 
 echo "building…" >&2
-(cd "$root" && go build -o "$work/clerk-forward-auth" . &&
+(cd "$root" && go build -tags "${BUILD_TAGS:-}" -o "$work/clerk-forward-auth" . &&
 	go build -o "$work/" ./bench/cmd/fakeclerk ./bench/cmd/bare ./bench/cmd/load)
 
 # start_fake_clerk TOKENS APIKEYS: the fake Clerk with that many session

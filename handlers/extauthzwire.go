@@ -242,6 +242,20 @@ func wireMapEntry(b []byte, val *wireSchema, depth int) (key, value []byte, err 
 	return key, value, nil
 }
 
+// readStringMapEntry adds one map<string, string> entry to *m, made on
+// the first one; a later entry of the same key wins, as in protobuf.
+func readStringMapEntry(m *map[string]string, v []byte, depth int) error {
+	k, val, err := wireMapEntry(v, nil, depth)
+	if err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	(*m)[string(k)] = string(val)
+	return nil
+}
+
 func wireUTF8String(v []byte) (string, error) {
 	if !utf8.Valid(v) {
 		return "", errWireUTF8
@@ -265,15 +279,7 @@ func readAttributeContext(r *checkRequest, num protowire.Number, v []byte, depth
 	case 4: // request
 		return true, wireWalk(v, requestSchema, depth, r, readRequest)
 	case 10: // context_extensions
-		k, val, err := wireMapEntry(v, nil, depth)
-		if err != nil {
-			return true, err
-		}
-		if r.extensions == nil {
-			r.extensions = map[string]string{}
-		}
-		r.extensions[string(k)] = string(val)
-		return true, nil
+		return true, readStringMapEntry(&r.extensions, v, depth)
 	}
 	return false, nil
 }
@@ -331,14 +337,7 @@ func readHTTPRequest(r *checkRequest, num protowire.Number, v []byte, depth int)
 	case 6:
 		r.scheme, err = wireUTF8String(v)
 	case 3: // headers
-		k, val, err := wireMapEntry(v, nil, depth)
-		if err != nil {
-			return true, err
-		}
-		if r.headers == nil {
-			r.headers = map[string]string{}
-		}
-		r.headers[string(k)] = string(val)
+		err = readStringMapEntry(&r.headers, v, depth)
 	case 13: // header_map
 		r.hasHeaderMap = true
 		err = wireWalk(v, headerMapSchema, depth, r, readHeaderMap)
