@@ -28,3 +28,26 @@ func TestBinaryLeavesOutTheEnvoyAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryLeavesOutTheOTLPLibraries: the binary does not link the SDK's
+// OTLP exporters, the generated OTLP messages or grpc-gateway, which they
+// bring. Their package-level data made every garbage collection cycle mark
+// more, and so the service's p99 latency longer; observe/otlp.go writes
+// the OTLP/HTTP request itself. Tests may still use them to decode it.
+func TestBinaryLeavesOutTheOTLPLibraries(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to list the dependencies")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for pkg := range strings.FieldsSeq(string(out)) {
+		for _, banned := range []string{"go.opentelemetry.io/otel/exporters/", "go.opentelemetry.io/proto/otlp", "github.com/grpc-ecosystem/"} {
+			if strings.HasPrefix(pkg, banned) {
+				t.Errorf("the binary links %s", pkg)
+			}
+		}
+	}
+}
