@@ -1,7 +1,8 @@
 // Package observe makes the service operable: Prometheus metrics on a
 // private registry (metrics.go), one structured access-log line per
 // decision (accesslog.go), OpenTelemetry tracing that is off unless the
-// standard OTEL_EXPORTER_OTLP_* variables are set (tracing.go), and the
+// standard OTEL_EXPORTER_OTLP_* variables are set (tracing.go; spans go
+// out through our own OTLP/HTTP exporter, otlp.go), and the
 // Backend API health that /readyz reports (health.go).
 //
 //	m := observe.NewMetrics("v1.2.3")

@@ -9,7 +9,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -28,9 +27,10 @@ const instrumentationName = "github.com/clerk-forward-auth/clerk-forward-auth"
 type TracingOptions struct {
 	ServiceName string // default "clerk-forward-auth"; OTEL_SERVICE_NAME wins
 	Version     string
-	// Getenv reads the environment (tests); default os.Getenv. The OTLP
-	// exporter itself reads the other OTEL_EXPORTER_OTLP_* variables
-	// (headers, timeout, TLS) from the process environment.
+	// Getenv reads the environment (tests); default os.Getenv. The
+	// exporter's OTEL_EXPORTER_OTLP_* variables are read through it; the
+	// SDK reads its own (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
+	// OTEL_TRACES_SAMPLER, OTEL_BSP_*) from the process environment.
 	Getenv func(string) string
 }
 
@@ -74,10 +74,15 @@ func NewTracing(ctx context.Context, o TracingOptions) (*Tracing, error) {
 			return nil, fmt.Errorf("%s=%q: only http/protobuf is supported (the collector's port 4318)", name, p)
 		}
 	}
-	exp, err := otlptracehttp.New(ctx)
+	cfg, err := newOTLPConfig(env, nil)
 	if err != nil {
 		return nil, fmt.Errorf("otlp trace exporter: %w", err)
 	}
+	userAgent := "clerk-forward-auth"
+	if o.Version != "" {
+		userAgent += "/" + o.Version
+	}
+	exp := newOTLPExporter(cfg, userAgent)
 	// Later options win: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
 	// override our defaults.
 	res, err := resource.New(ctx,

@@ -27,7 +27,7 @@ fuzz() {
 # corpus PKG TARGET lists the target's saved inputs (a crash adds one).
 corpus() { ls "$1/testdata/fuzz/$2" 2>/dev/null || true; }
 
-packages=(./clerk/ ./authz/ ./handlers/ ./webhooks/)
+packages=(./clerk/ ./authz/ ./handlers/ ./webhooks/ ./observe/)
 failed=0
 for pkg in "${packages[@]}"; do
 	# Seed corpora (testdata/fuzz) also run as plain tests in `go test`.
