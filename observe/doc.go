@@ -1,5 +1,6 @@
-// Package observe makes the service operable: Prometheus metrics on a
-// private registry (metrics.go), one structured access-log line per
+// Package observe makes the service operable: Prometheus metrics in the
+// text format, written by the package itself (metrics.go, exposition.go,
+// runtimemetrics.go, process_linux.go), one structured access-log line per
 // decision (accesslog.go), OpenTelemetry tracing that is off unless the
 // standard OTEL_EXPORTER_OTLP_* variables are set (tracing.go; spans go
 // out through our own OTLP/HTTP exporter, otlp.go), and the

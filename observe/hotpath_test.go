@@ -3,13 +3,13 @@ package observe
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -98,20 +98,33 @@ func TestDecisionSeriesCacheCountsExactly(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	_, fams := scrape(t, m)
 	for _, tt := range []struct {
-		labels []string
-		want   float64
+		endpoint, outcome, reason string
+		want                      float64
 	}{
-		{[]string{"forward-auth", "allow", "none"}, workers * each},
-		{[]string{"forward-auth", "unauthenticated", "token-invalid"}, workers * each},
-		{[]string{"ext-authz", "forbidden", "other"}, workers * each},
+		{"forward-auth", "allow", "none", workers * each},
+		{"forward-auth", "unauthenticated", "token-invalid", workers * each},
+		{"ext-authz", "forbidden", "other", workers * each},
 	} {
-		if got := testutil.ToFloat64(m.decisions.WithLabelValues(tt.labels...)); got != tt.want {
-			t.Errorf("%v = %v, want %v", tt.labels, got, tt.want)
+		labels := map[string]string{"endpoint": tt.endpoint, "outcome": tt.outcome, "reason": tt.reason}
+		if got, _ := seriesValue(fams, "clerk_forward_auth_decisions_total", labels); got != tt.want {
+			t.Errorf("%v = %v, want %v", labels, got, tt.want)
 		}
 	}
-	if got := testutil.CollectAndCount(m.decisionSeconds); got != 2 {
-		t.Errorf("%d duration series, want 2", got)
+	durations := fams["clerk_forward_auth_decision_duration_seconds"].GetMetric()
+	if len(durations) != 2 {
+		t.Errorf("%d duration series, want 2", len(durations))
+	}
+	for _, d := range durations {
+		// Every observation was a millisecond: exact count, sum and bucket.
+		h, wantCount := d.GetHistogram(), uint64(workers*each)
+		if d.GetLabel()[0].GetValue() == "forward-auth" {
+			wantCount *= 2
+		}
+		if h.GetSampleCount() != wantCount || math.Abs(h.GetSampleSum()-float64(wantCount)/1000) > 1e-6 {
+			t.Errorf("%s: count %d sum %v, want %d and %v", d.GetLabel()[0].GetValue(), h.GetSampleCount(), h.GetSampleSum(), wantCount, float64(wantCount)/1000)
+		}
 	}
 	if n := m.decisionSeries.Len(); n != 3 {
 		t.Errorf("%d cached series, want 3", n)
@@ -128,7 +141,8 @@ func TestDecisionSeriesCacheCountsExactly(t *testing.T) {
 	}
 	last := fmt.Sprintf("e%d", maxDecisionSeries+9)
 	m.Decision(last, "allow", "", time.Millisecond)
-	if got := testutil.ToFloat64(m.decisions.WithLabelValues(last, "allow", "none")); got != 2 {
+	_, fams = scrape(t, m)
+	if got, _ := seriesValue(fams, "clerk_forward_auth_decisions_total", map[string]string{"endpoint": last, "outcome": "allow", "reason": "none"}); got != 2 {
 		t.Errorf("uncached series counted %v, want 2", got)
 	}
 }
