@@ -215,12 +215,18 @@ func (c *grpcCall) recv() ([]byte, error) {
 	if n > grpcMaxRecvMessage {
 		return nil, grpcErr(grpcResourceExhausted, fmt.Sprintf("grpc: received message larger than max (%d vs. %d)", n, grpcMaxRecvMessage))
 	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(c.r.Body, msg); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	// The buffer grows with what arrives, not with what the prefix
+	// claims: a peer announcing 4 MiB and sending nothing holds no 4 MiB.
+	// A message of up to 64 KiB (a CheckRequest is a few) is read into
+	// one allocation: its size, and the room ReadFrom wants free before
+	// the read that finds the end.
+	buf := bytes.NewBuffer(make([]byte, 0, min(n, 64<<10)+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(c.r.Body, int64(n))); err != nil {
 		return nil, bodyError(err)
+	}
+	msg := buf.Bytes()
+	if len(msg) < int(n) {
+		return nil, bodyError(io.ErrUnexpectedEOF)
 	}
 	if c.prefix[0] == 1 {
 		return gunzipMessage(msg)
