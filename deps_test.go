@@ -28,7 +28,6 @@ func TestBinaryLeavesOutLibrariesTheCollectorWouldMark(t *testing.T) {
 		prefixes            []string
 	}{
 		{"the Envoy API", "handlers/extauthzwire.go", []string{"github.com/envoyproxy/go-control-plane", "github.com/cncf/xds", "github.com/envoyproxy/protoc-gen-validate"}},
-		{"grpc-go", "handlers/grpctransport.go and grpchealth.go", []string{"google.golang.org/grpc"}},
 		{"the OTLP exporters and messages", "observe/otlp.go", []string{"go.opentelemetry.io/otel/exporters", "go.opentelemetry.io/proto/otlp", "github.com/grpc-ecosystem"}},
 		{"the Prometheus client", "observe/exposition.go, runtimemetrics.go and process_linux.go", []string{"github.com/prometheus"}},
 	} {

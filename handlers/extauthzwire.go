@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -371,7 +374,7 @@ func readHeaderValue(r *checkRequest, num protowire.Number, v []byte, _ int) (bo
 // checkReply is the CheckResponse the service sends: an ok_response or a
 // denied_response, and the status that says which.
 type checkReply struct {
-	code    grpcCode
+	code    codes.Code
 	message string
 	ok      bool
 
@@ -438,7 +441,7 @@ func (c *checkReply) marshal() ([]byte, error) {
 	}
 	b := make([]byte, 0, size)
 	b = appendField(b, responseStatus, status)
-	if c.code != grpcOK {
+	if c.code != codes.OK {
 		b = protowire.AppendTag(b, statusCode, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(c.code))
 	}
@@ -483,7 +486,7 @@ func (c *checkReply) checkUTF8() error {
 
 func (c *checkReply) statusSize() int {
 	n := sizeString(statusMessage, c.message)
-	if c.code != grpcOK {
+	if c.code != codes.OK {
 		n += protowire.SizeTag(statusCode) + protowire.SizeVarint(uint64(c.code))
 	}
 	return n
@@ -567,3 +570,39 @@ func appendOptions(b []byte, num protowire.Number, opts []headerOption) []byte {
 	}
 	return b
 }
+
+// checkCodec is the gRPC server's codec: checkRequest and checkReply are
+// ours to read and write, every other message (the health service's) is
+// the standard proto codec's.
+type checkCodec struct {
+	proto encoding.CodecV2
+}
+
+func newCheckCodec() checkCodec {
+	return checkCodec{proto: encoding.GetCodecV2("proto")}
+}
+
+func (c checkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if r, ok := v.(*checkReply); ok {
+		b, err := r.marshal()
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	return c.proto.Marshal(v)
+}
+
+func (c checkCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*checkRequest); ok {
+		// The request's strings are copies, so the buffer goes back to
+		// the pool.
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		defer buf.Free()
+		return r.unmarshal(buf.ReadOnlyData())
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+// Name is the standard codec's: the content subtype stays "proto".
+func (checkCodec) Name() string { return "proto" }

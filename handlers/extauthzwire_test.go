@@ -173,7 +173,7 @@ func TestCheckReplyDecodesAsTheGeneratedBuilder(t *testing.T) {
 		rec := newRecorder()
 		writeJSON(rec, http.StatusBadRequest, "bad_request", "missing attributes.request.http")
 		want := refDeniedResponse(codes.InvalidArgument, "bad_request", rec)
-		got, err := decodeReply(deniedReply(grpcInvalidArgument, "bad_request", rec))
+		got, err := decodeReply(deniedReply(codes.InvalidArgument, "bad_request", rec))
 		if err != nil {
 			t.Fatal(err)
 		}

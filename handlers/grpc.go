@@ -3,16 +3,26 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
@@ -26,36 +36,19 @@ const AuthorizationService = "envoy.service.auth.v3.Authorization"
 // AuthorizationService follows authz.Engine.Ready.
 const readinessInterval = time.Second
 
-// The gRPC port's HTTP/2 server settings.
-const (
-	// grpcMaxConcurrentStreams bounds the calls in progress on one
-	// connection. grpc-go's server leaves them unbounded; Envoy multiplexes
-	// every check of a worker on few connections, so the bound is well
-	// above what one carries, and only stops a runaway client.
-	grpcMaxConcurrentStreams = 1000
-	// grpcReadHeaderTimeout is how long a new connection may take to send
-	// its preface and a request's headers.
-	grpcReadHeaderTimeout = 5 * time.Second
-	// grpcIdleTimeout closes a connection with no call in progress for
-	// that long (with GOAWAY: Envoy opens another when it needs one).
-	grpcIdleTimeout = 5 * time.Minute
-)
-
 // GRPCServer serves Envoy ext_authz in gRPC mode (Envoy, Istio
 // envoyExtAuthzGrpc) and the standard gRPC health service: "" reports the
 // process is up, AuthorizationService that it is ready.
 //
 // It is the same adapter as extauthz.go with another wire format: the
 // CheckRequest becomes an authz.Request, the engine decides, and the
-// decision is rendered by render.go and carried in a CheckResponse. gRPC
-// itself is served by net/http's HTTP/2 server (grpctransport.go).
+// decision is rendered by render.go and carried in a CheckResponse.
 type GRPCServer struct {
-	srv       *http.Server
-	transport *grpcTransport
-	health    *health
-	engine    *authz.Engine
-	stop      chan struct{}
-	stopOnce  sync.Once
+	srv      *grpc.Server
+	health   *health.Server
+	engine   *authz.Engine
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
 // NewGRPCServer builds the gRPC server from the router's Options: the same
@@ -66,44 +59,18 @@ func NewGRPCServer(o Options) *GRPCServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := newServer(o)
-	a := &authorization{server: s, observation: s.obs.observation(grpcEndpoint, true)}
-	h := newHealth()
-	t := &grpcTransport{
-		methods: map[string]grpcMethod{
-			"/" + AuthorizationService + "/Check": {handle: a.serve, trusted: true},
-			"/" + healthService + "/Check":        {handle: h.check},
-			"/" + healthService + "/List":         {handle: h.list},
-			"/" + healthService + "/Watch":        {handle: h.watch},
-		},
-		services: map[string]bool{AuthorizationService: true, healthService: true},
-		log:      o.Logger,
-	}
-	if trusted := o.TrustedProxies; len(trusted) > 0 {
-		t.trusted = func(addr string) bool { return peerTrusted(trusted, addr) }
-	}
-	// HTTP/2 without TLS, with prior knowledge, is what gRPC clients
-	// speak on a plaintext port. HTTP/1 is accepted only to be refused
-	// with a clear error, instead of a connection closed without a word.
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	protocols.SetHTTP1(true)
 	g := &GRPCServer{
-		srv: &http.Server{
-			Handler:           t,
-			Protocols:         &protocols,
-			HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: grpcMaxConcurrentStreams},
-			ReadHeaderTimeout: grpcReadHeaderTimeout,
-			IdleTimeout:       grpcIdleTimeout,
-			// No read or write timeout: Watch streams for as long as the
-			// client follows it, and a call's own deadline is grpc-timeout.
-			ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
-		},
-		transport: t,
-		health:    h,
-		engine:    o.Engine,
-		stop:      make(chan struct{}),
+		srv: grpc.NewServer(
+			grpc.ForceServerCodecV2(newCheckCodec()),
+			grpc.ChainUnaryInterceptor(recoverPanics(o.Logger), trustedPeers(o.TrustedProxies, o.Logger)),
+		),
+		health: health.NewServer(),
+		engine: o.Engine,
+		stop:   make(chan struct{}),
 	}
+	s := newServer(o)
+	g.srv.RegisterService(&authorizationDesc, &authorization{server: s, observation: s.obs.observation(grpcEndpoint, true)})
+	healthpb.RegisterHealthServer(g.srv, g.health)
 	g.updateReadiness()
 	return g
 }
@@ -112,23 +79,27 @@ func NewGRPCServer(o Options) *GRPCServer {
 // Shutdown.
 func (g *GRPCServer) Serve(ln net.Listener) error {
 	go g.followReadiness()
-	// main names the failure; the error is the listener's own.
-	if err := g.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return g.srv.Serve(ln)
 }
 
 // Shutdown turns health to NOT_SERVING, sends GOAWAY and waits for
 // in-flight checks; when ctx ends first it closes every connection.
 func (g *GRPCServer) Shutdown(ctx context.Context) error {
 	g.stopOnce.Do(func() { close(g.stop) })
-	g.health.stop()
-	if err := g.srv.Shutdown(ctx); err != nil {
-		_ = g.srv.Close()
-		return err // ctx's own error, which main names
+	g.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		g.srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		g.srv.Stop()
+		<-done
+		return ctx.Err()
 	}
-	return nil
 }
 
 func (g *GRPCServer) followReadiness() {
@@ -145,11 +116,45 @@ func (g *GRPCServer) followReadiness() {
 }
 
 func (g *GRPCServer) updateReadiness() {
-	st := statusNotServing
+	st := healthpb.HealthCheckResponse_NOT_SERVING
 	if g.engine.Ready() {
-		st = statusServing
+		st = healthpb.HealthCheckResponse_SERVING
 	}
-	g.health.set(AuthorizationService, st)
+	g.health.SetServingStatus(AuthorizationService, st)
+}
+
+// recoverPanics answers a panic with INTERNAL, as net/http survives a
+// handler's panic: Envoy then applies status_on_error (fail closed) and the
+// process keeps serving.
+func recoverPanics(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(ctx, "panic in gRPC handler", "method", info.FullMethod, "panic", observe.Redact(fmt.Sprint(p)), "stack", string(debug.Stack()))
+				resp, err = nil, status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return next(ctx, req)
+	}
+}
+
+// trustedPeers refuses Check from peers outside TRUSTED_PROXIES with a
+// gRPC error (the caller is not Envoy, so no CheckResponse is owed).
+func trustedPeers(trusted []netip.Prefix, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		if len(trusted) == 0 || !strings.HasPrefix(info.FullMethod, "/"+AuthorizationService+"/") {
+			return next(ctx, req)
+		}
+		addr := ""
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			addr = p.Addr.String()
+		}
+		if !peerTrusted(trusted, addr) {
+			log.Warn("untrusted proxy refused", "remote_addr", addr, "method", info.FullMethod)
+			return nil, status.Error(codes.PermissionDenied, "untrusted-proxy")
+		}
+		return next(ctx, req)
+	}
 }
 
 // authorization implements envoy.service.auth.v3.Authorization.
@@ -158,22 +163,34 @@ type authorization struct {
 	observation *observation
 }
 
-// serve is Authorization/Check on the wire: the CheckRequest read by
-// extauthzwire.go, the CheckResponse written by it.
-func (a *authorization) serve(ctx context.Context, call *grpcCall, req []byte) error {
+// authorizationServer is what authorizationDesc serves.
+type authorizationServer interface {
+	Check(ctx context.Context, in *checkRequest) (*checkReply, error)
+}
+
+// authorizationDesc is envoy.service.auth.v3.Authorization, its messages
+// read and written by checkCodec (extauthzwire.go).
+var authorizationDesc = grpc.ServiceDesc{
+	ServiceName: AuthorizationService,
+	HandlerType: (*authorizationServer)(nil),
+	Methods:     []grpc.MethodDesc{{MethodName: "Check", Handler: checkHandler}},
+	Streams:     []grpc.StreamDesc{},
+	Metadata:    "envoy/service/auth/v3/external_auth.proto",
+}
+
+// checkHandler decodes a Check and calls it through the interceptors.
+func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 	in := new(checkRequest)
-	if err := in.unmarshal(req); err != nil {
-		return grpcErr(grpcInternal, "grpc: failed to unmarshal the received message: "+err.Error())
+	if err := dec(in); err != nil {
+		return nil, err
 	}
-	resp, err := a.Check(ctx, call.r.Header, in)
-	if err != nil {
-		return err
+	if interceptor == nil {
+		return srv.(authorizationServer).Check(ctx, in)
 	}
-	b, err := resp.marshal()
-	if err != nil {
-		return grpcErr(grpcInternal, "grpc: error while marshaling: "+err.Error())
-	}
-	return call.send(b)
+	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/" + AuthorizationService + "/Check"}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return srv.(authorizationServer).Check(ctx, req.(*checkRequest))
+	})
 }
 
 // grpcEndpoint names gRPC checks in logs, metrics and spans.
@@ -183,8 +200,8 @@ const grpcEndpoint = "ext-authz-grpc"
 // HTTP endpoints: span, decision, access log line and metrics. The
 // checked request's X-Request-Id names it in the log, which joins the
 // line to Envoy's.
-func (a *authorization) Check(ctx context.Context, md http.Header, in *checkRequest) (resp *checkReply, err error) {
-	a.observation.run(ctx, checkTraceHeaders(md, in), observe.RequestID(checkHeader(in, "x-request-id")), func(ctx context.Context) outcome {
+func (a *authorization) Check(ctx context.Context, in *checkRequest) (resp *checkReply, err error) {
+	a.observation.run(ctx, checkTraceHeaders(ctx, in), observe.RequestID(checkHeader(in, "x-request-id")), func(ctx context.Context) outcome {
 		var out outcome
 		out, resp, err = a.check(ctx, in)
 		return out
@@ -200,7 +217,7 @@ func (a *authorization) check(ctx context.Context, in *checkRequest) (outcome, *
 	if err != nil {
 		rec := newRecorder()
 		writeJSON(rec, http.StatusBadRequest, "bad_request", err.Error())
-		return outcome{bad: err, code: grpcInvalidArgument}, deniedReply(grpcInvalidArgument, "bad_request", rec), nil
+		return outcome{bad: err, code: codes.InvalidArgument}, deniedReply(codes.InvalidArgument, "bad_request", rec), nil
 	}
 	var d authz.Decision
 	req.Rule, err = ruleFromExtensions(in.extensions)
@@ -210,21 +227,22 @@ func (a *authorization) check(ctx context.Context, in *checkRequest) (outcome, *
 		d = a.engine.Decide(ctx, req)
 	}
 	resp, err := replyTo(d)
-	out := outcome{req: req, d: d, code: grpcCodeOf(err)}
+	out := outcome{req: req, d: d, code: status.Code(err)}
 	if resp != nil {
 		out.code = resp.code
 	}
 	return out, resp, err
 }
 
-// checkTraceHeaders is where a check's trace context is: the gRPC metadata
-// (md, the call's HTTP/2 headers), where a tracing Envoy puts its
-// ext_authz span's context (the parent, as the subrequest's traceparent is
-// over HTTP), else the checked request's own. nil when neither carries a
-// traceparent.
-func checkTraceHeaders(md http.Header, in *checkRequest) http.Header {
-	if tp := md["Traceparent"]; len(tp) > 0 {
-		return traceHeaders(tp[0], strings.Join(md["Tracestate"], ","))
+// checkTraceHeaders is where a check's trace context is: the gRPC metadata,
+// where a tracing Envoy puts its ext_authz span's context (the parent, as
+// the subrequest's traceparent is over HTTP), else the checked request's
+// own. nil when neither carries a traceparent.
+func checkTraceHeaders(ctx context.Context, in *checkRequest) http.Header {
+	// ValueFromIncomingContext copies one key's values; FromIncomingContext
+	// would copy all the metadata on every check.
+	if tp := metadata.ValueFromIncomingContext(ctx, "traceparent"); len(tp) > 0 {
+		return traceHeaders(tp[0], strings.Join(metadata.ValueFromIncomingContext(ctx, "tracestate"), ","))
 	}
 	if tp := checkHeader(in, "traceparent"); tp != "" {
 		return traceHeaders(tp, checkHeader(in, "tracestate"))
@@ -372,14 +390,14 @@ func replyTo(d authz.Decision) (*checkReply, error) {
 	case authz.Allow:
 		return allowReply(d), nil
 	case authz.Unavailable:
-		return nil, grpcErr(grpcUnavailable, string(d.Reason))
+		return nil, status.Error(codes.Unavailable, string(d.Reason))
 	case authz.Misconfigured:
-		return nil, grpcErr(grpcInternal, string(d.Reason))
+		return nil, status.Error(codes.Internal, string(d.Reason))
 	case authz.Unauthenticated, authz.SignIn, authz.Handshake, authz.Forbidden:
 	}
-	code := grpcUnauthenticated
+	code := codes.Unauthenticated
 	if d.Outcome == authz.Forbidden {
-		code = grpcPermissionDenied
+		code = codes.PermissionDenied
 	}
 	// The same renderer as the HTTP endpoints, redirecting like
 	// /ext-authz: status, Location, WWW-Authenticate, body and cookies
@@ -394,7 +412,7 @@ func replyTo(d authz.Decision) (*checkReply, error) {
 // append action is explicit: Envoy's default, APPEND_IF_EXISTS_OR_ADD,
 // would keep the client's value next to ours.
 func allowReply(d authz.Decision) *checkReply {
-	ok := &checkReply{code: grpcOK, ok: true}
+	ok := &checkReply{code: codes.OK, ok: true}
 	set := func(name, v string) {
 		v = asHTTPWritesIt(v)
 		if v == "" {
@@ -434,7 +452,7 @@ var lineBreaksToSpaces = strings.NewReplacer("\r", " ", "\n", " ")
 // deniedReply turns a rendered reply into a denied_response. Each
 // Set-Cookie is its own header with APPEND_IF_EXISTS_OR_ADD (one line per
 // cookie); every other header overwrites.
-func deniedReply(code grpcCode, msg string, rec *recorder) *checkReply {
+func deniedReply(code codes.Code, msg string, rec *recorder) *checkReply {
 	denied := &checkReply{code: code, message: msg, httpStatus: rec.status, body: rec.body.String()}
 	names := make([]string, 0, len(rec.header))
 	for k := range rec.header {

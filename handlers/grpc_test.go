@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -93,7 +94,6 @@ type grpcEnv struct {
 	health healthpb.HealthClient
 	logs   *authztest.LogBuffer
 	served chan error
-	addr   string // the server's loopback address
 }
 
 const grpcTestParty = "https://app.example.test"
@@ -104,9 +104,8 @@ func newGRPCEnv(t testing.TB, trusted []netip.Prefix) *grpcEnv {
 
 type grpcEnvOptions struct {
 	trusted        []netip.Prefix
-	tokenCacheSize int               // verified-token cache entries (0: none, every check verifies)
-	tracing        *observe.Tracing  // nil: off
-	setup          func(*GRPCServer) // runs before Serve
+	tokenCacheSize int              // verified-token cache entries (0: none, every check verifies)
+	tracing        *observe.Tracing // nil: off
 }
 
 // newGRPCEnvWith is newGRPCEnv with more options.
@@ -124,10 +123,6 @@ func newGRPCEnvWith(t testing.TB, eo grpcEnvOptions) *grpcEnv {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
-	if eo.setup != nil {
-		eo.setup(e.server)
 	}
 	go func() { e.served <- e.server.Serve(ln) }()
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -907,8 +902,8 @@ func TestGRPCHealthFollowsReadiness(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// health.stop is what GRPCServer.Shutdown calls first.
-	e.server.health.stop()
+	// health.Server.Shutdown is what GRPCServer.Shutdown calls first.
+	e.server.health.Shutdown()
 	if got := check(""); got != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("liveness while shutting down: %v", got)
 	}
@@ -976,6 +971,21 @@ func TestGRPCTrustedProxies(t *testing.T) {
 	resp, err = e2.client.Check(context.Background(), envoyCheck("GET", "/", []string{"Accept", "application/json"}, nil))
 	if err != nil || codes.Code(resp.GetStatus().GetCode()) != codes.Unauthenticated {
 		t.Fatalf("trusted peer: %v %v", resp, err)
+	}
+}
+
+// TestGRPCPanicIsInternalError: a panic while deciding becomes INTERNAL
+// (Envoy's status_on_error), not a dead process.
+func TestGRPCPanicIsInternalError(t *testing.T) {
+	logs := &authztest.LogBuffer{}
+	intercept := recoverPanics(slog.New(slog.NewJSONHandler(logs, nil)))
+	resp, err := intercept(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/" + AuthorizationService + "/Check"},
+		func(context.Context, any) (any, error) { panic("boom") })
+	if resp != nil || status.Code(err) != codes.Internal {
+		t.Fatalf("got %v, %v; want INTERNAL", resp, err)
+	}
+	if !strings.Contains(logs.String(), "boom") {
+		t.Fatal("panic not logged")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	grpccodes "google.golang.org/grpc/codes"
 
 	"github.com/clerk-forward-auth/clerk-forward-auth/authz"
 	"github.com/clerk-forward-auth/clerk-forward-auth/observe"
@@ -49,9 +50,9 @@ func newServer(o Options) *server {
 type outcome struct {
 	req    *authz.Request // nil when bad
 	d      authz.Decision
-	bad    error    // the proxy's request could not be read
-	status int      // HTTP: the reply's status
-	code   grpcCode // gRPC: the reply's status
+	bad    error          // the proxy's request could not be read
+	status int            // HTTP: the reply's status
+	code   grpccodes.Code // gRPC: the reply's status
 }
 
 // observation is what every auth decision runs inside, over HTTP and
@@ -142,7 +143,7 @@ func (o *observation) record(ctx context.Context, out *outcome, requestID string
 		// An outage or a misconfiguration is a gRPC error (Envoy applies
 		// status_on_error), as it is a 5xx over HTTP.
 		span.SetAttributes(attribute.Int("rpc.grpc.status_code", int(out.code)))
-		failed = out.code == grpcUnavailable || out.code == grpcInternal
+		failed = out.code == grpccodes.Unavailable || out.code == grpccodes.Internal
 	} else {
 		span.SetAttributes(attribute.Int("http.response.status_code", out.status))
 	}
