@@ -323,45 +323,18 @@ func appendAnyValue(b []byte, num protowire.Number, v attribute.Value) []byte {
 	case attribute.FLOAT64:
 		b = appendDouble(b, v.AsFloat64())
 	case attribute.STRING:
-		b = protowire.AppendTag(b, fieldAnyString, protowire.BytesType)
-		b = protowire.AppendString(b, v.AsString())
+		b = appendStringValue(b, v.AsString())
 	case attribute.BYTESLICE:
 		b = protowire.AppendTag(b, fieldAnyBytes, protowire.BytesType)
 		b = protowire.AppendBytes(b, v.AsByteSlice())
 	case attribute.BOOLSLICE:
-		a := beginArray(b)
-		for _, x := range v.AsBoolSlice() {
-			e := len(a)
-			a = appendBool(beginMessage(a, fieldListValues), x)
-			a = endMessage(a, e)
-		}
-		b = endMessage(a, len(b))
+		b = appendArray(b, v.AsBoolSlice(), appendBool)
 	case attribute.INT64SLICE:
-		a := beginArray(b)
-		for _, x := range v.AsInt64Slice() {
-			e := len(a)
-			a = appendInt(beginMessage(a, fieldListValues), x)
-			a = endMessage(a, e)
-		}
-		b = endMessage(a, len(b))
+		b = appendArray(b, v.AsInt64Slice(), appendInt)
 	case attribute.FLOAT64SLICE:
-		a := beginArray(b)
-		for _, x := range v.AsFloat64Slice() {
-			e := len(a)
-			a = appendDouble(beginMessage(a, fieldListValues), x)
-			a = endMessage(a, e)
-		}
-		b = endMessage(a, len(b))
+		b = appendArray(b, v.AsFloat64Slice(), appendDouble)
 	case attribute.STRINGSLICE:
-		a := beginArray(b)
-		for _, x := range v.AsStringSlice() {
-			e := len(a)
-			a = beginMessage(a, fieldListValues)
-			a = protowire.AppendTag(a, fieldAnyString, protowire.BytesType)
-			a = protowire.AppendString(a, x)
-			a = endMessage(a, e)
-		}
-		b = endMessage(a, len(b))
+		b = appendArray(b, v.AsStringSlice(), appendStringValue)
 	case attribute.SLICE:
 		a := beginArray(b)
 		for _, x := range v.AsSlice() {
@@ -381,6 +354,24 @@ func appendAnyValue(b []byte, num protowire.Number, v attribute.Value) []byte {
 // beginArray opens AnyValue.array_value at the end of b; close it with
 // endMessage(a, len(b)).
 func beginArray(b []byte) []byte { return beginMessage(b, fieldAnyArray) }
+
+// appendArray writes AnyValue.array_value at the end of b: one AnyValue
+// per element, each written by appendOne.
+func appendArray[T any](b []byte, xs []T, appendOne func([]byte, T) []byte) []byte {
+	a := beginArray(b)
+	for _, x := range xs {
+		e := len(a)
+		a = endMessage(appendOne(beginMessage(a, fieldListValues), x), e)
+	}
+	return endMessage(a, len(b))
+}
+
+// appendStringValue writes AnyValue.string_value, even when empty (a
+// oneof: an empty string is still a string).
+func appendStringValue(b []byte, v string) []byte {
+	b = protowire.AppendTag(b, fieldAnyString, protowire.BytesType)
+	return protowire.AppendString(b, v)
+}
 
 func appendBool(b []byte, v bool) []byte {
 	b = protowire.AppendTag(b, fieldAnyBool, protowire.VarintType)
