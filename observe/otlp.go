@@ -238,54 +238,49 @@ func readOTLPResponse(resp *http.Response) error {
 }
 
 // parsePartialSuccess reads ExportTraceServiceResponse.partial_success.
+// A field that appears twice is merged as protobuf merges it: the later
+// value of each inner field wins.
 func parsePartialSuccess(b []byte) (rejected int64, msg string, err error) {
-	errMalformed := errors.New("malformed ExportTraceServiceResponse")
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0, "", errMalformed
+	readPartial := func(num protowire.Number, typ protowire.Type, v []byte) bool {
+		switch {
+		case num == fieldPartialRejectedSpans && typ == protowire.VarintType:
+			x, _ := protowire.ConsumeVarint(v)
+			rejected = int64(x) //nolint:gosec // an int64 field is its two's complement on the wire
+		case num == fieldPartialErrorMessage && typ == protowire.BytesType:
+			msg, _ = protowire.ConsumeString(v)
 		}
-		b = b[n:]
+		return true
+	}
+	ok := walkWireFields(b, func(num protowire.Number, typ protowire.Type, v []byte) bool {
 		if num != fieldResponsePartialSuccess || typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return 0, "", errMalformed
-			}
-			b = b[n:]
-			continue
+			return true
 		}
-		ps, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return 0, "", errMalformed
-		}
-		b = b[n:]
-		for len(ps) > 0 {
-			num, typ, n := protowire.ConsumeTag(ps)
-			if n < 0 {
-				return 0, "", errMalformed
-			}
-			ps = ps[n:]
-			switch {
-			case num == fieldPartialRejectedSpans && typ == protowire.VarintType:
-				v, n := protowire.ConsumeVarint(ps)
-				if n < 0 {
-					return 0, "", errMalformed
-				}
-				rejected, ps = int64(v), ps[n:] //nolint:gosec // an int64 field is its two's complement on the wire
-			case num == fieldPartialErrorMessage && typ == protowire.BytesType:
-				v, n := protowire.ConsumeString(ps)
-				if n < 0 {
-					return 0, "", errMalformed
-				}
-				msg, ps = v, ps[n:]
-			default:
-				if n = protowire.ConsumeFieldValue(num, typ, ps); n < 0 {
-					return 0, "", errMalformed
-				}
-				ps = ps[n:]
-			}
-		}
+		ps, _ := protowire.ConsumeBytes(v)
+		return walkWireFields(ps, readPartial)
+	})
+	if !ok {
+		return 0, "", errors.New("malformed ExportTraceServiceResponse")
 	}
 	return rejected, msg, nil
+}
+
+// walkWireFields calls visit with each field of message b and its value's
+// bytes (after the tag), already checked to be whole, so visit's own
+// protowire.Consume* calls cannot fail. It stops at visit's false and
+// returns false then, or when b is malformed.
+func walkWireFields(b []byte, visit func(num protowire.Number, typ protowire.Type, v []byte) bool) bool {
+	for len(b) > 0 {
+		num, typ, tagLen := protowire.ConsumeTag(b)
+		if tagLen < 0 {
+			return false
+		}
+		n := protowire.ConsumeFieldValue(num, typ, b[tagLen:])
+		if n < 0 || !visit(num, typ, b[tagLen:tagLen+n]) {
+			return false
+		}
+		b = b[tagLen+n:]
+	}
+	return true
 }
 
 // parseRetryAfter reads Retry-After's seconds or HTTP date; 0 when absent
